@@ -1,0 +1,221 @@
+package msg
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Unknown is the name given to a face that matches nobody in the gallery.
+const Unknown = "unknown"
+
+// MaxJSONBytes bounds every JSON payload except enrolment images.
+const MaxJSONBytes = 64 << 10
+
+// MaxFaces bounds the faces listed in one identities message.
+const MaxFaces = 256
+
+// ErrBadName is returned for a person name that cannot be used.
+var ErrBadName = errors.New("msg: name must be 1-64 characters of letters, digits, spaces, '_', '-', '.' and not start with '.'")
+
+// ValidName reports whether name can be a person's name, which is also a
+// folder name in the dataset: letters (any script), digits, space, '_', '-'
+// and '.', not starting with '.' or a space, at most 64 characters, and not
+// the reserved name "unknown".
+func ValidName(name string) bool {
+	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+		return false
+	}
+	if name[0] == '.' || name[0] == ' ' || strings.HasSuffix(name, " ") || strings.EqualFold(name, Unknown) {
+		return false
+	}
+	for _, r := range name {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Face is one face found in a frame.
+type Face struct {
+	Name      string  `json:"name"`                // person, or "unknown"
+	Distance  float64 `json:"distance"`            // Euclidean distance to the best match
+	Box       [4]int  `json:"box"`                 // x0, y0, x1, y1 in frame pixels
+	Votes     int     `json:"votes,omitempty"`     // samples of Name that voted for it
+	Track     int     `json:"track,omitempty"`     // track id, stable while a face stays in view
+	Candidate string  `json:"candidate,omitempty"` // nearest person, also when Name is unknown
+}
+
+// Identities is published on cam/<id>/identities for every processed frame.
+type Identities struct {
+	V          int       `json:"v"`
+	Camera     string    `json:"camera"`
+	Seq        uint64    `json:"seq"`
+	Captured   time.Time `json:"captured"`
+	Processed  time.Time `json:"processed"`
+	Recognizer string    `json:"recognizer"`
+	Faces      []Face    `json:"faces"`
+}
+
+// Validate checks an Identities message.
+func (m *Identities) Validate() error {
+	if m.V != Version {
+		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+	}
+	if m.Camera == "" {
+		return errors.New("msg: identities without camera")
+	}
+	if len(m.Faces) > MaxFaces {
+		return fmt.Errorf("msg: %d faces > %d", len(m.Faces), MaxFaces)
+	}
+	for i, f := range m.Faces {
+		if f.Name != Unknown && !ValidName(f.Name) {
+			return fmt.Errorf("msg: face %d: %w", i, ErrBadName)
+		}
+		if math.IsNaN(f.Distance) || f.Distance < 0 {
+			return fmt.Errorf("msg: face %d: bad distance %v", i, f.Distance)
+		}
+	}
+	return nil
+}
+
+// Enrol asks the recognizer to add a face image to a person (topic
+// facemon/cmd/enrol). Image is a JPEG; it travels base64-encoded in JSON.
+type Enrol struct {
+	V      int    `json:"v"`
+	ID     string `json:"id"` // request id, echoed in the result
+	Name   string `json:"name"`
+	Camera string `json:"camera,omitempty"`
+	Image  []byte `json:"image"`
+	// CheckOnly asks only how many faces the image holds, without enrolling.
+	CheckOnly bool `json:"check_only,omitempty"`
+}
+
+// MaxEnrolBytes bounds an enrolment command (the image is base64 inside).
+const MaxEnrolBytes = 4 << 20
+
+// Validate checks an Enrol command.
+func (m *Enrol) Validate() error {
+	if m.V != Version {
+		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+	}
+	if !m.CheckOnly && !ValidName(m.Name) {
+		return ErrBadName
+	}
+	return CheckJPEG(m.Image, MaxFrameBytes)
+}
+
+// Enrol result statuses.
+const (
+	EnrolSaved        = "saved"
+	EnrolChecked      = "ok"
+	EnrolNoFace       = "no_face"
+	EnrolSeveralFaces = "several_faces"
+	EnrolError        = "error"
+)
+
+// EnrolResult answers an Enrol command on facemon/enrol/result.
+type EnrolResult struct {
+	V      int    `json:"v"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Faces  int    `json:"faces"`
+	Path   string `json:"path,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Train asks the recognizer to re-train its gallery from the dataset
+// (topic facemon/cmd/train).
+type Train struct {
+	V  int    `json:"v"`
+	ID string `json:"id"`
+}
+
+// Validate checks a Train command.
+func (m *Train) Validate() error {
+	if m.V != Version {
+		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+	}
+	if len(m.ID) > 128 {
+		return errors.New("msg: train request id longer than 128")
+	}
+	return nil
+}
+
+// Training states.
+const (
+	TrainRunning = "running"
+	TrainDone    = "done"
+	TrainError   = "error"
+)
+
+// TrainStatus reports training progress and results on facemon/train/status.
+type TrainStatus struct {
+	V          int            `json:"v"`
+	ID         string         `json:"id"`
+	State      string         `json:"state"`
+	Seen       int            `json:"seen"`
+	Total      int            `json:"total"`
+	Encoded    int            `json:"encoded"`
+	Skipped    int            `json:"skipped"`
+	Reasons    map[string]int `json:"reasons,omitempty"`
+	People     int            `json:"people,omitempty"`
+	Encodings  int            `json:"encodings,omitempty"`
+	DurationMS int64          `json:"duration_ms,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	Time       time.Time      `json:"time"`
+}
+
+// Decode unmarshals a JSON payload of at most limit bytes into v (unknown
+// fields are ignored, for forward compatibility) and runs v's Validate
+// method when it has one.
+func Decode(b []byte, limit int, v any) error {
+	if len(b) > limit {
+		return fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(b), limit)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("msg: %w", err)
+	}
+	if val, ok := v.(interface{ Validate() error }); ok {
+		return val.Validate()
+	}
+	return nil
+}
+
+// DecodeIdentities decodes and validates an identities payload.
+func DecodeIdentities(b []byte) (*Identities, error) {
+	var m Identities
+	if err := Decode(b, MaxJSONBytes, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// DecodeEnrol decodes and validates an enrolment command.
+func DecodeEnrol(b []byte) (*Enrol, error) {
+	var m Enrol
+	if err := Decode(b, MaxEnrolBytes, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// DecodeTrain decodes and validates a train command. An empty payload is a
+// train request without id.
+func DecodeTrain(b []byte) (*Train, error) {
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return &Train{V: Version}, nil
+	}
+	var m Train
+	if err := Decode(b, MaxJSONBytes, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
