@@ -9,6 +9,7 @@
 //	<prefix>facemon/status/<kind>/<id>   retained "online"/"offline"
 //	<prefix>facemon/cmd/<verb>      JSON commands to the recognizer
 //	<prefix>facemon/train/status    JSON training progress, QoS 1, retained
+//	<prefix>facemon/enrol/result    JSON answers to enrol commands, QoS 1
 package topic
 
 import (
@@ -99,6 +100,10 @@ func (s Space) Command(verb string) string { return s.Prefix + "facemon/cmd/" + 
 
 // AllCommands returns facemon/cmd/+.
 func (s Space) AllCommands() string { return s.Prefix + "facemon/cmd/+" }
+
+// EnrolResult returns facemon/enrol/result, where the recognizer answers
+// facemon/cmd/enrol requests (QoS 1).
+func (s Space) EnrolResult() string { return s.Prefix + "facemon/enrol/result" }
 
 // TrainStatus returns facemon/train/status.
 func (s Space) TrainStatus() string { return s.Prefix + "facemon/train/status" }
