@@ -1,0 +1,3 @@
+module github.com/facemon/facemon/dashboard
+
+go 1.24

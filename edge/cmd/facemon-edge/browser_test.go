@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/facemon/facemon/edge/internal/testbroker"
+)
+
+// chromiumPath finds headless Chromium; with CI=true a missing browser fails
+// the test instead of skipping it.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("FACEMON_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found (CI=true: browser tests must run)")
+	}
+	t.Skip("chromium not found")
+	return ""
+}
+
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("FACEMON_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 800),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// waitJS polls a boolean JavaScript expression until it is true and returns
+// how long that took.
+func waitJS(t *testing.T, ctx context.Context, expr string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		var ok bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ok)); err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			var state string
+			chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('badge').dataset.mode+' | '+document.getElementById('enrol-status').textContent+' | frames '+document.getElementById('view').dataset.frames`, &state))
+			t.Fatalf("after %v still false: %s (page: %s)", timeout, expr, state)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func evalInt(t *testing.T, ctx context.Context, expr string) int {
+	t.Helper()
+	var n int
+	if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &n)); err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return n
+}
+
+const framesJS = `Number(document.getElementById('view').dataset.frames||0)`
+
+// TestDashboardBrowser drives the dashboard in headless Chromium against an
+// in-process edge fed by the shared video, mosquitto on loopback and a fake
+// recognizer.
+func TestDashboardBrowser(t *testing.T) {
+	b := testbroker.Start(t)
+	e := startEdge(t, b.URL, "door", "--enrol-timeout", "1500ms")
+	ctx := newBrowser(t)
+	arts := artifactDir(t)
+	t.Logf("artifacts: %s", arts)
+
+	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+e.Addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	// The image updates.
+	waitJS(t, ctx, `document.getElementById('view').naturalWidth > 0 && `+framesJS+` > 2`, 10*time.Second)
+	waitJS(t, ctx, `document.getElementById('badge').dataset.mode === 'raw'`, 5*time.Second)
+	var src1, src2 string
+	chromedp.Run(ctx, chromedp.AttributeValue("#view", "src", &src1, nil))
+	n0 := evalInt(t, ctx, framesJS)
+	time.Sleep(3 * time.Second)
+	n1 := evalInt(t, ctx, framesJS)
+	chromedp.Run(ctx, chromedp.AttributeValue("#view", "src", &src2, nil))
+	fps := float64(n1-n0) / 3
+	t.Logf("browser frame rate (raw): %.1f fps (edge captures at 10)", fps)
+	if fps < 5 || src1 == src2 {
+		t.Fatalf("image not updating: %.1f fps, src %q -> %q", fps, src1, src2)
+	}
+
+	// Recognizer starts: badge turns live.
+	rec := startRecognizer(t, b.URL, "r1")
+	d := waitJS(t, ctx, `document.getElementById('badge').dataset.mode === 'annotated'`, 10*time.Second)
+	t.Logf("recognizer start -> badge 'recognition live': %v", d.Round(time.Millisecond))
+	waitJS(t, ctx, `document.getElementById('people').textContent.includes('Lin-Manuel Miranda')`, 5*time.Second)
+	n0 = evalInt(t, ctx, framesJS)
+	time.Sleep(2 * time.Second)
+	t.Logf("browser frame rate (annotated): %.1f fps", float64(evalInt(t, ctx, framesJS)-n0)/2)
+	var shot []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(arts, "dashboard-annotated.png"), shot, 0o644)
+
+	// Enrol while the recognizer is up: saved.
+	name := "Lin-Manuel Miranda"
+	if err := chromedp.Run(ctx,
+		chromedp.SendKeys("#name", name, chromedp.ByID),
+		chromedp.Click("#capture", chromedp.ByID),
+	); err != nil {
+		t.Fatal(err)
+	}
+	d = waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'saved'`, 5*time.Second)
+	t.Logf("Capture click -> 'saved' shown: %v", d.Round(time.Millisecond))
+	files, _ := filepath.Glob(filepath.Join(e.Dataset, name, "*.jpg"))
+	if len(files) != 1 {
+		t.Fatalf("dataset files %v, want one", files)
+	}
+	if enr := rec.Enrols(); len(enr) != 1 || enr[0].Name != name || enr[0].Camera != "door" {
+		t.Fatalf("recognizer got enrolments %+v", enr)
+	}
+
+	// Recognizer stops: badge falls back to raw.
+	rec.Stop()
+	d = waitJS(t, ctx, `document.getElementById('badge').dataset.mode === 'raw'`, 5*time.Second)
+	t.Logf("recognizer stop -> badge 'recognition offline — raw feed': %v", d.Round(time.Millisecond))
+	var badge string
+	chromedp.Run(ctx, chromedp.Text("#badge", &badge, chromedp.ByID))
+	if !strings.Contains(badge, "raw feed") {
+		t.Errorf("badge text %q", badge)
+	}
+	os.WriteFile(filepath.Join(arts, "dashboard-raw.png"), func() []byte {
+		var b []byte
+		chromedp.Run(ctx, chromedp.FullScreenshot(&b, 100))
+		return b
+	}(), 0o644)
+
+	// Enrol while the recognizer is away: queued, then resent when it is back.
+	if err := chromedp.Run(ctx, chromedp.Click("#capture", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'queued'`, 6*time.Second)
+	queued, _ := filepath.Glob(filepath.Join(e.Dataset, ".queue", name, "*.jpg"))
+	if len(queued) != 1 {
+		t.Fatalf("queue %v, want one file", queued)
+	}
+
+	rec2 := startRecognizer(t, b.URL, "r1")
+	d = waitJS(t, ctx, `document.getElementById('badge').dataset.mode === 'annotated'`, 10*time.Second)
+	t.Logf("recognizer restart -> badge 'recognition live': %v", d.Round(time.Millisecond))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ = filepath.Glob(filepath.Join(e.Dataset, name, "*.jpg"))
+		queued, _ = filepath.Glob(filepath.Join(e.Dataset, ".queue", name, "*.jpg"))
+		if len(files) == 2 && len(queued) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queued image not resent: dataset %v, queue %v", files, queued)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(rec2.Enrols()) != 1 {
+		t.Fatalf("restarted recognizer got %d enrolments, want the queued one", len(rec2.Enrols()))
+	}
+	waitJS(t, ctx, `document.getElementById('enrol-log').textContent.includes('queued image')`, 5*time.Second)
+
+	// A bad name is refused with visible feedback.
+	if err := chromedp.Run(ctx,
+		chromedp.SetValue("#name", "../etc", chromedp.ByID),
+		chromedp.Click("#capture", chromedp.ByID),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'error'`, 5*time.Second)
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(arts, "dashboard.png")
+	if err := os.WriteFile(p, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}

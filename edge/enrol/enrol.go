@@ -1,0 +1,404 @@
+// Package enrol adds faces to the recognizer's gallery from the edge's live
+// camera: it sends the current raw frame as a msg.Enrol command, waits for
+// the recognizer's msg.EnrolResult, and keeps a copy of accepted images in
+// the local dataset (<dataset>/<name>/<timestamp>.jpg). When the recognizer
+// does not answer (offline, or no broker), images wait in
+// <dataset>/.queue/<name>/ and are sent again once a recognizer comes online.
+package enrol
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/facemon/facemon/edge/metrics"
+	"github.com/facemon/facemon/edge/publish"
+	"github.com/facemon/facemon/edge/state"
+	"github.com/facemon/facemon/edge/stream"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// Outcomes reported besides the recognizer's own statuses.
+const (
+	StatusQueued = "queued" // recognizer unreachable; kept in the queue
+)
+
+// QueueDir is the dataset subdirectory holding unsent images.
+const QueueDir = ".queue"
+
+// MaxBurst bounds the frames of one burst.
+const MaxBurst = 20
+
+// Errors.
+var (
+	ErrNoFrame = errors.New("no camera frame yet")
+	ErrBurst   = fmt.Errorf("burst must be 1-%d", MaxBurst)
+)
+
+// Result is the outcome for one image.
+type Result struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Status  string `json:"status"` // saved, no_face, several_faces, error, queued
+	Faces   int    `json:"faces"`
+	File    string `json:"file,omitempty"` // path relative to the dataset
+	Message string `json:"message"`
+	Resent  bool   `json:"resent,omitempty"` // sent from the queue
+}
+
+// Options configure an Enroller.
+type Options struct {
+	Client  publish.Client
+	Space   topic.Space
+	Camera  string
+	Dataset string
+	// Frame returns the newest raw frame of the local camera.
+	Frame func() (*stream.Frame, bool)
+	// RecognizerOnline reports whether a recognizer is online; queued
+	// images are retried periodically while it is.
+	RecognizerOnline func() bool
+	// Events receives an "enrol" event per result (may be nil).
+	Events  func(state.Event)
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// Timeout is how long to wait for the recognizer (default 3s).
+	Timeout time.Duration
+	// BurstInterval spaces the frames of a burst (default 400ms).
+	BurstInterval time.Duration
+	// RetryInterval is how often the queue is retried while a recognizer
+	// is online (default 15s).
+	RetryInterval time.Duration
+}
+
+// Enroller is safe for concurrent use.
+type Enroller struct {
+	o   Options
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]chan msg.EnrolResult
+
+	draining sync.Mutex
+}
+
+// New returns an Enroller and subscribes to enrolment results.
+func New(o Options) (*Enroller, error) {
+	if o.Dataset == "" {
+		return nil, errors.New("enrol: empty dataset directory")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.BurstInterval <= 0 {
+		o.BurstInterval = 400 * time.Millisecond
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	if o.RecognizerOnline == nil {
+		o.RecognizerOnline = func() bool { return false }
+	}
+	e := &Enroller{o: o, log: o.Logger, pending: map[string]chan msg.EnrolResult{}}
+	o.Client.Subscribe(o.Space.EnrolResult(), 1, e.handleResult)
+	return e, nil
+}
+
+func (e *Enroller) handleResult(_ string, payload []byte) {
+	var r msg.EnrolResult
+	if err := msg.Decode(payload, msg.MaxJSONBytes, &r); err != nil || r.ID == "" {
+		return
+	}
+	e.mu.Lock()
+	ch := e.pending[r.ID]
+	delete(e.pending, r.ID)
+	e.mu.Unlock()
+	if ch != nil {
+		ch <- r // buffered, one result per id
+	}
+}
+
+// Enrol sends burst frames (spaced by BurstInterval) of the live camera as
+// images of name and returns one result per frame.
+func (e *Enroller) Enrol(ctx context.Context, name string, burst int) ([]Result, error) {
+	if !msg.ValidName(name) {
+		return nil, msg.ErrBadName
+	}
+	if burst < 1 || burst > MaxBurst {
+		return nil, ErrBurst
+	}
+	var (
+		wg      sync.WaitGroup
+		results = make([]Result, burst)
+		lastSeq uint64
+		haveOne bool
+	)
+	for i := 0; i < burst; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				results = results[:i]
+				i = burst
+				continue
+			case <-time.After(e.o.BurstInterval):
+			}
+		}
+		f, ok := e.o.Frame()
+		if !ok {
+			if !haveOne {
+				return nil, ErrNoFrame
+			}
+			results = results[:i]
+			break
+		}
+		if haveOne && f.HasMeta && f.Seq == lastSeq {
+			e.log.Debug("burst: camera gave no new frame", "seq", f.Seq)
+		}
+		lastSeq, haveOne = f.Seq, true
+		wg.Add(1)
+		go func(i int, img []byte) {
+			defer wg.Done()
+			results[i] = e.one(ctx, name, img)
+		}(i, f.JPEG)
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.Status == msg.EnrolSaved {
+			go e.Drain(context.WithoutCancel(ctx))
+			break
+		}
+	}
+	return results, nil
+}
+
+// one sends a single image and stores it according to the answer.
+func (e *Enroller) one(ctx context.Context, name string, img []byte) Result {
+	r := e.send(ctx, name, img, false)
+	switch r.Status {
+	case msg.EnrolSaved:
+		rel, err := e.save(name, img)
+		if err != nil {
+			r.Status, r.Message = msg.EnrolError, "recognizer saved it, but the local copy failed: "+err.Error()
+		} else {
+			r.File = rel
+		}
+	case StatusQueued:
+		rel, err := e.save(filepath.Join(QueueDir, name), img)
+		if err != nil {
+			r.Status, r.Message = msg.EnrolError, "recognizer unreachable and queueing failed: "+err.Error()
+		} else {
+			r.File = rel
+		}
+	}
+	e.report(r)
+	return r
+}
+
+func (e *Enroller) report(r Result) {
+	e.o.Metrics.Enrolments.WithLabelValues(r.Status).Inc()
+	e.log.Info("enrolment", "name", r.Name, "status", r.Status, "file", r.File, "resent", r.Resent, "msg", r.Message)
+	if e.o.Events != nil {
+		e.o.Events(state.Event{Type: "enrol", Data: r})
+	}
+}
+
+// send publishes one enrol command and waits for its answer; it returns
+// StatusQueued when the recognizer cannot be reached in time.
+func (e *Enroller) send(ctx context.Context, name string, img []byte, resent bool) Result {
+	id := newID()
+	r := Result{ID: id, Name: name, Resent: resent}
+	payload, err := json.Marshal(msg.Enrol{V: msg.Version, ID: id, Name: name, Camera: e.o.Camera, Image: img})
+	if err != nil {
+		r.Status, r.Message = msg.EnrolError, err.Error()
+		return r
+	}
+	ch := make(chan msg.EnrolResult, 1)
+	e.mu.Lock()
+	e.pending[id] = ch
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.pending, id)
+		e.mu.Unlock()
+	}()
+	if err := e.o.Client.Publish(e.o.Space.Command("enrol"), 1, false, payload); err != nil {
+		r.Status, r.Message = StatusQueued, "broker unreachable; image queued and will be sent when the recognizer is back"
+		return r
+	}
+	t := time.NewTimer(e.o.Timeout)
+	defer t.Stop()
+	select {
+	case res := <-ch:
+		r.Status, r.Faces = res.Status, res.Faces
+		switch res.Status {
+		case msg.EnrolSaved:
+			r.Message = fmt.Sprintf("saved as %s", name)
+		case msg.EnrolNoFace:
+			r.Message = "no face found; nothing saved"
+		case msg.EnrolSeveralFaces:
+			r.Message = fmt.Sprintf("%d faces in view; only one person may be in the picture; nothing saved", res.Faces)
+		default:
+			r.Status = msg.EnrolError
+			r.Message = "recognizer error: " + res.Error
+		}
+	case <-t.C:
+		r.Status, r.Message = StatusQueued, "recognizer offline (no answer); image queued and will be sent when it is back"
+	case <-ctx.Done():
+		r.Status, r.Message = StatusQueued, "request cancelled; image queued"
+	}
+	return r
+}
+
+// save writes img atomically as <dataset>/<dir>/<timestamp>.jpg and returns
+// the path relative to the dataset.
+func (e *Enroller) save(dir string, img []byte) (string, error) {
+	name := time.Now().UTC().Format("20060102T150405.000000Z") + "-" + newID()[:6] + ".jpg"
+	rel := filepath.Join(dir, name)
+	if !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("refusing path %q", rel)
+	}
+	return rel, writeAtomic(filepath.Join(e.o.Dataset, rel), img)
+}
+
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// queued lists queued images as paths relative to the dataset, oldest first.
+func (e *Enroller) queued() []string {
+	root := filepath.Join(e.o.Dataset, QueueDir)
+	people, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, p := range people {
+		if !p.IsDir() || !msg.ValidName(p.Name()) {
+			continue
+		}
+		files, _ := os.ReadDir(filepath.Join(root, p.Name()))
+		for _, f := range files {
+			if f.Type().IsRegular() && strings.HasSuffix(f.Name(), ".jpg") && !strings.HasPrefix(f.Name(), ".") {
+				out = append(out, filepath.Join(QueueDir, p.Name(), f.Name()))
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return filepath.Base(out[i]) < filepath.Base(out[j]) })
+	return out
+}
+
+// Queued returns how many images wait in the queue.
+func (e *Enroller) Queued() int { return len(e.queued()) }
+
+// Drain sends queued images, oldest first, until the queue is empty or the
+// recognizer stops answering. Only one drain runs at a time; it returns how
+// many images were sent and answered.
+func (e *Enroller) Drain(ctx context.Context) int {
+	if !e.draining.TryLock() {
+		return 0
+	}
+	defer e.draining.Unlock()
+	done := 0
+	for _, rel := range e.queued() {
+		if ctx.Err() != nil {
+			break
+		}
+		path := filepath.Join(e.o.Dataset, rel)
+		img, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(rel))
+		if msg.CheckJPEG(img, msg.MaxFrameBytes) != nil {
+			e.log.Warn("dropping unreadable queued image", "file", rel)
+			os.Remove(path)
+			continue
+		}
+		r := e.send(ctx, name, img, true)
+		switch r.Status {
+		case StatusQueued:
+			e.log.Info("recognizer still not answering; queue kept", "queued", len(e.queued()))
+			return done
+		case msg.EnrolSaved:
+			dst := filepath.Join(e.o.Dataset, name, filepath.Base(rel))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
+				err = os.Rename(path, dst)
+			}
+			if err != nil {
+				r.Message += " (moving the local copy failed: " + err.Error() + ")"
+			} else {
+				r.File = filepath.Join(name, filepath.Base(rel))
+			}
+		default:
+			os.Remove(path)
+		}
+		r.Message = "queued image: " + r.Message
+		e.report(r)
+		done++
+	}
+	return done
+}
+
+// Run retries the queue every RetryInterval while a recognizer is online,
+// until ctx ends. (A recognizer turning online also triggers Drain.)
+func (e *Enroller) Run(ctx context.Context) {
+	t := time.NewTicker(e.o.RetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if e.o.RecognizerOnline() && e.Queued() > 0 {
+				e.Drain(ctx)
+			}
+		}
+	}
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

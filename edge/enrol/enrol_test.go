@@ -1,0 +1,136 @@
+package enrol
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/facemon/facemon/edge/internal/fakemqtt"
+	"github.com/facemon/facemon/edge/stream"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+var jpg = []byte{0xFF, 0xD8, 0x01, 0x02, 0xFF, 0xD9}
+
+// setup returns an Enroller whose fake recognizer answers with status
+// (empty: no answer).
+func setup(t *testing.T, status *atomic.Value) (*Enroller, *fakemqtt.Client, string) {
+	t.Helper()
+	sp := topic.New("")
+	c := &fakemqtt.Client{}
+	dir := t.TempDir()
+	c.OnPublish = func(m fakemqtt.Message) {
+		if m.Topic != sp.Command("enrol") {
+			return
+		}
+		st, _ := status.Load().(string)
+		if st == "" {
+			return
+		}
+		var e msg.Enrol
+		json.Unmarshal(m.Payload, &e)
+		b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: st, Faces: 2})
+		go c.Deliver(sp.EnrolResult(), b)
+	}
+	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: dir, Timeout: 200 * time.Millisecond,
+		BurstInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Frame: func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c, dir
+}
+
+func files(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(pattern)
+	return m
+}
+
+func TestEnrolOutcomes(t *testing.T) {
+	var status atomic.Value
+	e, c, dir := setup(t, &status)
+	ctx := context.Background()
+
+	status.Store(msg.EnrolSaved)
+	res, err := e.Enrol(ctx, "Ada", 3)
+	if err != nil || len(res) != 3 {
+		t.Fatalf("Enrol = %v, %v", res, err)
+	}
+	for _, r := range res {
+		if r.Status != msg.EnrolSaved || r.File == "" {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	if f := files(t, filepath.Join(dir, "Ada", "*.jpg")); len(f) != 3 {
+		t.Fatalf("saved files %v", f)
+	}
+	if f := files(t, filepath.Join(dir, "Ada", ".tmp-*")); len(f) != 0 {
+		t.Fatalf("temp files left: %v", f)
+	}
+
+	for _, st := range []string{msg.EnrolNoFace, msg.EnrolSeveralFaces} {
+		status.Store(st)
+		res, err = e.Enrol(ctx, "Bob", 1)
+		if err != nil || res[0].Status != st {
+			t.Fatalf("%s: %+v %v", st, res, err)
+		}
+	}
+	if f := files(t, filepath.Join(dir, "Bob", "*")); len(f) != 0 {
+		t.Fatalf("no_face/several_faces saved %v", f)
+	}
+
+	// No answer: queued; broker down: queued.
+	status.Store("")
+	res, _ = e.Enrol(ctx, "Cy", 1)
+	c.SetDown(true)
+	res2, _ := e.Enrol(ctx, "Cy", 1)
+	c.SetDown(false)
+	if res[0].Status != StatusQueued || res2[0].Status != StatusQueued || e.Queued() != 2 {
+		t.Fatalf("want queued: %+v %+v (queue %d)", res, res2, e.Queued())
+	}
+	// Still no answer: the queue stays.
+	if n := e.Drain(ctx); n != 0 || e.Queued() != 2 {
+		t.Fatalf("drain without recognizer: %d sent, %d queued", n, e.Queued())
+	}
+	// Recognizer back: the queue drains into the dataset.
+	status.Store(msg.EnrolSaved)
+	if n := e.Drain(ctx); n != 2 || e.Queued() != 0 {
+		t.Fatalf("drain: %d sent, %d queued", n, e.Queued())
+	}
+	if f := files(t, filepath.Join(dir, "Cy", "*.jpg")); len(f) != 2 {
+		t.Fatalf("resent files %v", f)
+	}
+}
+
+func TestEnrolRejects(t *testing.T) {
+	var status atomic.Value
+	e, c, dir := setup(t, &status)
+	for _, bad := range []string{"", "../x", "a/b", ".hidden", "unknown", "x\x00y", "..", " lead"} {
+		if _, err := e.Enrol(context.Background(), bad, 1); !errors.Is(err, msg.ErrBadName) {
+			t.Errorf("name %q: err %v", bad, err)
+		}
+	}
+	if _, err := e.Enrol(context.Background(), "Ok", MaxBurst+1); !errors.Is(err, ErrBurst) {
+		t.Errorf("burst: %v", err)
+	}
+	if len(c.Messages()) != 0 {
+		t.Fatal("rejected requests were sent")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Fatalf("dataset touched: %v", entries)
+	}
+	e.o.Frame = func() (*stream.Frame, bool) { return nil, false }
+	if _, err := e.Enrol(context.Background(), "Ok", 1); !errors.Is(err, ErrNoFrame) {
+		t.Errorf("no frame: %v", err)
+	}
+}

@@ -1,0 +1,76 @@
+// Package metrics holds the edge's Prometheus collectors on a registry of
+// its own, served at /metrics.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Reasons a frame is not published.
+const (
+	DropBusy         = "busy"         // the publisher was still sending the previous frame
+	DropDisconnected = "disconnected" // no broker connection
+)
+
+// Metrics are the edge's collectors.
+type Metrics struct {
+	Reg *prometheus.Registry
+
+	FramesCaptured  prometheus.Counter
+	FramesPublished prometheus.Counter
+	FramesDropped   *prometheus.CounterVec
+	CaptureErrors   prometheus.Counter
+	AnnotatedIn     prometheus.Counter
+	ViewClients     *prometheus.GaugeVec
+	Enrolments      *prometheus.CounterVec
+}
+
+// New creates and registers the collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Reg: prometheus.NewRegistry(),
+		FramesCaptured: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facemon_edge_frames_captured_total",
+			Help: "Frames captured and encoded.",
+		}),
+		FramesPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facemon_edge_frames_published_total",
+			Help: "Frames handed to the MQTT client.",
+		}),
+		FramesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facemon_edge_frames_dropped_total",
+			Help: "Captured frames not published, by reason (busy, disconnected).",
+		}, []string{"reason"}),
+		CaptureErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facemon_edge_capture_errors_total",
+			Help: "Camera open or read failures.",
+		}),
+		AnnotatedIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facemon_edge_annotated_frames_received_total",
+			Help: "Annotated frames received from the recognizer.",
+		}),
+		ViewClients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "facemon_edge_view_clients",
+			Help: "Live view clients connected, by kind (mjpeg, ws).",
+		}, []string{"kind"}),
+		Enrolments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facemon_edge_enrolments_total",
+			Help: "Enrolment images by outcome.",
+		}, []string{"status"}),
+	}
+	m.FramesDropped.WithLabelValues(DropBusy)
+	m.FramesDropped.WithLabelValues(DropDisconnected)
+	m.Reg.MustRegister(m.FramesCaptured, m.FramesPublished, m.FramesDropped, m.CaptureErrors,
+		m.AnnotatedIn, m.ViewClients, m.Enrolments,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Reg, promhttp.HandlerOpts{Registry: m.Reg})
+}

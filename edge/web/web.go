@@ -1,0 +1,357 @@
+// Package web serves the edge's HTTP interface: the dashboard, the live view
+// as MJPEG (/video_feed) and over a WebSocket (/ws), the enrolment API,
+// /healthz and /metrics.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/facemon/facemon/edge/enrol"
+	"github.com/facemon/facemon/edge/metrics"
+	"github.com/facemon/facemon/edge/state"
+	"github.com/facemon/facemon/edge/stream"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// Boundary separates the parts of the MJPEG stream.
+const Boundary = "frame"
+
+// Enroller is the enrolment service (*enrol.Enroller).
+type Enroller interface {
+	Enrol(ctx context.Context, name string, burst int) ([]enrol.Result, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Hub     *stream.Hub
+	State   *state.State
+	Enrol   Enroller // nil disables /api/enrol
+	Metrics *metrics.Metrics
+	Local   string // the local camera id
+	Assets  fs.FS  // dashboard files (index.html, app.js, style.css)
+	// Watch starts feeding the hub with camera id's MQTT streams; called
+	// before a remote camera is viewed.
+	Watch func(id string) error
+	// Connected reports the MQTT connection state (for /healthz).
+	Connected func() bool
+	Logger    *slog.Logger
+	// WriteTimeout bounds each frame write to a client (default 10s).
+	WriteTimeout time.Duration
+}
+
+// Server is the HTTP interface.
+type Server struct {
+	o   Options
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Connected == nil {
+		o.Connected = func() bool { return false }
+	}
+	s := &Server{o: o, log: o.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /{$}", s.page)
+	s.mux.HandleFunc("GET /video_feed_page", s.page)
+	if o.Assets != nil {
+		s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(o.Assets)))
+	}
+	s.mux.HandleFunc("GET /video_feed", s.videoFeed)
+	s.mux.HandleFunc("GET /ws", s.ws)
+	s.mux.HandleFunc("POST /api/enrol", s.enrol)
+	s.mux.HandleFunc("GET /api/cameras", s.cameras)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	if o.Metrics != nil {
+		s.mux.Handle("GET /metrics", o.Metrics.Handler())
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	if s.o.Assets == nil {
+		http.Error(w, "dashboard not built in", http.StatusNotFound)
+		return
+	}
+	b, err := fs.ReadFile(s.o.Assets, "index.html")
+	if err != nil {
+		http.Error(w, "dashboard missing", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(b)
+}
+
+// camera resolves the ?cam= parameter (default: the local camera).
+func (s *Server) camera(r *http.Request) (string, int, error) {
+	id := r.URL.Query().Get("cam")
+	if id == "" || id == s.o.Local {
+		return s.o.Local, 0, nil
+	}
+	if !topic.ValidID(id) {
+		return "", http.StatusBadRequest, topic.ErrBadID
+	}
+	if s.o.State == nil || !s.o.State.Known(id) {
+		return "", http.StatusNotFound, fmt.Errorf("unknown camera %q", id)
+	}
+	if s.o.Watch != nil {
+		if err := s.o.Watch(id); err != nil {
+			return "", http.StatusServiceUnavailable, err
+		}
+	}
+	return id, 0, nil
+}
+
+func (s *Server) videoFeed(w http.ResponseWriter, r *http.Request) {
+	cam, code, err := s.camera(r)
+	if err != nil {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	sub := s.o.Hub.Subscribe(cam)
+	defer sub.Close()
+	s.clients("mjpeg", 1)
+	defer s.clients("mjpeg", -1)
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "multipart/x-mixed-replace; boundary="+Boundary)
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case f := <-sub.C():
+			_ = rc.SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
+			_, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Stream-Mode: %s\r\n\r\n", Boundary, len(f.JPEG), f.Mode)
+			if err == nil {
+				_, err = w.Write(f.JPEG)
+			}
+			if err == nil {
+				_, err = w.Write([]byte("\r\n"))
+			}
+			if err == nil {
+				err = rc.Flush()
+			}
+			if err != nil {
+				s.log.Debug("mjpeg client gone", "err", err)
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) clients(kind string, d float64) {
+	if s.o.Metrics != nil {
+		s.o.Metrics.ViewClients.WithLabelValues(kind).Add(d)
+	}
+}
+
+// ModeLabel is the badge text for a stream mode.
+func ModeLabel(m stream.Mode) string {
+	switch m {
+	case stream.ModeAnnotated:
+		return "recognition live"
+	case stream.ModeRaw:
+		return "recognition offline — raw feed"
+	default:
+		return "waiting for camera"
+	}
+}
+
+type modeData struct {
+	Mode  stream.Mode `json:"mode"`
+	Label string      `json:"label"`
+}
+
+type helloData struct {
+	Camera      string         `json:"camera"`
+	Local       string         `json:"local"`
+	Cameras     []state.Camera `json:"cameras"`
+	Mode        modeData       `json:"mode"`
+	People      []state.Person `json:"people"`
+	Recognizer  bool           `json:"recognizer_online"`
+	FreshnessMS int64          `json:"freshness_ms"`
+	Enrol       bool           `json:"enrol"`
+	Train       bool           `json:"train"`
+}
+
+func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
+	cam, code, err := s.camera(r)
+	if err != nil {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept wrote the error response
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(4096)
+	ctx := c.CloseRead(r.Context())
+	s.clients("ws", 1)
+	defer s.clients("ws", -1)
+
+	sub := s.o.Hub.Subscribe(cam)
+	defer sub.Close()
+	events := s.o.State.Subscribe()
+	defer s.o.State.Unsubscribe(events)
+
+	write := func(typ websocket.MessageType, b []byte) error {
+		wctx, cancel := context.WithTimeout(ctx, s.o.WriteTimeout)
+		defer cancel()
+		return c.Write(wctx, typ, b)
+	}
+	sendEvent := func(ev state.Event) error {
+		b, err := state.MarshalEvent(ev)
+		if err != nil {
+			return err
+		}
+		return write(websocket.MessageText, b)
+	}
+	mode := s.o.Hub.Mode(cam)
+	hello := helloData{
+		Camera: cam, Local: s.o.Local, Cameras: s.o.State.Cameras(),
+		Mode: modeData{mode, ModeLabel(mode)}, People: s.o.State.People(cam),
+		Recognizer: s.o.State.RecognizerOnline(), FreshnessMS: s.o.Hub.Freshness().Milliseconds(),
+		Enrol: s.o.Enrol != nil && cam == s.o.Local,
+	}
+	if sendEvent(state.Event{Type: "hello", Camera: cam, Data: hello}) != nil {
+		return
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastPeople := time.Now()
+	setMode := func(m stream.Mode) error {
+		if m == mode || m == stream.ModeNone {
+			return nil
+		}
+		mode = m
+		return sendEvent(state.Event{Type: "mode", Camera: cam, Data: modeData{m, ModeLabel(m)}})
+	}
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			c.Close(websocket.StatusNormalClosure, "")
+			return
+		case f := <-sub.C():
+			if err = setMode(f.Mode); err == nil {
+				err = write(websocket.MessageBinary, f.JPEG)
+			}
+		case ev := <-events:
+			if ev.Camera == "" || ev.Camera == cam {
+				err = sendEvent(ev)
+			}
+		case <-tick.C:
+			// The mode can change without a frame (camera stalled).
+			err = setMode(s.o.Hub.Mode(cam))
+			if err == nil && time.Since(lastPeople) > 2*time.Second {
+				lastPeople = time.Now()
+				err = sendEvent(state.Event{Type: "identities", Camera: cam, Data: s.o.State.People(cam)})
+			}
+		}
+		if err != nil {
+			s.log.Debug("ws client gone", "err", err)
+			return
+		}
+	}
+}
+
+type enrolRequest struct {
+	Name  string `json:"name"`
+	Burst int    `json:"burst"`
+}
+
+type enrolResponse struct {
+	Results []enrol.Result `json:"results,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	if s.o.Enrol == nil {
+		writeJSON(w, http.StatusNotFound, enrolResponse{Error: "enrolment disabled"})
+		return
+	}
+	// A JSON content type cannot be sent cross-site without a CORS
+	// preflight, which this server never grants.
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+		writeJSON(w, http.StatusUnsupportedMediaType, enrolResponse{Error: "Content-Type must be application/json"})
+		return
+	}
+	var req enrolRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: "bad request: " + err.Error()})
+		return
+	}
+	if req.Burst == 0 {
+		req.Burst = 1
+	}
+	if !msg.ValidName(req.Name) {
+		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: msg.ErrBadName.Error()})
+		return
+	}
+	res, err := s.o.Enrol.Enrol(r.Context(), req.Name, req.Burst)
+	switch {
+	case errors.Is(err, enrol.ErrNoFrame):
+		writeJSON(w, http.StatusServiceUnavailable, enrolResponse{Error: err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, enrolResponse{Results: res})
+	}
+}
+
+func (s *Server) cameras(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.o.State.Cameras())
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{
+		"status": "ok",
+		"camera": s.o.Local,
+		"mode":   s.o.Hub.Mode(s.o.Local),
+		"mqtt":   s.o.Connected(),
+	}
+	if f, ok := s.o.Hub.LatestRaw(s.o.Local); ok {
+		out["last_frame_age_ms"] = time.Since(f.Arrived).Milliseconds()
+		out["last_seq"] = strconv.FormatUint(f.Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
