@@ -1,0 +1,323 @@
+// Package broker runs facemon's embedded MQTT broker (mochi-mqtt) with
+// bounded packet sizes and per-client write queues, optional WebSocket and
+// TLS listeners, and users-file authentication with default-deny topic rules
+// (see package auth).
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/facemon/facemon/broker/auth"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	mochiauth "github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Defaults applied by Options.Defaults.
+const (
+	DefaultTCPAddr                = ":1883"
+	DefaultMaxPacketSize          = 2 << 20 // 2 MiB: a large JPEG frame plus headers
+	DefaultMaxClientWritesPending = 64      // ~128 MiB worst case per slow client at 2 MiB frames
+
+	// MaxPacketSizeLimit is the largest packet MQTT can encode (256 MiB).
+	MaxPacketSizeLimit = 268435455 + 5
+	// MaxClientWritesPendingLimit caps the per-client outbound queue.
+	MaxClientWritesPendingLimit = 1 << 16
+)
+
+// Options configures a Broker. Zero values are replaced by Defaults.
+type Options struct {
+	// TCPAddr is the plain MQTT listen address (default ":1883"). Use
+	// "127.0.0.1:0" for an ephemeral port; Broker.Addr reports the bound one.
+	TCPAddr string
+	// WSAddr, if set, adds an MQTT-over-WebSocket listener (path "/").
+	WSAddr string
+	// TLSAddr, if set, adds an MQTT-over-TLS listener using TLSCert/TLSKey
+	// (PEM files). Both are required with TLSAddr and invalid without it.
+	TLSAddr, TLSCert, TLSKey string
+	// MaxPacketSize is the largest MQTT packet accepted from a client, in
+	// bytes (default 2 MiB). A client sending a bigger packet is
+	// disconnected.
+	MaxPacketSize uint32
+	// MaxClientWritesPending bounds each client's outbound queue (default
+	// 64). Messages for a client whose queue is full are dropped for that
+	// client, so one slow subscriber cannot make the broker buffer frames
+	// without limit.
+	MaxClientWritesPending int32
+	// UsersFile is a YAML users file (see package auth). Empty means
+	// anonymous access to every topic, logged as a warning at start.
+	UsersFile string
+	// Logger receives broker logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults fills zero fields with default values.
+func (o *Options) Defaults() {
+	if o.TCPAddr == "" {
+		o.TCPAddr = DefaultTCPAddr
+	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if o.MaxClientWritesPending == 0 {
+		o.MaxClientWritesPending = DefaultMaxClientWritesPending
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate checks the options (after Defaults).
+func (o *Options) Validate() error {
+	var errs []error
+	if o.TCPAddr == "" {
+		errs = append(errs, errors.New("TCPAddr is empty"))
+	}
+	if o.MaxPacketSize < 64 || o.MaxPacketSize > MaxPacketSizeLimit {
+		errs = append(errs, fmt.Errorf("MaxPacketSize %d out of range [64, %d]", o.MaxPacketSize, MaxPacketSizeLimit))
+	}
+	if o.MaxClientWritesPending < 1 || o.MaxClientWritesPending > MaxClientWritesPendingLimit {
+		errs = append(errs, fmt.Errorf("MaxClientWritesPending %d out of range [1, %d]", o.MaxClientWritesPending, MaxClientWritesPendingLimit))
+	}
+	if o.TLSAddr != "" && (o.TLSCert == "" || o.TLSKey == "") {
+		errs = append(errs, errors.New("TLSAddr requires TLSCert and TLSKey"))
+	}
+	if o.TLSAddr == "" && (o.TLSCert != "" || o.TLSKey != "") {
+		errs = append(errs, errors.New("TLSCert/TLSKey given without TLSAddr"))
+	}
+	addrs := map[string]string{}
+	for _, a := range []struct{ name, addr string }{{"TCPAddr", o.TCPAddr}, {"WSAddr", o.WSAddr}, {"TLSAddr", o.TLSAddr}} {
+		if a.addr == "" || strings.HasSuffix(a.addr, ":0") {
+			continue
+		}
+		if prev, dup := addrs[a.addr]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s are both %q", prev, a.name, a.addr))
+		}
+		addrs[a.addr] = a.name
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("broker options: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Broker is an MQTT broker. Create it with New, then Start it.
+type Broker struct {
+	opts  Options
+	log   *slog.Logger
+	srv   *mqtt.Server
+	users *auth.Users // nil: anonymous
+	tlsCf *tls.Config
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	tcp     *tcpListener
+	ws      *wsListener
+	tls     *tcpListener
+	bound   []trackedListener
+	done    chan struct{}
+}
+
+// New validates opts, loads the users file and TLS key pair, and prepares a
+// broker. Nothing listens until Start.
+func New(opts Options) (*Broker, error) {
+	opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Broker{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	if opts.UsersFile != "" {
+		us, err := auth.LoadFile(opts.UsersFile)
+		if err != nil {
+			return nil, err
+		}
+		b.users = us
+	}
+	if opts.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls key pair (%s, %s): %w", opts.TLSCert, opts.TLSKey, err)
+		}
+		b.tlsCf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = opts.MaxPacketSize
+	caps.MaximumClientWritesPending = opts.MaxClientWritesPending
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities: caps,
+		Logger:       newMochiLogger(opts.Logger),
+		InlineClient: true,
+	})
+	var hook mqtt.Hook = new(mochiauth.AllowHook)
+	if b.users != nil {
+		hook = auth.NewHook(b.users)
+	}
+	if err := b.srv.AddHook(hook, nil); err != nil {
+		return nil, fmt.Errorf("add auth hook: %w", err)
+	}
+	return b, nil
+}
+
+// Start binds all configured listeners and starts serving in the
+// background. It returns an error (and binds nothing) if any listener cannot
+// be bound, e.g. because the port is taken. When ctx is cancelled the broker
+// is closed as by Close. A broker can be started only once.
+func (b *Broker) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("broker: closed")
+	}
+	if b.started {
+		return errors.New("broker: already started")
+	}
+	b.started = true
+
+	if b.users == nil {
+		b.log.Warn("NO USERS FILE CONFIGURED: anonymous clients may connect and publish/subscribe to EVERY topic; use --users FILE in production")
+	} else {
+		b.log.Info("mqtt authentication enabled", "users_file", b.users.File(), "users", b.users.Names())
+		if pt := b.users.PlaintextUsers(); len(pt) > 0 {
+			b.log.Warn("USERS FILE CONTAINS PLAINTEXT PASSWORDS: replace `password:` with `password_hash:` (see `facemon-broker hash-password`)", "users_file", b.users.File(), "users", pt)
+		}
+	}
+
+	b.tcp = newTCPListener("tcp", b.opts.TCPAddr, nil)
+	ls := []trackedListener{b.tcp}
+	if b.opts.WSAddr != "" {
+		b.ws = newWSListener("ws", b.opts.WSAddr)
+		ls = append(ls, b.ws)
+	}
+	if b.opts.TLSAddr != "" {
+		b.tls = newTCPListener("tls", b.opts.TLSAddr, b.tlsCf)
+		ls = append(ls, b.tls)
+	}
+	for _, l := range ls {
+		if err := b.srv.AddListener(l); err != nil {
+			b.closeLocked()
+			return fmt.Errorf("broker: listen %s on %s: %w", l.ID(), l.Address(), err)
+		}
+		b.bound = append(b.bound, l)
+	}
+	if err := b.srv.Serve(); err != nil {
+		b.closeLocked()
+		return fmt.Errorf("broker: serve: %w", err)
+	}
+	b.log.Info("mqtt broker listening", "tcp", b.tcp.Address(), "ws", b.wsAddrLocked(), "tls", b.tlsAddrLocked(),
+		"max_packet_size", b.opts.MaxPacketSize, "max_client_writes_pending", b.opts.MaxClientWritesPending)
+
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = b.Close()
+		case <-b.done:
+		}
+	}()
+	return nil
+}
+
+// Addr returns the bound address of the plain TCP listener once started
+// (e.g. "127.0.0.1:40123" for TCPAddr "127.0.0.1:0"), otherwise the
+// configured address.
+func (b *Broker) Addr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tcp == nil {
+		return b.opts.TCPAddr
+	}
+	return b.tcp.Address()
+}
+
+func (b *Broker) wsAddrLocked() string {
+	if b.ws == nil {
+		return ""
+	}
+	return b.ws.Address()
+}
+
+func (b *Broker) tlsAddrLocked() string {
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.Address()
+}
+
+// Close disconnects all clients, closes the listeners and waits for client
+// goroutines to finish. It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closeLocked()
+	return nil
+}
+
+func (b *Broker) closeLocked() {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	close(b.done)
+	// Shut connections down before mochi's Close (see connTracker): stop
+	// accepting, tell connected clients (MQTT 5: DISCONNECT 0x8B server
+	// shutting down), close whatever is left (e.g. sockets that never sent
+	// CONNECT) and wait for mochi's per-connection goroutines.
+	for _, l := range b.bound {
+		l.stopAccepting()
+	}
+	for _, cl := range b.srv.Clients.GetAll() {
+		if !cl.Net.Inline {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
+	for _, l := range b.bound {
+		l.tracker().closeAll()
+	}
+	for _, l := range b.bound {
+		if !l.tracker().wait(10 * time.Second) {
+			b.log.Warn("mqtt connections still open after close timeout", "listener", l.ID())
+		}
+	}
+	_ = b.srv.Close() // always returns nil
+}
+
+// Publish publishes a message from the broker's inline client. It bypasses
+// topic ACLs (the caller is trusted in-process code).
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	if err := auth.ValidateTopic(topic); err != nil {
+		return err
+	}
+	if qos > 2 {
+		return fmt.Errorf("invalid qos %d", qos)
+	}
+	return b.srv.Publish(topic, payload, retain, qos)
+}
+
+// Subscribe registers an in-process handler for messages matching filter.
+// id distinguishes several inline subscriptions to the same filter and is
+// needed by Unsubscribe. The handler runs on the publisher's goroutine and
+// must not block; payload must not be retained after it returns.
+func (b *Broker) Subscribe(filter string, id int, handler func(topic string, payload []byte)) error {
+	if handler == nil {
+		return errors.New("nil handler")
+	}
+	return b.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		handler(pk.TopicName, pk.Payload)
+	})
+}
+
+// Unsubscribe removes an inline subscription added by Subscribe.
+func (b *Broker) Unsubscribe(filter string, id int) error {
+	return b.srv.Unsubscribe(filter, id)
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := runIO(context.Background(), []string{"facemon-broker", "-h"}, nil, &out, &errb, nil); code != 0 {
+		t.Fatalf("-h exit code %d", code)
+	}
+	for _, f := range []string{"-listen", "-ws", "-tls-listen", "-tls-cert", "-tls-key", "-max-packet", "-max-pending", "-users", "-log-level", "hash-password", "2097152"} {
+		if !strings.Contains(errb.String(), f) {
+			t.Errorf("usage lacks %q:\n%s", f, errb.String())
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--nope"},
+		{"--log-level", "loud"},
+		{"--max-pending", "0"},
+		{"--max-packet", "999999999999"},
+		{"extra"},
+	} {
+		var out, errb bytes.Buffer
+		if code := runIO(context.Background(), append([]string{"facemon-broker"}, args...), nil, &out, &errb, nil); code != 2 {
+			t.Errorf("%v: exit code %d, want 2; stderr: %s", args, code, errb.String())
+		}
+	}
+	var errb bytes.Buffer
+	if code := runIO(context.Background(), []string{"facemon-broker", "--listen", "127.0.0.1:0", "--users", "/nonexistent/users.yaml"}, nil, &errb, &errb, nil); code != 1 {
+		t.Errorf("missing users file: exit code %d, want 1", code)
+	}
+	if !strings.Contains(errb.String(), "/nonexistent/users.yaml") {
+		t.Errorf("error does not name the file: %s", errb.String())
+	}
+}
+
+func TestRunAndShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var errb lockedBuffer
+	started := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- runIO(ctx, []string{"facemon-broker", "--listen", "127.0.0.1:0", "--log-level", "debug"}, nil, &errb, &errb, started)
+	}()
+	var addr string
+	select {
+	case addr = <-started:
+	case code := <-done:
+		t.Fatalf("exited early with %d: %s", code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("broker did not start")
+	}
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	// The port is now taken: a second instance fails with exit code 1.
+	var errb2 bytes.Buffer
+	if code := runIO(context.Background(), []string{"facemon-broker", "--listen", addr}, nil, &errb2, &errb2, nil); code != 1 {
+		t.Errorf("second instance on %s: exit code %d, want 1", addr, code)
+	}
+
+	cancel() // as SIGINT/SIGTERM would
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("broker did not shut down")
+	}
+	if !strings.Contains(errb.String(), "NO USERS FILE") {
+		t.Errorf("no anonymous warning:\n%s", errb.String())
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	for _, in := range []string{"s3cret\n", "s3cret", "s3cret\r\n"} {
+		var out, errb bytes.Buffer
+		code := runIO(context.Background(), []string{"facemon-broker", "hash-password", "--cost", "4"}, strings.NewReader(in), &out, &errb, nil)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		h := strings.TrimSpace(out.String())
+		if err := bcrypt.CompareHashAndPassword([]byte(h), []byte("s3cret")); err != nil {
+			t.Fatalf("input %q: hash %q does not verify: %v", in, h, err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := runIO(context.Background(), []string{"facemon-broker", "hash-password"}, strings.NewReader("\n"), &out, &errb, nil); code != 1 {
+		t.Errorf("empty password: exit %d, want 1", code)
+	}
+	if code := runIO(context.Background(), []string{"facemon-broker", "hash-password", "--cost", "99"}, strings.NewReader("x"), &out, &errb, nil); code != 1 {
+		t.Errorf("bad cost: exit %d, want 1", code)
+	}
+}
