@@ -1,0 +1,68 @@
+# facemon — build, test and run. `make test` and `make run` bring what they
+# need (scripts/deps.sh is idempotent), so a fresh Debian bookworm or
+# Raspberry Pi OS machine needs nothing else.
+
+SHELL := /bin/bash
+ROOT := $(abspath .)
+BIN := $(ROOT)/bin
+MODELS ?= $(ROOT)/models/data
+# Where to copy model files from when dlib.net is out of reach (CI: ../shared/models).
+MODELS_FROM ?= $(wildcard $(abspath $(ROOT)/../shared/models))
+# Test data (read-only, never copied into the repo).
+SHARED ?= $(abspath $(ROOT)/../shared)
+DATASET ?= dataset
+GALLERY ?= var/gallery.json
+SOURCE ?=
+CAMERA_ID ?= cam1
+LISTEN ?= :8001
+BROKER_LISTEN ?= :1883
+# One OpenBLAS thread per engine: the pool gives the parallelism.
+export OPENBLAS_NUM_THREADS ?= 1
+export FACEMON_MODELS := $(MODELS)
+export FACEMON_SHARED := $(SHARED)
+GOTEST_FLAGS ?= -count=1 -timeout 40m
+
+MODULES := shared broker models recognizer edge dashboard
+PURE_PKGS := shared broker
+
+.PHONY: all deps models build test test-pure bench run clean vet fmt
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+models: deps
+	@cd models && go run ./cmd/facemon-models ensure --dir "$(MODELS)" $(if $(MODELS_FROM),--from "$(MODELS_FROM)")
+
+build: deps
+	@mkdir -p $(BIN)
+	cd recognizer && go build -o $(BIN)/facemon-recognizer ./cmd/facemon-recognizer
+	cd edge && go build -o $(BIN)/facemon-edge ./cmd/facemon-edge
+	cd broker && go build -o $(BIN)/facemon-broker ./cmd/facemon-broker
+	cd models && go build -o $(BIN)/facemon-models ./cmd/facemon-models
+	@echo "built: $$(ls $(BIN) | tr '\n' ' ')"
+
+vet:
+	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
+	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt needed"; exit 1; }
+
+# Pure-Go packages must also pass without cgo.
+test-pure:
+	@set -e; for m in shared broker; do (cd $$m && CGO_ENABLED=0 go test -count=1 ./...); done
+	cd recognizer && CGO_ENABLED=0 go test -count=1 ./gallery/... ./face ./train/...
+	cd edge && CGO_ENABLED=0 go test -count=1 ./stream/...
+	cd models && CGO_ENABLED=0 go test -count=1 ./provision/...
+
+test: models vet test-pure
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+bench: models
+	cd recognizer && go test -run '^$$' -bench . -benchtime 20x ./face/dlib/ ./pipeline/ 2>&1 | tee $(ROOT)/var/bench.txt
+
+run: build models
+	@mkdir -p var $(DATASET)
+	@bash scripts/run.sh
+
+clean:
+	rm -rf $(BIN) var

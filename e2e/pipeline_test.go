@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/facemon/facemon/shared/mqttx"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+const performer = "lin_manuel_miranda"
+
+func startRecognizer(t *testing.T, name string, args ...string) (*proc, string) {
+	httpPort := freePort(t)
+	base := []string{"serve", "--models", models, "--gallery", gallery, "--instance", name,
+		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2"}
+	p := start(t, name, "facemon-recognizer", append(base, args...)...)
+	return p, fmt.Sprintf("127.0.0.1:%d", httpPort)
+}
+
+func startEdge(t *testing.T, brokerURL, cam string, fps int) *proc {
+	return start(t, "edge-"+cam, "facemon-edge", "--broker", brokerURL, "--camera-id", cam,
+		"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--dataset", t.TempDir())
+}
+
+type latencyReport struct {
+	frames, withFaces, named int
+	lat                      []time.Duration
+	perInstance              map[string]int
+}
+
+func analyse(ids []*msg.Identities) latencyReport {
+	r := latencyReport{perInstance: map[string]int{}}
+	for _, m := range ids {
+		r.frames++
+		r.perInstance[m.Recognizer]++
+		r.lat = append(r.lat, m.Processed.Sub(m.Captured))
+		if len(m.Faces) > 0 {
+			r.withFaces++
+			for _, f := range m.Faces {
+				if f.Name == performer {
+					r.named++
+					break
+				}
+			}
+		}
+	}
+	return r
+}
+
+// The whole system on the embedded broker: the shared video as the camera,
+// identities name the performer, annotated frames arrive.
+func TestEndToEndEmbeddedBroker(t *testing.T) {
+	port := freePort(t)
+	brokerURL := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	obs := observe(t, brokerURL)
+	startEdge(t, brokerURL, "stage", 10)
+
+	// The clip is 10 s; run ~12 s so it plays through and loops.
+	time.Sleep(12 * time.Second)
+	ids, annotated, frames := obs.snapshot()
+	r := analyse(ids)
+	t.Logf("frames published %d, identities %d (%.1f/s), with faces %d, naming %s %d, annotated %d",
+		frames, r.frames, float64(r.frames)/12, r.withFaces, performer, r.named, annotated)
+	t.Logf("capture->identity latency p50 %v p95 %v max %v", percentile(r.lat, 0.5), percentile(r.lat, 0.95), percentile(r.lat, 1))
+	if r.frames < 50 {
+		t.Fatalf("only %d identities messages in 12 s at 10 fps", r.frames)
+	}
+	if r.withFaces < 10 {
+		t.Fatalf("faces found in only %d frames", r.withFaces)
+	}
+	if float64(r.named) < 0.5*float64(r.withFaces) {
+		t.Fatalf("%s named in %d of %d frames with faces", performer, r.named, r.withFaces)
+	}
+	if annotated < r.frames/2 {
+		t.Fatalf("annotated frames %d for %d identities", annotated, r.frames)
+	}
+	if got := obs.statusOf(topic.New("").Status(topic.KindRecognizer, "rec1")); got != topic.Online {
+		t.Fatalf("recognizer status %q", got)
+	}
+	if got := obs.statusOf(topic.New("").Status(topic.KindEdge, "stage")); got != topic.Online {
+		t.Fatalf("edge status %q", got)
+	}
+	if p95 := percentile(r.lat, 0.95); p95 > 2*time.Second {
+		t.Fatalf("p95 latency %v: frames are queueing", p95)
+	}
+	if n := metric(t, httpAddr, "facemon_recognizer_frames_processed_total"); int(n) < r.frames {
+		t.Fatalf("metrics say %v processed, observer saw %d", n, r.frames)
+	}
+	_ = rec
+}
+
+func startMosquitto(t *testing.T) (url string, p *proc) {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, c := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, err := os.Stat(c); err == nil {
+				bin = c
+			}
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("mosquitto not installed")
+		}
+		t.Skip("mosquitto not installed")
+	}
+	port := freePort(t)
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o644)
+	cmd := exec.Command(bin, "-c", conf)
+	p = &proc{t: t, name: "mosquitto", cmd: cmd, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.stop)
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+	return fmt.Sprintf("tcp://127.0.0.1:%d", port), p
+}
+
+// Two recognizers in one shared subscription on mosquitto: every frame is
+// processed exactly once across the two, and both get work.
+func TestMosquittoSharedSubscription(t *testing.T) {
+	url, _ := startMosquitto(t)
+	obs := observe(t, url)
+	startRecognizer(t, "recA", "--broker", url)
+	startRecognizer(t, "recB", "--broker", url)
+	waitFor(t, 30*time.Second, "both recognizers online", func() bool {
+		sp := topic.New("")
+		return obs.statusOf(sp.Status(topic.KindRecognizer, "recA")) == topic.Online &&
+			obs.statusOf(sp.Status(topic.KindRecognizer, "recB")) == topic.Online
+	})
+	edge := startEdge(t, url, "door", 5)
+	time.Sleep(10 * time.Second)
+	edge.stop()
+	time.Sleep(2 * time.Second) // let the last frames finish
+	ids, _, frames := obs.snapshot()
+	seen := map[uint64]string{}
+	dup := 0
+	per := map[string]int{}
+	for _, m := range ids {
+		if prev, ok := seen[m.Seq]; ok {
+			dup++
+			t.Errorf("frame %d processed by %s and %s", m.Seq, prev, m.Recognizer)
+		}
+		seen[m.Seq] = m.Recognizer
+		per[m.Recognizer]++
+	}
+	t.Logf("frames published %d, processed %d (recA %d, recB %d), duplicates %d", frames, len(seen), per["recA"], per["recB"], dup)
+	if per["recA"] == 0 || per["recB"] == 0 {
+		t.Fatalf("work not shared: %v", per)
+	}
+	if len(seen) < frames*9/10 {
+		t.Fatalf("only %d of %d frames processed", len(seen), frames)
+	}
+}
+
+// The recognizer dies: the edge keeps publishing; a restarted recognizer
+// resumes. The broker restarts: edge and recognizer reconnect on their own.
+func TestRecognizerAndBrokerRestarts(t *testing.T) {
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	url := "tcp://" + addr
+	brk := start(t, "broker", "facemon-broker", "--listen", addr)
+	waitTCP(t, addr, 15*time.Second)
+	obs := observe(t, url)
+	rec, _ := startRecognizer(t, "rec1", "--broker", url)
+	startEdge(t, url, "hall", 10)
+	waitFor(t, 30*time.Second, "first identities", func() bool { ids, _, _ := obs.snapshot(); return len(ids) > 5 })
+
+	rec.kill()
+	waitFor(t, 10*time.Second, "last will offline", func() bool {
+		return obs.statusOf(topic.New("").Status(topic.KindRecognizer, "rec1")) == topic.Offline
+	})
+	ids0, _, frames0 := obs.snapshot()
+	time.Sleep(3 * time.Second)
+	ids1, _, frames1 := obs.snapshot()
+	if frames1-frames0 < 15 {
+		t.Fatalf("edge published only %d frames in 3 s with the recognizer dead", frames1-frames0)
+	}
+	if len(ids1)-len(ids0) > 1 {
+		t.Fatalf("identities kept coming from a dead recognizer")
+	}
+	startRecognizer(t, "rec1b", "--broker", url)
+	waitFor(t, 30*time.Second, "identities after recognizer restart", func() bool {
+		ids, _, _ := obs.snapshot()
+		return len(ids) > len(ids1)+5
+	})
+
+	// Broker restart on the same port.
+	brk.kill()
+	time.Sleep(time.Second)
+	start(t, "broker2", "facemon-broker", "--listen", addr)
+	waitTCP(t, addr, 15*time.Second)
+	ids2, _, _ := obs.snapshot()
+	restart := time.Now()
+	waitFor(t, 45*time.Second, "identities after broker restart", func() bool {
+		ids, _, _ := obs.snapshot()
+		return len(ids) > len(ids2)+5
+	})
+	t.Logf("pipeline flowing again %v after the broker restart", time.Since(restart).Round(100*time.Millisecond))
+	_ = brk
+}
+
+// Garbage on cam/x/frames is logged and counted; the recognizer stays up.
+func TestGarbageFrames(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	obs := observe(t, url)
+	pub, err := mqttx.New(mqttx.Options{Broker: url, ClientID: "e2e-garbage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	waitFor(t, 10*time.Second, "garbage publisher connected", pub.Connected)
+	good, err := os.ReadFile(filepath.Join(shared, "testdata", "edge", "obama-480p.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := make([]byte, 5000)
+	rand.New(rand.NewSource(1)).Read(rnd)
+	corrupt := append([]byte(nil), good...)
+	for i := 1000; i < len(corrupt)-100; i += 50 {
+		corrupt[i] = 0
+	}
+	bigish := append([]byte{0xFF, 0xD8}, make([]byte, msg.MaxFrameBytes-100)...) // under the broker limit, no EOI
+	payloads := map[string][]byte{"random": rnd, "truncated": good[:len(good)/2], "empty": {}, "corrupt": corrupt, "no-eoi": bigish}
+	sp := topic.New("")
+	for name, p := range payloads {
+		if err := pub.PublishWait(sp.Frames("x"), 0, false, p, 5*time.Second); err != nil {
+			t.Fatalf("publish %s: %v", name, err)
+		}
+	}
+	// A payload over the broker's packet limit: the broker drops it (and the
+	// sending client); use a throwaway client.
+	big, _ := mqttx.New(mqttx.Options{Broker: url, ClientID: "e2e-big"})
+	waitFor(t, 10*time.Second, "big publisher connected", big.Connected)
+	big.PublishWait(sp.Frames("x"), 0, false, make([]byte, 3<<20), 5*time.Second)
+	big.Close()
+	// A valid frame after the garbage is still recognized.
+	time.Sleep(time.Second)
+	pub.PublishWait(sp.Frames("x"), 0, false, good, 5*time.Second)
+	waitFor(t, 20*time.Second, "identities for the good frame", func() bool {
+		ids, _, _ := obs.snapshot()
+		for _, m := range ids {
+			if m.Camera == "x" && len(m.Faces) == 1 && m.Faces[0].Name == "obama" {
+				return true
+			}
+		}
+		return false
+	})
+	bad := metric(t, httpAddr, "facemon_recognizer_frames_bad_total")
+	t.Logf("bad frames counted: %v", bad)
+	if bad < 3 {
+		t.Fatalf("bad frames counted %v, want >= 3", bad)
+	}
+	if !rec.running() {
+		t.Fatal("recognizer died")
+	}
+	if rec.grep("bad frame dropped") < 3 {
+		t.Fatalf("bad frames not logged")
+	}
+}

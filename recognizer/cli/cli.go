@@ -1,0 +1,364 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/recognizer/train"
+)
+
+// Env is what subcommands need from main: streams and how to open engines.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// OpenPool opens n engines from the model directory.
+	OpenPool func(modelDir string, n int) (*face.Pool, error)
+	// Annotator draws boxes on frames for serve (nil: no annotated stream).
+	Annotator pipeline.Annotator
+}
+
+// DefaultModelDir is the model directory: $FACEMON_MODELS or models/data.
+func DefaultModelDir() string {
+	if d := os.Getenv("FACEMON_MODELS"); d != "" {
+		return d
+	}
+	return "models/data"
+}
+
+// DefaultWorkers is one engine per core.
+func DefaultWorkers() int { return max(1, runtime.NumCPU()) }
+
+type common struct {
+	models   string
+	workers  int
+	detector string
+	maxSide  int
+	upsample int
+	minFace  int
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.models, "models", DefaultModelDir(), "model directory (env FACEMON_MODELS)")
+	fs.IntVar(&c.workers, "workers", DefaultWorkers(), "parallel engines (~110 MB each)")
+	fs.StringVar(&c.detector, "detector", "hog", "face detector: hog (fast) or cnn (slow, finds turned heads)")
+	fs.IntVar(&c.maxSide, "max-side", face.DefaultPrep.MaxSide, "downscale images whose longer side exceeds this before detection")
+	fs.IntVar(&c.upsample, "upsample-below", face.DefaultPrep.UpsampleBelow, "upscale 2x images whose longer side is below this (finds small faces)")
+	fs.IntVar(&c.minFace, "min-face", 0, "ignore faces narrower than this many pixels")
+}
+
+func (c *common) analyzer() (face.Analyzer, error) {
+	det, err := face.ParseDetector(c.detector)
+	if err != nil {
+		return face.Analyzer{}, err
+	}
+	if c.workers < 1 || c.workers > 64 {
+		return face.Analyzer{}, fmt.Errorf("--workers %d: want 1..64", c.workers)
+	}
+	a := face.DefaultAnalyzer
+	a.Detector = det
+	a.Prep.MaxSide = c.maxSide
+	a.Prep.UpsampleBelow = c.upsample
+	a.MinFace = c.minFace
+	return a, nil
+}
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+// ExitCode maps an error from a subcommand to an exit status.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
+}
+
+func newFlagSet(env Env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "usage: facemon-recognizer %s\n\nflags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+// Train implements `facemon-recognizer train`.
+func Train(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "train", "train --dataset DIR --gallery FILE [flags]")
+	var c common
+	c.register(fs)
+	dataset := fs.String("dataset", "dataset", "folder of <name>/*.jpg|png, one face per image")
+	galPath := fs.String("gallery", "gallery.json", "gallery file to write (atomically)")
+	largest := fs.Bool("largest", false, "with several faces in an image, use the largest instead of skipping it")
+	noCNN := fs.Bool("no-cnn-fallback", false, "do not retry with the CNN detector when HOG finds no face")
+	full := fs.Bool("full", false, "re-encode every image (ignore the previous gallery's cache)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := c.analyzer()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	a.CNNFallback = !*noCNN
+	var prev *gallery.Gallery
+	if !*full {
+		prev, err = gallery.LoadOrEmpty(*galPath)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "warning: previous gallery unreadable, encoding everything: %v\n", err)
+			prev = nil
+		}
+	}
+	pool, err := env.OpenPool(c.models, c.workers)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	bar := newProgress(env.Stderr)
+	g, sum, err := train.Run(ctx, pool, prev, train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if err := g.Save(*galPath); err != nil {
+		return fmt.Errorf("save gallery: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "trained %s: %d people, %d images, %d encodings (%d reused from cache, %d found by CNN fallback), %d skipped, %.1fs\n",
+		*galPath, sum.People, sum.Images, sum.Encodings, sum.Reused, sum.CNN, len(sum.Skipped), sum.Duration.Seconds())
+	for _, s := range sum.Skipped {
+		fmt.Fprintf(env.Stdout, "  skipped %s: %s\n", s.Path, s.Reason)
+	}
+	return nil
+}
+
+type progress struct {
+	w     io.Writer
+	tty   bool
+	every int
+	last  time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) update(pr train.Progress) {
+	if p.tty {
+		if time.Since(p.last) < 100*time.Millisecond && pr.Seen != pr.Total {
+			return
+		}
+		p.last = time.Now()
+		const width = 30
+		filled := 0
+		if pr.Total > 0 {
+			filled = width * pr.Seen / pr.Total
+		}
+		name := pr.Current
+		if len(name) > 40 {
+			name = "…" + name[len(name)-39:]
+		}
+		fmt.Fprintf(p.w, "\r[%s%s] %d/%d encoded %d skipped %d  %-40s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pr.Seen, pr.Total, pr.Encoded, pr.Skipped, name)
+		return
+	}
+	if p.every == 0 {
+		p.every = max(1, pr.Total/20)
+	}
+	if pr.Seen%p.every == 0 || pr.Seen == pr.Total {
+		fmt.Fprintf(p.w, "progress: %d/%d images, %d encoded (%d cached), %d skipped\n", pr.Seen, pr.Total, pr.Encoded, pr.Reused, pr.Skipped)
+	}
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// IdentifyLine is one line of `identify` output.
+type IdentifyLine struct {
+	Image     string   `json:"image"`
+	Box       *[4]int  `json:"box,omitempty"`
+	Name      string   `json:"name,omitempty"`
+	Distance  *float64 `json:"distance,omitempty"`
+	Votes     *int     `json:"votes,omitempty"`
+	Candidate string   `json:"candidate,omitempty"`
+	Faces     *int     `json:"faces,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// Identify implements `facemon-recognizer identify`.
+func Identify(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "identify", "identify --gallery FILE [flags] IMAGE|DIR...")
+	var c common
+	c.register(fs)
+	galPath := fs.String("gallery", "gallery.json", "gallery file made by train")
+	thr := fs.Float64("threshold", gallery.DefaultThreshold, "Euclidean distance threshold (per-person thresholds in the gallery override it)")
+	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: no images given", errUsage)
+	}
+	if *thr <= 0 || *thr > 2 {
+		return fmt.Errorf("%w: --threshold %v: want (0, 2]", errUsage, *thr)
+	}
+	a, err := c.analyzer()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	g, err := gallery.Load(*galPath)
+	if err != nil {
+		return err
+	}
+	rule := gallery.DefaultRule
+	rule.Threshold, rule.Margin = *thr, *margin
+	paths, err := ExpandInputs(fs.Args())
+	if err != nil {
+		return err
+	}
+	pool, err := env.OpenPool(c.models, c.workers)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	enc := json.NewEncoder(env.Stdout)
+	failed := 0
+	err = analyzeAll(ctx, pool, a, paths, func(r analyzed) {
+		if r.err != nil {
+			failed++
+			enc.Encode(IdentifyLine{Image: r.path, Error: r.err.Error()})
+			return
+		}
+		faces := sortedFaces(r.res.Faces)
+		if len(faces) == 0 {
+			zero := 0
+			enc.Encode(IdentifyLine{Image: r.path, Faces: &zero})
+			return
+		}
+		for _, f := range faces {
+			m := g.Match(f.Descriptor, rule)
+			box := boxOf(f)
+			line := IdentifyLine{Image: r.path, Box: &box, Name: m.Name, Votes: &m.Votes, Candidate: m.Candidate}
+			if m.Candidate != "" {
+				d := round4(m.Distance)
+				line.Distance = &d
+			}
+			enc.Encode(line)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read", failed, len(paths))
+	}
+	return nil
+}
+
+// EncodeLine is one line of `encode` output.
+type EncodeLine struct {
+	Image      string    `json:"image"`
+	Box        *[4]int   `json:"box,omitempty"`
+	Descriptor []float32 `json:"descriptor,omitempty"`
+	Faces      *int      `json:"faces,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Encode implements `facemon-recognizer encode`.
+func Encode(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "encode", "encode [flags] IMAGE|DIR...")
+	var c common
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: no images given", errUsage)
+	}
+	a, err := c.analyzer()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	paths, err := ExpandInputs(fs.Args())
+	if err != nil {
+		return err
+	}
+	pool, err := env.OpenPool(c.models, c.workers)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	enc := json.NewEncoder(env.Stdout)
+	failed := 0
+	err = analyzeAll(ctx, pool, a, paths, func(r analyzed) {
+		if r.err != nil {
+			failed++
+			enc.Encode(EncodeLine{Image: r.path, Error: r.err.Error()})
+			return
+		}
+		faces := sortedFaces(r.res.Faces)
+		if len(faces) == 0 {
+			zero := 0
+			enc.Encode(EncodeLine{Image: r.path, Faces: &zero})
+			return
+		}
+		for _, f := range faces {
+			box := boxOf(f)
+			enc.Encode(EncodeLine{Image: r.path, Box: &box, Descriptor: f.Descriptor[:]})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read", failed, len(paths))
+	}
+	return nil
+}
+
+func sortedFaces(fs []face.Face) []face.Face {
+	out := append([]face.Face(nil), fs...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Box.Min.X < out[j].Box.Min.X })
+	return out
+}
+
+func boxOf(f face.Face) [4]int {
+	return [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}
+}
+
+func round4(v float64) float64 { return float64(int64(v*10000+0.5)) / 10000 }

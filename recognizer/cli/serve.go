@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/service"
+)
+
+// Serve implements `facemon-recognizer serve`.
+func Serve(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "serve", "serve --gallery FILE [--broker URL | --listen ADDR] [flags]")
+	var c common
+	c.register(fs)
+	var cfg service.Config
+	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
+	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
+	fs.StringVar(&cfg.Broker, "broker", os.Getenv("FACEMON_BROKER"), "external MQTT broker URL (tcp://host:1883); empty starts the embedded broker")
+	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
+	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: anonymous access)")
+	fs.StringVar(&cfg.Instance, "instance", "", "instance id (default: host name)")
+	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
+	fs.StringVar(&cfg.Prefix, "topic-prefix", "", "prefix for every MQTT topic")
+	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
+	fs.StringVar(&cfg.Username, "username", os.Getenv("FACEMON_MQTT_USER"), "MQTT username (env FACEMON_MQTT_USER)")
+	fs.StringVar(&cfg.Password, "password", os.Getenv("FACEMON_MQTT_PASSWORD"), "MQTT password (env FACEMON_MQTT_PASSWORD)")
+	thr := fs.Float64("threshold", gallery.DefaultThreshold, "Euclidean distance threshold (per-person thresholds in the gallery override it)")
+	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	a, err := c.analyzer()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg.Analyzer = a
+	cfg.Rule = gallery.DefaultRule
+	cfg.Rule.Threshold, cfg.Rule.Margin = *thr, *margin
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	pool, err := env.OpenPool(c.models, c.workers)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	svc, err := service.New(cfg, pool, env.Annotator, log)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "--") {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return err
+	}
+	return svc.Run(ctx)
+}

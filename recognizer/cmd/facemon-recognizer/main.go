@@ -1,0 +1,68 @@
+// Command facemon-recognizer trains a face gallery, identifies faces in
+// images, and serves recognition over MQTT.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/facemon/facemon/recognizer/annotate"
+	"github.com/facemon/facemon/recognizer/cli"
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/face/dlib"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: facemon-recognizer <command> [flags]
+
+commands:
+  train     build a gallery from a dataset folder of <name>/*.jpg|png
+  identify  name the faces in images against a gallery (JSON lines)
+  encode    print the 128-D descriptor of every face in images (JSON lines)
+  serve     recognize camera frames over MQTT (embedded broker unless --broker)
+
+Run 'facemon-recognizer <command> -h' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	env := cli.Env{Stdout: stdout, Stderr: stderr, OpenPool: openPool, Annotator: annotate.JPEG}
+	var err error
+	switch args[1] {
+	case "train":
+		err = cli.Train(ctx, env, args[2:])
+	case "identify":
+		err = cli.Identify(ctx, env, args[2:])
+	case "encode":
+		err = cli.Encode(ctx, env, args[2:])
+	case "serve":
+		err = cli.Serve(ctx, env, args[2:])
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[1], usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "facemon-recognizer %s: %v\n", args[1], err)
+	}
+	return cli.ExitCode(err)
+}
+
+func openPool(dir string, n int) (*face.Pool, error) {
+	return face.NewPool(n, dlib.Opener(dir))
+}

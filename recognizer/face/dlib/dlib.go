@@ -1,0 +1,92 @@
+// Package dlib implements face.Engine with dlib through github.com/Kagami/go-face.
+// It is the only cgo in the recognizer.
+package dlib
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+
+	goface "github.com/Kagami/go-face"
+
+	"github.com/facemon/facemon/recognizer/face"
+)
+
+// ModelFiles are the files go-face loads from the model directory.
+var ModelFiles = []string{
+	"shape_predictor_5_face_landmarks.dat",
+	"dlib_face_recognition_resnet_model_v1.dat",
+	"mmod_human_face_detector.dat",
+}
+
+// Engine wraps one go-face Recognizer. Use one per goroutine.
+type Engine struct {
+	rec *goface.Recognizer
+}
+
+// CheckModels reports a missing model file by name, with how to provide it.
+func CheckModels(dir string) error {
+	for _, f := range ModelFiles {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || st.Size() == 0 {
+			return fmt.Errorf("%w: %s not found in %s; run `make models` (or facemon-models ensure --dir %s)", face.ErrModel, f, dir, dir)
+		}
+	}
+	return nil
+}
+
+// Open loads the models from dir.
+func Open(dir string) (*Engine, error) {
+	if err := CheckModels(dir); err != nil {
+		return nil, err
+	}
+	rec, err := goface.NewRecognizer(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", face.ErrModel, dir, err)
+	}
+	return &Engine{rec: rec}, nil
+}
+
+// Recognize implements face.Engine. jpeg must be a JPEG.
+func (e *Engine) Recognize(jpeg []byte, det face.Detector) ([]face.Face, error) {
+	if e.rec == nil {
+		return nil, face.ErrClosed
+	}
+	var (
+		fs  []goface.Face
+		err error
+	)
+	if det == face.CNN {
+		fs, err = e.rec.RecognizeCNN(jpeg)
+	} else {
+		fs, err = e.rec.Recognize(jpeg)
+	}
+	if err != nil {
+		var le goface.ImageLoadError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("%w: %v", face.ErrImage, err)
+		}
+		return nil, fmt.Errorf("face: dlib: %v", err)
+	}
+	out := make([]face.Face, len(fs))
+	for i, f := range fs {
+		out[i] = face.Face{Box: f.Rectangle, Descriptor: face.Descriptor(f.Descriptor), Landmarks: append([]image.Point(nil), f.Shapes...)}
+	}
+	return out, nil
+}
+
+// Close frees the native recognizer. Safe to call twice.
+func (e *Engine) Close() error {
+	if e.rec != nil {
+		e.rec.Close()
+		e.rec = nil
+	}
+	return nil
+}
+
+// Opener returns a function that opens engines from dir, for face.NewPool.
+func Opener(dir string) func() (face.Engine, error) {
+	return func() (face.Engine, error) { return Open(dir) }
+}

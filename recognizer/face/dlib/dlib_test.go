@@ -1,0 +1,163 @@
+package dlib_test
+
+import (
+	"errors"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/face/dlib"
+	"github.com/facemon/facemon/recognizer/internal/testenv"
+)
+
+func openEngine(t testing.TB) *dlib.Engine {
+	t.Helper()
+	e, err := dlib.Open(testenv.Models(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func analyze(t *testing.T, e face.Engine, a face.Analyzer, path string) (*face.Result, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Analyze(e, data)
+}
+
+// Face counts expected in the shared fixtures (see testdata/MANIFEST.tsv).
+func TestFaceCounts(t *testing.T) {
+	e := openEngine(t)
+	cases := []struct {
+		path string
+		want int
+	}{
+		{"groups/two_people.jpg", 2},
+		{"groups/kit_with_rose.jpg", 2},
+		{"groups/pristin.jpg", 10},
+		{"groups/obama_and_biden.jpg", 3},
+		{"noface/dogs.jpg", 0},
+		{"noface/frame_000100.jpg", 0},
+		{"noface/mmod_cars_test_image.jpg", 0},
+		{"noface/mmod_cars_test_image2.jpg", 0},
+		{"edge/obama-240p.jpg", 1},
+		{"edge/obama-480p.jpg", 1},
+		{"edge/obama-720p.jpg", 1},
+		{"edge/obama-1080p.jpg", 1},
+		{"edge/obama_partial_face.jpg", 1},
+		{"edge/obama_partial_face2.jpg", 1},
+		{"edge/32bit.png", 1},          // RGBA PNG
+		{"faces/chaeyeon/1.jpg", 1},    // 2667x4000, downscaled first
+		{"faces/john_salley/1.jpg", 1}, // 150x150 chip, upsampled first
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			res, err := analyze(t, e, face.DefaultAnalyzer, testenv.Testdata(t, c.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Faces) != c.want {
+				t.Fatalf("%d faces, want %d", len(res.Faces), c.want)
+			}
+			for _, f := range res.Faces {
+				if !f.Box.In(boundsOf(res).Inset(-f.Box.Dx())) {
+					t.Errorf("box %v far outside the %dx%d image", f.Box, res.Width, res.Height)
+				}
+			}
+		})
+	}
+}
+
+func TestCNNFallbackFindsTurnedHead(t *testing.T) {
+	e := openEngine(t)
+	path := testenv.Testdata(t, "faces", "jimin", "3.jpg") // HOG finds 0 (MANIFEST)
+	res, err := analyze(t, e, face.DefaultAnalyzer, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Faces) != 0 {
+		t.Logf("HOG found %d faces (MANIFEST says 0)", len(res.Faces))
+	}
+	a := face.DefaultAnalyzer
+	a.CNNFallback = true
+	res, err = analyze(t, e, a, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Faces) != 1 {
+		t.Fatalf("with CNN fallback: %d faces, want 1", len(res.Faces))
+	}
+}
+
+func TestBadInputNeverCrashes(t *testing.T) {
+	e := openEngine(t)
+	good, err := os.ReadFile(testenv.Testdata(t, "faces", "obama", "1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := append([]byte(nil), good...)
+	for i := 600; i < len(corrupt)-600; i += 97 {
+		corrupt[i] ^= 0x5A
+	}
+	cases := map[string][]byte{
+		"empty":          {},
+		"random":         []byte("\xff\xd8\xff\xe0 not really a jpeg at all"),
+		"truncated jpeg": good[:len(good)/3],
+		"flipped bytes":  corrupt,
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			// Straight to the engine (no Go pre-check) and through the analyzer.
+			if _, err := e.Recognize(data, face.HOG); err == nil && len(data) < 100 {
+				t.Errorf("engine accepted %d bytes without error", len(data))
+			}
+			res, err := face.DefaultAnalyzer.Analyze(e, data)
+			if err == nil {
+				t.Logf("decoded anyway: %d faces", len(res.Faces))
+			} else if !errors.Is(err, face.ErrImage) {
+				t.Errorf("err = %v, want ErrImage", err)
+			}
+		})
+	}
+}
+
+func TestMissingModelNamesFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := dlib.Open(dir)
+	if !errors.Is(err, face.ErrModel) {
+		t.Fatalf("err = %v", err)
+	}
+	if want := "shape_predictor_5_face_landmarks.dat"; !contains(err.Error(), want) {
+		t.Fatalf("error %q does not name %s", err, want)
+	}
+	// A corrupt file: typed error, no crash.
+	for _, f := range dlib.ModelFiles {
+		os.WriteFile(filepath.Join(dir, f), []byte("garbage"), 0o644)
+	}
+	if _, err := dlib.Open(dir); !errors.Is(err, face.ErrModel) {
+		t.Fatalf("corrupt models: err = %v", err)
+	}
+}
+
+func TestClosedEngine(t *testing.T) {
+	e, err := dlib.Open(testenv.Models(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e.Close()
+	if _, err := e.Recognize([]byte{1}, face.HOG); !errors.Is(err, face.ErrClosed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func boundsOf(r *face.Result) image.Rectangle { return image.Rect(0, 0, r.Width, r.Height) }

@@ -1,0 +1,87 @@
+// Package face is the boundary to the native face engine (dlib through
+// go-face, in face/dlib). Everything here is pure Go: the Engine interface,
+// typed errors, descriptors and distances, image preparation, and a worker
+// pool. Code around the engine tests without cgo.
+package face
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math"
+)
+
+// DescriptorLen is the length of a face descriptor.
+const DescriptorLen = 128
+
+// Descriptor is dlib's 128-D face embedding.
+type Descriptor [DescriptorLen]float32
+
+// Distance is the Euclidean distance between two descriptors (not squared:
+// dlib's 0.6 rule applies to this value).
+func Distance(a, b Descriptor) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
+
+// Face is one detected face: its box in the caller's image coordinates,
+// its landmarks and its descriptor.
+type Face struct {
+	Box        image.Rectangle
+	Landmarks  []image.Point
+	Descriptor Descriptor
+}
+
+// Detector selects the face detector.
+type Detector int
+
+const (
+	// HOG is dlib's frontal HOG detector: fast (~20 ms per 640x480), frontal faces of ~80 px and up.
+	HOG Detector = iota
+	// CNN is dlib's MMOD CNN detector: slow (~0.5 s per 640x480), finds turned heads.
+	CNN
+)
+
+func (d Detector) String() string {
+	if d == CNN {
+		return "cnn"
+	}
+	return "hog"
+}
+
+// ParseDetector parses "hog" or "cnn".
+func ParseDetector(s string) (Detector, error) {
+	switch s {
+	case "hog", "HOG", "":
+		return HOG, nil
+	case "cnn", "CNN", "mmod":
+		return CNN, nil
+	}
+	return HOG, fmt.Errorf("unknown detector %q (want hog or cnn)", s)
+}
+
+// Typed errors. Engines wrap their native errors in these.
+var (
+	// ErrImage means the image could not be decoded (corrupt, empty, unsupported format).
+	ErrImage = errors.New("face: cannot decode image")
+	// ErrModel means a model file is missing or corrupt.
+	ErrModel = errors.New("face: model file missing or corrupt")
+	// ErrTooLarge means the image exceeds the size limits.
+	ErrTooLarge = errors.New("face: image too large")
+	// ErrClosed means the engine was used after Close.
+	ErrClosed = errors.New("face: engine closed")
+)
+
+// Engine finds faces in a JPEG image and computes their descriptors.
+// An Engine is used by one goroutine at a time; run several for parallelism
+// (see Pool).
+type Engine interface {
+	// Recognize detects faces in JPEG bytes and returns them left to right.
+	Recognize(jpeg []byte, det Detector) ([]Face, error)
+	// Close frees native resources. Safe to call twice.
+	Close() error
+}

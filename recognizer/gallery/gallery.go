@@ -1,0 +1,217 @@
+// Package gallery holds the enrolled people and their face descriptors, and
+// decides who a face is. Pure Go: it tests without cgo.
+package gallery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/shared/msg"
+)
+
+// Version of the gallery file format.
+const Version = 1
+
+// Sample is one enrolled face.
+type Sample struct {
+	Descriptor face.Descriptor `json:"descriptor"`
+	Source     string          `json:"source"`         // image path relative to the dataset
+	Hash       string          `json:"hash,omitempty"` // sha256 of the image bytes
+	Box        [4]int          `json:"box"`
+}
+
+// Person is one enrolled identity.
+type Person struct {
+	Name string `json:"name"`
+	// Threshold overrides the global distance threshold for this person when > 0.
+	Threshold float64  `json:"threshold,omitempty"`
+	Samples   []Sample `json:"samples"`
+}
+
+// Gallery is the set of enrolled people, as stored in the gallery file.
+type Gallery struct {
+	V       int       `json:"v"`
+	Model   string    `json:"model"`
+	Updated time.Time `json:"updated"`
+	People  []Person  `json:"people"`
+}
+
+// Model names the descriptor model galleries are made with.
+const Model = "dlib_face_recognition_resnet_model_v1"
+
+// New returns an empty gallery.
+func New() *Gallery { return &Gallery{V: Version, Model: Model} }
+
+// Person returns the named person, or nil.
+func (g *Gallery) Person(name string) *Person {
+	for i := range g.People {
+		if g.People[i].Name == name {
+			return &g.People[i]
+		}
+	}
+	return nil
+}
+
+// Add appends a sample to a person, creating the person when new.
+func (g *Gallery) Add(name string, s Sample) error {
+	if !msg.ValidName(name) {
+		return fmt.Errorf("gallery: %q: %w", name, msg.ErrBadName)
+	}
+	if p := g.Person(name); p != nil {
+		p.Samples = append(p.Samples, s)
+		return nil
+	}
+	g.People = append(g.People, Person{Name: name, Samples: []Sample{s}})
+	g.sort()
+	return nil
+}
+
+// Remove deletes a person; it reports whether the person existed.
+func (g *Gallery) Remove(name string) bool {
+	for i := range g.People {
+		if g.People[i].Name == name {
+			g.People = append(g.People[:i], g.People[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Counts returns the number of people and of samples.
+func (g *Gallery) Counts() (people, samples int) {
+	for _, p := range g.People {
+		samples += len(p.Samples)
+	}
+	return len(g.People), samples
+}
+
+func (g *Gallery) sort() {
+	sort.Slice(g.People, func(i, j int) bool { return g.People[i].Name < g.People[j].Name })
+}
+
+// Validate checks a loaded gallery.
+func (g *Gallery) Validate() error {
+	if g.V != Version {
+		return fmt.Errorf("gallery: unsupported version %d (want %d)", g.V, Version)
+	}
+	if g.Model != "" && g.Model != Model {
+		return fmt.Errorf("gallery: made with model %q, this recognizer uses %q: re-train", g.Model, Model)
+	}
+	seen := map[string]bool{}
+	for _, p := range g.People {
+		if !msg.ValidName(p.Name) {
+			return fmt.Errorf("gallery: person %q: %w", p.Name, msg.ErrBadName)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("gallery: person %q listed twice", p.Name)
+		}
+		seen[p.Name] = true
+		if p.Threshold < 0 || p.Threshold > 2 || math.IsNaN(p.Threshold) {
+			return fmt.Errorf("gallery: person %q: threshold %v out of range [0,2]", p.Name, p.Threshold)
+		}
+		for i, s := range p.Samples {
+			for _, v := range s.Descriptor {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("gallery: person %q sample %d: descriptor has NaN/Inf", p.Name, i)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Load reads a gallery file. A missing file is an error wrapping
+// os.ErrNotExist.
+func Load(path string) (*Gallery, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("gallery: %w", err)
+	}
+	g := New()
+	if err := json.Unmarshal(b, g); err != nil {
+		return nil, fmt.Errorf("gallery %s: %w", path, err)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	g.sort()
+	return g, nil
+}
+
+// LoadOrEmpty loads path, or returns an empty gallery when it does not exist.
+func LoadOrEmpty(path string) (*Gallery, error) {
+	g, err := Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return New(), nil
+	}
+	return g, err
+}
+
+// Save writes the gallery atomically: a temp file in the same directory,
+// fsync, rename, fsync of the directory. Readers see the old or the new file,
+// never a partial one.
+func (g *Gallery) Save(path string) error {
+	g.V, g.Model, g.Updated = Version, Model, time.Now().UTC()
+	g.sort()
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b, 0o644)
+}
+
+// WriteFileAtomic writes data to path via a temp file and rename.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Clone returns a copy that can be changed without affecting g (which may be
+// in use by matchers).
+func (g *Gallery) Clone() *Gallery {
+	c := *g
+	c.People = make([]Person, len(g.People))
+	for i, p := range g.People {
+		p.Samples = append([]Sample(nil), p.Samples...)
+		c.People[i] = p
+	}
+	return &c
+}

@@ -1,0 +1,141 @@
+package gallery
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/shared/msg"
+)
+
+// at returns a descriptor at distance dist from the origin along axis i.
+func at(i int, dist float64) face.Descriptor {
+	var d face.Descriptor
+	d[i] = float32(dist)
+	return d
+}
+
+func TestFairVoteCloserOneSampleBeatsManySamples(t *testing.T) {
+	// The measured case: the true person (1 sample) is at 0.497, another
+	// person has 5 samples all within 0.6 but farther away.
+	g := New()
+	query := face.Descriptor{}
+	must(t, g.Add("true_person", Sample{Descriptor: at(0, 0.497)}))
+	for i := 1; i <= 5; i++ {
+		must(t, g.Add("popular", Sample{Descriptor: at(i, 0.55+float64(i)*0.005)}))
+	}
+	m := g.Match(query, DefaultRule)
+	if m.Name != "true_person" {
+		t.Fatalf("named %q (votes %d, dist %.3f), want true_person", m.Name, m.Votes, m.Distance)
+	}
+	if math.Abs(m.Distance-0.497) > 1e-6 || m.Votes != 1 {
+		t.Fatalf("distance %.4f votes %d", m.Distance, m.Votes)
+	}
+}
+
+func TestThresholds(t *testing.T) {
+	g := New()
+	must(t, g.Add("alice", Sample{Descriptor: at(0, 0.5)}))
+	cases := []struct {
+		name string
+		rule Rule
+		thr  float64 // alice's own threshold
+		want string
+	}{
+		{"global default names", DefaultRule, 0, "alice"},
+		{"strict global rejects", Rule{Threshold: 0.45}, 0, msg.Unknown},
+		{"per-person overrides global (stricter)", DefaultRule, 0.4, msg.Unknown},
+		{"per-person overrides global (looser)", Rule{Threshold: 0.45}, 0.55, "alice"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g.Person("alice").Threshold = c.thr
+			m := g.Match(face.Descriptor{}, c.rule)
+			if m.Name != c.want || m.Candidate != "alice" {
+				t.Fatalf("got %+v, want %s", m, c.want)
+			}
+		})
+	}
+}
+
+func TestMarginRejectsAmbiguous(t *testing.T) {
+	g := New()
+	must(t, g.Add("a", Sample{Descriptor: at(0, 0.40)}))
+	must(t, g.Add("b", Sample{Descriptor: at(1, 0.42)}))
+	if m := g.Match(face.Descriptor{}, Rule{Margin: 0.05}); m.Known() {
+		t.Fatalf("ambiguous match named %q", m.Name)
+	}
+	if m := g.Match(face.Descriptor{}, Rule{}); m.Name != "a" {
+		t.Fatalf("without margin: %q", m.Name)
+	}
+}
+
+func TestEmptyGallery(t *testing.T) {
+	m := New().Match(face.Descriptor{}, DefaultRule)
+	if m.Known() || m.Candidate != "" {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestSaveLoadAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.json")
+	g := New()
+	must(t, g.Add("bob", Sample{Descriptor: at(3, 0.1), Source: "bob/1.jpg", Hash: "h"}))
+	must(t, g.Add("alice", Sample{Descriptor: at(2, 0.2)}))
+	must(t, g.Save(path))
+	got, err := Load(path)
+	must(t, err)
+	if p, s := got.Counts(); p != 2 || s != 2 || got.People[0].Name != "alice" {
+		t.Fatalf("loaded %+v", got)
+	}
+	if got.Person("bob").Samples[0].Descriptor != at(3, 0.1) {
+		t.Fatal("descriptor changed in round trip")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("temp files left behind: %v", ents)
+	}
+	// Missing file: LoadOrEmpty gives an empty gallery, Load an ErrNotExist.
+	if _, err := Load(filepath.Join(dir, "none.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
+	}
+	if g, err := LoadOrEmpty(filepath.Join(dir, "none.json")); err != nil || len(g.People) != 0 {
+		t.Fatalf("LoadOrEmpty: %v", err)
+	}
+}
+
+func TestLoadRejectsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]string{
+		"garbage":   "not json",
+		"version":   `{"v":9,"people":[]}`,
+		"bad name":  `{"v":1,"people":[{"name":"../x","samples":[]}]}`,
+		"dup":       `{"v":1,"people":[{"name":"a","samples":[]},{"name":"a","samples":[]}]}`,
+		"threshold": `{"v":1,"people":[{"name":"a","threshold":-1,"samples":[]}]}`,
+		"model":     `{"v":1,"model":"other","people":[]}`,
+	}
+	for name, body := range cases {
+		p := filepath.Join(dir, name+".json")
+		must(t, os.WriteFile(p, []byte(body), 0o644))
+		if _, err := Load(p); err == nil {
+			t.Errorf("%s: loaded without error", name)
+		}
+	}
+}
+
+func TestAddRejectsBadName(t *testing.T) {
+	if err := New().Add("../etc/passwd", Sample{}); !errors.Is(err, msg.ErrBadName) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

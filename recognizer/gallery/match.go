@@ -1,0 +1,126 @@
+package gallery
+
+import (
+	"math"
+	"sort"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/shared/msg"
+)
+
+// DefaultThreshold is dlib's Euclidean distance threshold for "same person".
+const DefaultThreshold = 0.6
+
+// Rule decides whether a face belongs to a person.
+//
+// Each person is scored by the distance to their nearest sample, so a person
+// with many samples cannot outvote a closer match; Votes counts how many of
+// the winner's samples lie within the threshold (capped at MaxVotes) and is
+// reported for confidence. The winner is named when their nearest distance is
+// within their threshold and, when Margin > 0, when the second-best person is
+// at least Margin farther away.
+type Rule struct {
+	Threshold float64 // global threshold (Euclidean); 0 means DefaultThreshold
+	Margin    float64 // required gap to the second-best person; 0 disables
+	MaxVotes  int     // cap on votes per person; 0 means 5
+	// MinVotes is the number of the winner's samples that must be within the
+	// threshold (capped by the person's sample count); 0 or 1 = the nearest only.
+	MinVotes int
+}
+
+// DefaultRule is the shipped decision rule.
+var DefaultRule = Rule{Threshold: DefaultThreshold}
+
+// Match is the decision for one face.
+type Match struct {
+	Name      string  // person, or msg.Unknown
+	Distance  float64 // distance to the nearest sample of Candidate
+	Votes     int     // Candidate's samples within threshold (capped)
+	Candidate string  // nearest person, even when Name is unknown
+	Second    float64 // nearest distance of the second-best person (Inf if none)
+}
+
+// Known reports whether the face was named.
+func (m Match) Known() bool { return m.Name != msg.Unknown }
+
+// PersonScore is one person's distance to a face.
+type PersonScore struct {
+	Name      string
+	Nearest   float64
+	Within    int // samples within the person's threshold
+	Threshold float64
+}
+
+// Scores returns every person's nearest distance to d, nearest first.
+func (g *Gallery) Scores(d face.Descriptor, r Rule) []PersonScore {
+	out := make([]PersonScore, 0, len(g.People))
+	for _, p := range g.People {
+		if len(p.Samples) == 0 {
+			continue
+		}
+		thr := r.thresholdFor(&p)
+		ps := PersonScore{Name: p.Name, Nearest: math.Inf(1), Threshold: thr}
+		for i := range p.Samples {
+			dist := face.Distance(d, p.Samples[i].Descriptor)
+			if dist < ps.Nearest {
+				ps.Nearest = dist
+			}
+			if dist <= thr {
+				ps.Within++
+			}
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Nearest < out[j].Nearest })
+	return out
+}
+
+func (r Rule) thresholdFor(p *Person) float64 {
+	if p.Threshold > 0 {
+		return p.Threshold
+	}
+	if r.Threshold > 0 {
+		return r.Threshold
+	}
+	return DefaultThreshold
+}
+
+// Match decides who d is.
+func (g *Gallery) Match(d face.Descriptor, r Rule) Match {
+	return r.Decide(g.Scores(d, r), g)
+}
+
+// Decide applies the rule to per-person scores sorted nearest first.
+func (r Rule) Decide(scores []PersonScore, g *Gallery) Match {
+	m := Match{Name: msg.Unknown, Distance: math.Inf(1), Second: math.Inf(1)}
+	if len(scores) == 0 {
+		return m
+	}
+	best := scores[0]
+	m.Candidate, m.Distance = best.Name, best.Nearest
+	maxVotes := r.MaxVotes
+	if maxVotes <= 0 {
+		maxVotes = 5
+	}
+	m.Votes = min(best.Within, maxVotes)
+	if len(scores) > 1 {
+		m.Second = scores[1].Nearest
+	}
+	if best.Nearest > best.Threshold {
+		return m
+	}
+	if r.Margin > 0 && m.Second-best.Nearest < r.Margin {
+		return m
+	}
+	if r.MinVotes > 1 && g != nil {
+		need := r.MinVotes
+		if p := g.Person(best.Name); p != nil && len(p.Samples) < need {
+			need = len(p.Samples)
+		}
+		if best.Within < need {
+			return m
+		}
+	}
+	m.Name = best.Name
+	return m
+}

@@ -1,0 +1,88 @@
+// Package pipeline turns camera frames into identities: per-camera one-slot
+// mailboxes (the newest frame wins, older ones are dropped and counted), a
+// worker per engine, matching against the current gallery, annotation, and
+// publishing. It is pure Go: the engine and annotator are injected.
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Frame is one received camera frame.
+type Frame struct {
+	Camera  string
+	JPEG    []byte
+	Arrived time.Time
+}
+
+// Mailboxes hold the latest unprocessed frame of each camera. Put never
+// blocks; Take hands cameras out round-robin so a busy camera cannot starve
+// another.
+type Mailboxes struct {
+	mu      sync.Mutex
+	slots   map[string]*Frame
+	ready   []string // cameras with a frame waiting, each at most once
+	signal  chan struct{}
+	dropped uint64
+}
+
+// NewMailboxes returns empty mailboxes.
+func NewMailboxes() *Mailboxes {
+	return &Mailboxes{slots: map[string]*Frame{}, signal: make(chan struct{}, 1)}
+}
+
+// Put stores f as its camera's latest frame. It reports whether an older,
+// unprocessed frame was replaced (dropped).
+func (m *Mailboxes) Put(f *Frame) (dropped bool) {
+	m.mu.Lock()
+	if old := m.slots[f.Camera]; old != nil {
+		dropped = true
+		m.dropped++
+	} else {
+		m.ready = append(m.ready, f.Camera)
+	}
+	m.slots[f.Camera] = f
+	m.mu.Unlock()
+	select {
+	case m.signal <- struct{}{}:
+	default:
+	}
+	return dropped
+}
+
+// Take waits for the next frame.
+func (m *Mailboxes) Take(ctx context.Context) (*Frame, error) {
+	for {
+		m.mu.Lock()
+		if len(m.ready) > 0 {
+			cam := m.ready[0]
+			m.ready = m.ready[1:]
+			f := m.slots[cam]
+			delete(m.slots, cam)
+			more := len(m.ready) > 0
+			m.mu.Unlock()
+			if more { // wake another worker
+				select {
+				case m.signal <- struct{}{}:
+				default:
+				}
+			}
+			return f, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.signal:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Dropped returns how many frames were replaced before being processed.
+func (m *Mailboxes) Dropped() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dropped
+}

@@ -1,0 +1,30 @@
+package pipeline
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	received, dropped, processed  prometheus.Counter
+	bad, faces                    *prometheus.CounterVec
+	latency, procSeconds          prometheus.Histogram
+	galleryPeople, gallerySamples prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		received:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_received_total", Help: "Frames accepted into a mailbox."}),
+		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_dropped_total", Help: "Frames replaced by a newer one before processing."}),
+		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_processed_total", Help: "Frames recognized."}),
+		bad:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_frames_bad_total", Help: "Frames rejected (corrupt, oversized, bad topic)."}, []string{"reason"}),
+		faces:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_faces_total", Help: "Faces found, by whether they were named."}, []string{"known"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "facemon_recognizer_capture_to_identity_seconds", Help: "Time from capture on the edge to the identities message.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 1.6, 14)}),
+		procSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "facemon_recognizer_processing_seconds", Help: "Time to recognize and annotate one frame.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 1.6, 14)}),
+		galleryPeople:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_people", Help: "People in the gallery."}),
+		gallerySamples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_samples", Help: "Samples in the gallery."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.received, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples)
+	}
+	return m
+}

@@ -1,0 +1,233 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// Publisher sends MQTT messages without blocking (mqttx.Client fits).
+type Publisher interface {
+	Publish(topic string, qos byte, retained bool, payload []byte) error
+}
+
+// Annotator draws boxes and names on a JPEG frame.
+type Annotator func(jpeg []byte, faces []msg.Face) ([]byte, error)
+
+// Config configures a Pipeline.
+type Config struct {
+	Instance      string // recognizer instance id, reported in identities
+	Space         topic.Space
+	Analyzer      face.Analyzer
+	Rule          gallery.Rule
+	MaxFrameBytes int // frames above are dropped as bad (default msg.MaxFrameBytes)
+}
+
+// Result is one processed frame, handed to OnResult hooks.
+type Result struct {
+	Identities *msg.Identities
+	Frame      *Frame
+	Faces      []face.Face
+	Annotated  []byte
+}
+
+// Pipeline processes frames from mailboxes with a pool of engines.
+type Pipeline struct {
+	cfg  Config
+	pool *face.Pool
+	pub  Publisher
+	ann  Annotator
+	log  *slog.Logger
+	mb   *Mailboxes
+	gal  atomic.Pointer[gallery.Gallery]
+	m    *metrics
+
+	hookMu sync.RWMutex
+	hooks  []func(*Result)
+
+	processed atomic.Uint64
+	bad       atomic.Uint64
+}
+
+// New returns a pipeline. reg may be nil (metrics are then not exported).
+func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg prometheus.Registerer, log *slog.Logger) *Pipeline {
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = msg.MaxFrameBytes
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg)}
+	p.gal.Store(gallery.New())
+	return p
+}
+
+// SetGallery swaps the gallery used for matching (atomically; frames in
+// flight finish with the old one).
+func (p *Pipeline) SetGallery(g *gallery.Gallery) {
+	p.gal.Store(g)
+	people, samples := g.Counts()
+	p.m.galleryPeople.Set(float64(people))
+	p.m.gallerySamples.Set(float64(samples))
+}
+
+// Gallery returns the gallery in use.
+func (p *Pipeline) Gallery() *gallery.Gallery { return p.gal.Load() }
+
+// OnResult registers a hook called after each processed frame (from a
+// worker goroutine; keep it short).
+func (p *Pipeline) OnResult(h func(*Result)) {
+	p.hookMu.Lock()
+	p.hooks = append(p.hooks, h)
+	p.hookMu.Unlock()
+}
+
+// HandleFrame is the MQTT handler for cam/+/frames. It never blocks: it
+// checks the payload cheaply and leaves it in the camera's mailbox.
+func (p *Pipeline) HandleFrame(t string, payload []byte) {
+	cam, kind, err := p.cfg.Space.ParseCamera(t)
+	if err != nil || kind != topic.Frames {
+		p.badFrame("topic", t, err)
+		return
+	}
+	if err := msg.CheckJPEG(payload, p.cfg.MaxFrameBytes); err != nil {
+		p.badFrame(reason(err), t, err)
+		return
+	}
+	p.m.received.Inc()
+	// paho reuses nothing, but copy defensively: the slice outlives the handler.
+	f := &Frame{Camera: cam, JPEG: append([]byte(nil), payload...), Arrived: time.Now()}
+	if p.mb.Put(f) {
+		p.m.dropped.Inc()
+	}
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, msg.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, msg.ErrTruncated):
+		return "truncated"
+	case errors.Is(err, msg.ErrNotJPEG):
+		return "not_jpeg"
+	case errors.Is(err, face.ErrImage):
+		return "undecodable"
+	}
+	return "other"
+}
+
+func (p *Pipeline) badFrame(why, t string, err error) {
+	p.bad.Add(1)
+	p.m.bad.WithLabelValues(why).Inc()
+	p.log.Warn("bad frame dropped", "topic", t, "reason", why, "err", err)
+}
+
+// Run processes frames with one worker per engine until ctx ends.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := 0; i < p.pool.Size(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				f, err := p.mb.Take(ctx)
+				if err != nil {
+					return
+				}
+				p.process(ctx, f)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Stats are counters for tests and logs.
+type Stats struct {
+	Processed, Dropped, Bad uint64
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() Stats {
+	return Stats{Processed: p.processed.Load(), Dropped: p.mb.Dropped(), Bad: p.bad.Load()}
+}
+
+func (p *Pipeline) process(ctx context.Context, f *Frame) {
+	start := time.Now()
+	meta, err := msg.ExtractMeta(f.JPEG)
+	if err != nil { // third-party camera: no metadata; use arrival time
+		meta = msg.FrameMeta{Camera: f.Camera, Captured: f.Arrived}
+	}
+	var res *face.Result
+	err = p.pool.Do(ctx, func(e face.Engine) error {
+		var err error
+		res, err = p.cfg.Analyzer.Analyze(e, f.JPEG)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
+		}
+		return
+	}
+	g := p.gal.Load()
+	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
+		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(res.Faces))}
+	for _, fc := range res.Faces {
+		m := g.Match(fc.Descriptor, p.cfg.Rule)
+		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate,
+			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}}
+		if m.Candidate != "" {
+			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
+		}
+		ids.Faces = append(ids.Faces, mf)
+		known := "false"
+		if m.Known() {
+			known = "true"
+		}
+		p.m.faces.WithLabelValues(known).Inc()
+	}
+	var annotated []byte
+	if p.ann != nil {
+		annotated, err = p.ann(f.JPEG, ids.Faces)
+		if err != nil {
+			p.log.Warn("annotate failed", "camera", f.Camera, "err", err)
+		} else {
+			// Keep the edge's metadata so it can tell the newest stream.
+			if withMeta, err := msg.EmbedMeta(annotated, meta); err == nil {
+				annotated = withMeta
+			}
+			p.pub.Publish(p.cfg.Space.Annotated(f.Camera), 0, false, annotated)
+		}
+	}
+	ids.Processed = time.Now().UTC()
+	if b, err := json.Marshal(ids); err == nil {
+		p.pub.Publish(p.cfg.Space.Identities(f.Camera), 1, false, b)
+	}
+	p.processed.Add(1)
+	p.m.processed.Inc()
+	p.m.procSeconds.Observe(time.Since(start).Seconds())
+	if !meta.Captured.IsZero() {
+		p.m.latency.Observe(ids.Processed.Sub(meta.Captured).Seconds())
+	}
+	p.hookMu.RLock()
+	hooks := p.hooks
+	p.hookMu.RUnlock()
+	if len(hooks) > 0 {
+		r := &Result{Identities: ids, Frame: f, Faces: res.Faces, Annotated: annotated}
+		for _, h := range hooks {
+			h(r)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/train"
+	"github.com/facemon/facemon/shared/msg"
+)
+
+// handleEnrol is the MQTT handler for facemon/cmd/enrol. It never blocks:
+// the work runs on its own goroutine.
+func (s *Service) handleEnrol(t string, payload []byte) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res := s.Enrol(ctx, payload)
+		b, _ := json.Marshal(res)
+		if err := s.client.Publish(s.space.EnrolResult(), 1, false, b); err != nil {
+			s.log.Warn("enrol result not sent", "id", res.ID, "err", err)
+		}
+	}()
+}
+
+// Enrol handles one enrolment command payload and returns the result.
+func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
+	cmd, err := msg.DecodeEnrol(payload)
+	if err != nil {
+		// Echo the request id when the JSON at least carries one.
+		var head struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		}
+		json.Unmarshal(payload, &head)
+		s.log.Warn("malformed enrol command", "err", err)
+		return msg.EnrolResult{V: msg.Version, ID: head.ID, Name: head.Name, Status: msg.EnrolError, Error: err.Error()}
+	}
+	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
+	var r *face.Result
+	a := s.cfg.Analyzer
+	a.CNNFallback = true
+	err = s.pool.Do(ctx, func(e face.Engine) error {
+		var err error
+		r, err = a.Analyze(e, cmd.Image)
+		return err
+	})
+	if err != nil {
+		res.Status, res.Error = msg.EnrolError, err.Error()
+		return res
+	}
+	res.Faces = len(r.Faces)
+	switch {
+	case len(r.Faces) == 0:
+		res.Status = msg.EnrolNoFace
+		return res
+	case len(r.Faces) > 1:
+		res.Status = msg.EnrolSeveralFaces
+		return res
+	case cmd.CheckOnly:
+		res.Status = msg.EnrolChecked
+		return res
+	}
+	f := r.Faces[0]
+	rel, err := s.saveImage(cmd.Name, cmd.Image)
+	if err != nil {
+		res.Status, res.Error = msg.EnrolError, err.Error()
+		return res
+	}
+	sample := gallery.Sample{Descriptor: f.Descriptor, Source: rel, Hash: train.Hash(cmd.Image),
+		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
+	s.galMu.Lock()
+	defer s.galMu.Unlock()
+	g := s.Pipeline.Gallery().Clone()
+	if err := g.Add(cmd.Name, sample); err != nil {
+		res.Status, res.Error = msg.EnrolError, err.Error()
+		return res
+	}
+	if err := g.Save(s.cfg.Gallery); err != nil {
+		res.Status, res.Error = msg.EnrolError, fmt.Sprintf("save gallery: %v", err)
+		return res
+	}
+	if st, err := os.Stat(s.cfg.Gallery); err == nil {
+		s.galStamp = fileStamp{st.ModTime(), st.Size()}
+	}
+	s.Pipeline.SetGallery(g)
+	res.Status, res.Path = msg.EnrolSaved, rel
+	s.log.Info("enrolled", "name", cmd.Name, "image", rel, "camera", cmd.Camera)
+	return res
+}
+
+// saveImage writes the image as <dataset>/<name>/<timestamp>.jpg atomically
+// and returns its dataset-relative path.
+func (s *Service) saveImage(name string, img []byte) (string, error) {
+	if !msg.ValidName(name) {
+		return "", msg.ErrBadName
+	}
+	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + ".jpg"
+	if err := gallery.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o644); err != nil {
+		return "", fmt.Errorf("save image: %w", err)
+	}
+	return rel, nil
+}

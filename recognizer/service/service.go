@@ -1,0 +1,276 @@
+// Package service wires the recognizer to MQTT: an embedded broker unless
+// an external one is given, shared subscriptions to camera frames, the
+// pipeline, gallery reloads when the file changes, enrolment commands, and
+// availability.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/facemon/facemon/broker"
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/shared/mqttx"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// Config is the recognizer service configuration.
+type Config struct {
+	Gallery  string // gallery file (reloaded when it changes)
+	Dataset  string // dataset folder, where enrolled images are saved
+	Broker   string // external broker URL; empty starts the embedded broker
+	Listen   string // embedded broker listen address (default :1883)
+	Users    string // embedded broker users file (optional)
+	Instance string // instance id (default: hostname)
+	Group    string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
+	Prefix   string // topic prefix
+	HTTP     string // metrics/health listen address (default :9101; "" disables)
+	Username string
+	Password string
+
+	Analyzer face.Analyzer
+	Rule     gallery.Rule
+	// GalleryPoll is how often the gallery file is checked for changes.
+	GalleryPoll time.Duration
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Listen == "" {
+		c.Listen = broker.DefaultTCPAddr
+	}
+	if c.Instance == "" {
+		h, _ := os.Hostname()
+		c.Instance = sanitizeID(h)
+	}
+	if c.Group == "" {
+		c.Group = "facemon-recognizers"
+	}
+	if c.GalleryPoll == 0 {
+		c.GalleryPoll = 2 * time.Second
+	}
+	if c.Dataset == "" {
+		c.Dataset = "dataset"
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Gallery == "" {
+		return errors.New("--gallery is required")
+	}
+	if !topic.ValidID(c.Instance) {
+		return fmt.Errorf("--instance %q: %w", c.Instance, topic.ErrBadID)
+	}
+	if c.Broker != "" {
+		if err := mqttx.ValidateBroker(c.Broker); err != nil {
+			return err
+		}
+	}
+	if c.Group != "-" && !topic.ValidID(c.Group) {
+		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
+	}
+	return nil
+}
+
+func sanitizeID(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if topic.ValidID(string(r)) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "recognizer"
+	}
+	out := b.String()
+	if len(out) > 64 {
+		out = out[:64]
+	}
+	return out
+}
+
+// Service is a running recognizer.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	pool     *face.Pool
+	Pipeline *pipeline.Pipeline
+	client   *mqttx.Client
+	broker   *broker.Broker
+	space    topic.Space
+	reg      *prometheus.Registry
+	galMu    sync.Mutex // serialises gallery writes (enrolment)
+	galStamp fileStamp
+	httpAddr string
+}
+
+// New builds a service around an engine pool (owned by the caller).
+func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) (*Service, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule}, pool, publisher{s}, ann, s.reg, log)
+	return s, nil
+}
+
+// publisher forwards to the MQTT client once it exists.
+type publisher struct{ s *Service }
+
+func (p publisher) Publish(t string, qos byte, retained bool, payload []byte) error {
+	if p.s.client == nil {
+		return mqttx.ErrNotConnected
+	}
+	return p.s.client.Publish(t, qos, retained, payload)
+}
+
+// BrokerAddr returns the embedded broker's address ("" when external).
+func (s *Service) BrokerAddr() string {
+	if s.broker == nil {
+		return ""
+	}
+	return s.broker.Addr()
+}
+
+// HTTPAddr returns the bound metrics address.
+func (s *Service) HTTPAddr() string { return s.httpAddr }
+
+// Run starts everything and blocks until ctx ends, then shuts down.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.loadGallery(true); err != nil {
+		return err
+	}
+	brokerURL := s.cfg.Broker
+	if brokerURL == "" {
+		b, err := broker.New(broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")})
+		if err != nil {
+			return err
+		}
+		if err := b.Start(ctx); err != nil {
+			return fmt.Errorf("embedded broker on %s: %w", s.cfg.Listen, err)
+		}
+		s.broker = b
+		defer b.Close()
+		_, port, _ := net.SplitHostPort(b.Addr())
+		brokerURL = "tcp://127.0.0.1:" + port
+		s.log.Info("embedded MQTT broker listening", "addr", b.Addr())
+	}
+	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: "facemon-recognizer-" + s.cfg.Instance,
+		Username: s.cfg.Username, Password: s.cfg.Password,
+		StatusTopic: s.space.Status(topic.KindRecognizer, s.cfg.Instance), Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.client = cl
+	defer cl.Close()
+	frames := s.space.AllCameras(topic.Frames)
+	if s.cfg.Group != "-" {
+		frames = topic.Shared(s.cfg.Group, frames)
+	}
+	cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
+	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
+	s.log.Info("recognizer started", "broker", brokerURL, "frames", frames, "workers", s.pool.Size())
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
+	go func() { defer wg.Done(); s.watchGallery(ctx) }()
+	if s.cfg.HTTP != "" {
+		ln, err := net.Listen("tcp", s.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("metrics listener %s: %w", s.cfg.HTTP, err)
+		}
+		s.httpAddr = ln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if !cl.Connected() {
+				http.Error(w, "mqtt disconnected", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	st := s.Pipeline.Stats()
+	s.log.Info("recognizer stopped", "processed", st.Processed, "dropped", st.Dropped, "bad", st.Bad)
+	return nil
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+// loadGallery (re)loads the gallery file when it changed. A missing file at
+// start gives an empty gallery (everyone unknown) with a warning.
+func (s *Service) loadGallery(first bool) error {
+	st, err := os.Stat(s.cfg.Gallery)
+	if errors.Is(err, os.ErrNotExist) {
+		if first {
+			s.log.Warn("gallery file does not exist yet; every face is unknown until it is trained", "gallery", s.cfg.Gallery)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	stamp := fileStamp{st.ModTime(), st.Size()}
+	if !first && stamp == s.galStamp {
+		return nil
+	}
+	g, err := gallery.Load(s.cfg.Gallery)
+	if err != nil {
+		if first {
+			return err
+		}
+		s.log.Error("gallery reload failed; keeping the previous gallery", "err", err)
+		s.galStamp = stamp
+		return nil
+	}
+	s.galStamp = stamp
+	s.Pipeline.SetGallery(g)
+	people, samples := g.Counts()
+	s.log.Info("gallery loaded", "gallery", s.cfg.Gallery, "people", people, "samples", samples)
+	return nil
+}
+
+func (s *Service) watchGallery(ctx context.Context) {
+	t := time.NewTicker(s.cfg.GalleryPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.galMu.Lock()
+			s.loadGallery(false)
+			s.galMu.Unlock()
+		}
+	}
+}
