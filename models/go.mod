@@ -1,0 +1,3 @@
+module github.com/facemon/facemon/models
+
+go 1.24
