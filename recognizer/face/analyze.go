@@ -25,8 +25,9 @@ type Result struct {
 	Faces       []Face
 	Width       int // original image size
 	Height      int
-	UsedCNN     bool // the CNN fallback found the faces
-	PreparedJPG []byte
+	UsedCNN     bool    // the CNN fallback found the faces
+	PreparedJPG []byte  // the image the engine saw
+	Scale       float64 // prepared = original * Scale
 }
 
 // Analyze finds the faces in data (JPEG or PNG).
@@ -39,7 +40,7 @@ func (a Analyzer) Analyze(e Engine, data []byte) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Faces: faces, Width: p.Width, Height: p.Height, PreparedJPG: p.JPEG}
+	res := &Result{Faces: faces, Width: p.Width, Height: p.Height, PreparedJPG: p.JPEG, Scale: p.Scale}
 	if len(faces) == 0 && a.CNNFallback && a.Detector == HOG {
 		side := a.CNNMaxSide
 		if side <= 0 {
@@ -54,6 +55,9 @@ func (a Analyzer) Analyze(e Engine, data []byte) (*Result, error) {
 			return nil, fmt.Errorf("cnn fallback: %w", err)
 		}
 		res.Faces, res.UsedCNN = faces, len(faces) > 0
+		if res.UsedCNN {
+			res.PreparedJPG, res.Scale = cp.JPEG, cp.Scale
+		}
 	}
 	return res, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -85,10 +84,9 @@ func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
 		res.Status, res.Error = msg.EnrolError, fmt.Sprintf("save gallery: %v", err)
 		return res
 	}
-	if st, err := os.Stat(s.cfg.Gallery); err == nil {
-		s.galStamp = fileStamp{st.ModTime(), st.Size()}
-	}
+	s.stampGallery()
 	s.Pipeline.SetGallery(g)
+	go s.onGalleryChange()
 	res.Status, res.Path = msg.EnrolSaved, rel
 	s.log.Info("enrolled", "name", cmd.Name, "image", rel, "camera", cmd.Camera)
 	return res

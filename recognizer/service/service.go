@@ -24,6 +24,7 @@ import (
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/shared/mqttx"
+	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -118,6 +119,14 @@ type Service struct {
 	galMu    sync.Mutex // serialises gallery writes (enrolment)
 	galStamp fileStamp
 	httpAddr string
+	trainer  *trainer
+
+	trainMu   sync.Mutex
+	lastTrain msg.TrainStatus
+
+	// galleryHooks run after the gallery changes (training, enrolment,
+	// reload, edits), e.g. to re-send Home Assistant discovery.
+	galleryHooks []func()
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -131,6 +140,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	}
 	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.trainer = newTrainer(s)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
 }
@@ -190,12 +200,17 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
 	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
+	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
+	for _, verb := range []string{"delete", "rename", "threshold"} {
+		cl.Subscribe(s.space.Command(verb), 1, s.handlePerson(verb))
+	}
 	s.log.Info("recognizer started", "broker", brokerURL, "frames", frames, "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
 	go func() { defer wg.Done(); s.watchGallery(ctx) }()
+	go func() { defer wg.Done(); s.trainer.run(ctx) }()
 	if s.cfg.HTTP != "" {
 		ln, err := net.Listen("tcp", s.cfg.HTTP)
 		if err != nil {
@@ -257,7 +272,27 @@ func (s *Service) loadGallery(first bool) error {
 	s.Pipeline.SetGallery(g)
 	people, samples := g.Counts()
 	s.log.Info("gallery loaded", "gallery", s.cfg.Gallery, "people", people, "samples", samples)
+	if !first {
+		s.onGalleryChange()
+	}
 	return nil
+}
+
+// stampGallery records the gallery file's current stamp after the service
+// wrote it, so the watcher does not reload our own write.
+func (s *Service) stampGallery() {
+	if st, err := os.Stat(s.cfg.Gallery); err == nil {
+		s.galStamp = fileStamp{st.ModTime(), st.Size()}
+	}
+}
+
+// OnGalleryChange registers a hook run after every gallery change.
+func (s *Service) OnGalleryChange(f func()) { s.galleryHooks = append(s.galleryHooks, f) }
+
+func (s *Service) onGalleryChange() {
+	for _, f := range s.galleryHooks {
+		f()
+	}
 }
 
 func (s *Service) watchGallery(ctx context.Context) {

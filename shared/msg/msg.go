@@ -219,3 +219,50 @@ func DecodeTrain(b []byte) (*Train, error) {
 	}
 	return &m, nil
 }
+
+// Person commands (topics facemon/cmd/delete, facemon/cmd/rename,
+// facemon/cmd/threshold) edit the gallery; the answer is a CommandResult on
+// facemon/result.
+type PersonCmd struct {
+	V       int    `json:"v"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	NewName string `json:"new_name,omitempty"` // rename
+	// Threshold sets the person's own distance threshold (0 = use the global one).
+	Threshold *float64 `json:"threshold,omitempty"`
+}
+
+// Validate checks the fields every person command needs.
+func (m *PersonCmd) Validate() error {
+	if m.V != Version {
+		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+	}
+	if !ValidName(m.Name) {
+		return ErrBadName
+	}
+	if m.NewName != "" && !ValidName(m.NewName) {
+		return fmt.Errorf("new_name: %w", ErrBadName)
+	}
+	if m.Threshold != nil && (math.IsNaN(*m.Threshold) || *m.Threshold < 0 || *m.Threshold > 2) {
+		return fmt.Errorf("msg: threshold %v out of range [0, 2]", *m.Threshold)
+	}
+	return nil
+}
+
+// DecodePersonCmd decodes and validates a person command.
+func DecodePersonCmd(b []byte) (*PersonCmd, error) {
+	var m PersonCmd
+	if err := Decode(b, MaxJSONBytes, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// CommandResult answers a command on facemon/result.
+type CommandResult struct {
+	V       int    `json:"v"`
+	ID      string `json:"id"`
+	Command string `json:"command"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+}

@@ -128,6 +128,11 @@ func TestDecodeRejects(t *testing.T) {
 	if tr, err := DecodeTrain(nil); err != nil || tr.V != Version {
 		t.Errorf("empty train: %v %v", tr, err)
 	}
+	for _, bad := range []string{`{"v":1,"name":"../x"}`, `{"v":1,"name":"a","new_name":"b/c"}`, `{"v":1,"name":"a","threshold":3}`, `{"v":1}`} {
+		if _, err := DecodePersonCmd([]byte(bad)); err == nil {
+			t.Errorf("person command %s accepted", bad)
+		}
+	}
 	if _, err := DecodeTrain([]byte(`{"v":1,"id":5}`)); err == nil {
 		t.Error("train with numeric id accepted")
 	}
@@ -162,5 +167,8 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, _ = DecodeEnrol(b)
 		_, _ = DecodeTrain(b)
+		if m, err := DecodePersonCmd(b); err == nil && !ValidName(m.Name) {
+			t.Fatalf("person command with bad name %q accepted", m.Name)
+		}
 	})
 }

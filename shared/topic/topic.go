@@ -105,6 +105,10 @@ func (s Space) AllCommands() string { return s.Prefix + "facemon/cmd/+" }
 // facemon/cmd/enrol requests (QoS 1).
 func (s Space) EnrolResult() string { return s.Prefix + "facemon/enrol/result" }
 
+// Result returns facemon/result, where the recognizer answers person
+// commands (delete, rename, threshold), QoS 1.
+func (s Space) Result() string { return s.Prefix + "facemon/result" }
+
 // TrainStatus returns facemon/train/status.
 func (s Space) TrainStatus() string { return s.Prefix + "facemon/train/status" }
 

@@ -38,11 +38,19 @@ func CheckModels(dir string) error {
 }
 
 // Open loads the models from dir.
-func Open(dir string) (*Engine, error) {
+func Open(dir string) (*Engine, error) { return OpenJitter(dir, 0) }
+
+// OpenJitter loads the models; with jitter > 0 every descriptor is the mean
+// over that many randomly jittered (shifted, rotated, mirrored) copies of
+// the face chip: slower by that factor, steadier enrolment descriptors.
+func OpenJitter(dir string, jitter int) (*Engine, error) {
 	if err := CheckModels(dir); err != nil {
 		return nil, err
 	}
-	rec, err := goface.NewRecognizer(dir)
+	if jitter < 0 || jitter > 1000 {
+		return nil, fmt.Errorf("face: jitter %d out of range 0..1000", jitter)
+	}
+	rec, err := goface.NewRecognizerWithConfig(dir, 150, 0.25, jitter)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", face.ErrModel, dir, err)
 	}

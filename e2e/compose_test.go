@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// docker-compose.yml cannot run here (no Docker engine); check that it is
+// valid YAML and that every flag it passes exists in the binary it runs.
+func TestComposeMatchesBinaries(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+			Ports   []string `yaml:"ports"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, want := range []string{"broker", "recognizer", "edge"} {
+		svc, ok := c.Services[want]
+		if !ok {
+			t.Fatalf("service %s missing", want)
+		}
+		if len(svc.Command) == 0 {
+			t.Fatalf("service %s has no command", want)
+		}
+		args := svc.Command[1:]
+		helpArgs := []string{"-h"}
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // subcommand
+			helpArgs = []string{args[0], "-h"}
+			args = args[1:]
+		}
+		out, _ := exec.Command(filepath.Join(binDir, svc.Command[0]), helpArgs...).CombinedOutput()
+		help := string(out)
+		for _, a := range args {
+			if !strings.HasPrefix(a, "--") {
+				continue
+			}
+			flag := strings.SplitN(strings.TrimLeft(a, "-"), "=", 2)[0]
+			if !strings.Contains(help, "-"+flag+" ") && !strings.Contains(help, "-"+flag+"\n") && !strings.Contains(help, "-"+flag+"\t") {
+				t.Errorf("%s: %s has no flag --%s\n%s", want, svc.Command[0], flag, help)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(c.Services["recognizer"].Command, " "), "--broker tcp://broker:1883") {
+		t.Error("recognizer does not use the broker service")
+	}
+}

@@ -1,0 +1,294 @@
+// Package eval measures recognition quality on labelled descriptors:
+// leave-one-out identification, open-set identification with strangers
+// across operating points, and LFW pair verification with k-fold
+// cross-validation. Pure Go: descriptors come from a trained gallery.
+package eval
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand"
+	"sort"
+	"strings"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/shared/msg"
+)
+
+// Item is one labelled face.
+type Item struct {
+	Person string
+	Source string // dataset-relative image path
+	Desc   face.Descriptor
+}
+
+// FromGallery lists every sample of g as an item.
+func FromGallery(g *gallery.Gallery) []Item {
+	var out []Item
+	for _, p := range g.People {
+		for _, s := range p.Samples {
+			out = append(out, Item{Person: p.Name, Source: s.Source, Desc: s.Descriptor})
+		}
+	}
+	return out
+}
+
+// ByPerson groups items by person, sorted by source for determinism.
+func ByPerson(items []Item) map[string][]Item {
+	m := map[string][]Item{}
+	for _, it := range items {
+		m[it.Person] = append(m[it.Person], it)
+	}
+	for _, v := range m {
+		sort.Slice(v, func(i, j int) bool { return v[i].Source < v[j].Source })
+	}
+	return m
+}
+
+// Outcome counts decisions.
+type Outcome struct {
+	Queries, Correct, Wrong, Rejected int
+	// Mistakes lists wrong names ("source: named X at d"), for reports.
+	Mistakes []string
+}
+
+// Add records one decision for a query of person want.
+func (o *Outcome) Add(want string, m gallery.Match) { o.add(want, "", m) }
+
+func (o *Outcome) add(want, source string, m gallery.Match) {
+	o.Queries++
+	switch {
+	case m.Name == want:
+		o.Correct++
+	case m.Known():
+		o.Wrong++
+		if source != "" && len(o.Mistakes) < 50 {
+			o.Mistakes = append(o.Mistakes, fmt.Sprintf("%s: named %s at %.3f", source, m.Name, m.Distance))
+		}
+	default:
+		o.Rejected++
+	}
+}
+
+// Rate returns n / Queries.
+func (o Outcome) Rate(n int) float64 {
+	if o.Queries == 0 {
+		return 0
+	}
+	return float64(n) / float64(o.Queries)
+}
+
+// LeaveOneOut queries each image of every person with at least minImages
+// images against a gallery of all other images, and queries every image of
+// each person against a gallery without that person (a stranger). It
+// returns the enrolled and the stranger outcomes.
+func LeaveOneOut(items []Item, minImages int, rule gallery.Rule) (enrolled, strangers Outcome) {
+	people := ByPerson(items)
+	for name, imgs := range people {
+		n := 0
+		for _, it := range imgs {
+			if !isMirror(it.Source) {
+				n++
+			}
+		}
+		if n >= minImages {
+			for i := range imgs {
+				if isMirror(imgs[i].Source) {
+					continue
+				}
+				src := imgs[i].Source
+				g := build(people, func(p string, j int) bool {
+					return !(p == name && (people[p][j].Source == src || people[p][j].Source == src+"#mirror"))
+				})
+				enrolled.add(name, src, g.Match(imgs[i].Desc, rule))
+			}
+		}
+		g := build(people, func(p string, _ int) bool { return p != name })
+		for _, it := range imgs {
+			if !isMirror(it.Source) {
+				strangers.add(msg.Unknown, it.Source, g.Match(it.Desc, rule))
+			}
+		}
+	}
+	return enrolled, strangers
+}
+
+func build(people map[string][]Item, keep func(person string, i int) bool) *gallery.Gallery {
+	g := gallery.New()
+	for name, imgs := range people {
+		for i, it := range imgs {
+			if keep(name, i) {
+				g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
+			}
+		}
+	}
+	return g
+}
+
+// Split is an open-set protocol: K enrolment images for each person with
+// more than K images, the rest of their images as queries, and everyone with
+// K or fewer images (plus impostors) as strangers.
+type Split struct {
+	Gallery   *gallery.Gallery
+	Queries   []Item // enrolled people's other images
+	Strangers []Item
+}
+
+// MakeSplit builds a split with enrolment size k. Enrolment images are
+// chosen with a seeded shuffle so runs are reproducible.
+func MakeSplit(items []Item, k int, impostors []Item, seed int64) Split {
+	rnd := rand.New(rand.NewSource(seed))
+	people := ByPerson(items)
+	names := make([]string, 0, len(people))
+	for n := range people {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s := Split{Gallery: gallery.New()}
+	for _, n := range names {
+		imgs := append([]Item(nil), people[n]...)
+		if len(imgs) <= k {
+			s.Strangers = append(s.Strangers, imgs...)
+			continue
+		}
+		rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
+		for _, it := range imgs[:k] {
+			s.Gallery.Add(n, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
+		}
+		s.Queries = append(s.Queries, imgs[k:]...)
+	}
+	s.Strangers = append(s.Strangers, impostors...)
+	return s
+}
+
+// Point is one operating point of a rule.
+type Point struct {
+	Rule      gallery.Rule
+	Enrolled  Outcome // queries of enrolled people
+	Strangers Outcome // stranger queries (Correct = stayed unknown)
+}
+
+// FAR is the share of strangers given a name.
+func (p Point) FAR() float64 { return p.Strangers.Rate(p.Strangers.Wrong) }
+
+// Evaluate runs the rule over a split.
+func Evaluate(s Split, r gallery.Rule) Point {
+	p := Point{Rule: r}
+	for _, q := range s.Queries {
+		p.Enrolled.Add(q.Person, s.Gallery.Match(q.Desc, r))
+	}
+	for _, q := range s.Strangers {
+		p.Strangers.Add(msg.Unknown, s.Gallery.Match(q.Desc, r))
+	}
+	return p
+}
+
+// Sweep evaluates rules with thresholds from lo to hi in steps, on top of base.
+func Sweep(s Split, base gallery.Rule, lo, hi, step float64) []Point {
+	var out []Point
+	for t := lo; t <= hi+1e-9; t += step {
+		r := base
+		r.Threshold = math.Round(t*1000) / 1000
+		out = append(out, Evaluate(s, r))
+	}
+	return out
+}
+
+// PrintCurve writes a table of operating points.
+func PrintCurve(w io.Writer, title string, pts []Point) {
+	fmt.Fprintf(w, "%s\n", title)
+	fmt.Fprintf(w, "  %-9s %-7s %9s %9s %9s %12s\n", "threshold", "margin", "correct", "wrong", "rejected", "stranger-FAR")
+	for _, p := range pts {
+		fmt.Fprintf(w, "  %-9.3f %-7.3f %8.1f%% %8.1f%% %8.1f%% %11.2f%%\n", p.Rule.Threshold, p.Rule.Margin,
+			100*p.Enrolled.Rate(p.Enrolled.Correct), 100*p.Enrolled.Rate(p.Enrolled.Wrong),
+			100*p.Enrolled.Rate(p.Enrolled.Rejected), 100*p.FAR())
+	}
+	fmt.Fprintln(w, "  (correct/wrong/rejected over enrolled people's queries; stranger-FAR = strangers given a name)")
+}
+
+// Pair is one LFW verification pair.
+type Pair struct {
+	A, B face.Descriptor
+	Same bool
+	Fold int
+}
+
+// PairAccuracy runs k-fold cross-validation: for each fold, the threshold
+// with the best accuracy on the other folds is applied to the fold. It
+// returns the mean and standard deviation of the fold accuracies and the
+// mean chosen threshold.
+func PairAccuracy(pairs []Pair) (mean, std, thr float64, folds int) {
+	byFold := map[int][]Pair{}
+	for _, p := range pairs {
+		byFold[p.Fold] = append(byFold[p.Fold], p)
+	}
+	var accs []float64
+	for f, test := range byFold {
+		var train []Pair
+		for g, ps := range byFold {
+			if g != f {
+				train = append(train, ps...)
+			}
+		}
+		t := bestThreshold(train)
+		thr += t
+		accs = append(accs, accuracy(test, t))
+	}
+	n := float64(len(accs))
+	if n == 0 {
+		return 0, 0, 0, 0
+	}
+	for _, a := range accs {
+		mean += a
+	}
+	mean /= n
+	for _, a := range accs {
+		std += (a - mean) * (a - mean)
+	}
+	return mean, math.Sqrt(std / n), thr / n, len(accs)
+}
+
+func accuracy(ps []Pair, t float64) float64 {
+	ok := 0
+	for _, p := range ps {
+		if (face.Distance(p.A, p.B) <= t) == p.Same {
+			ok++
+		}
+	}
+	return float64(ok) / float64(len(ps))
+}
+
+func bestThreshold(ps []Pair) float64 {
+	best, bestAcc := 0.6, -1.0
+	for t := 0.30; t <= 0.80; t += 0.005 {
+		if a := accuracy(ps, t); a > bestAcc {
+			best, bestAcc = t, a
+		}
+	}
+	return best
+}
+
+// ParsePairs reads LFW's pairs.tsv (img1, img2, same, fold; header line).
+func ParsePairs(r io.Reader) ([][4]string, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var out [][4]string
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(strings.TrimRight(line, "\r"), "\t")
+		if i == 0 && len(f) > 0 && f[0] == "img1" {
+			continue
+		}
+		if len(f) != 4 {
+			return nil, fmt.Errorf("pairs line %d: want 4 tab-separated fields, got %d", i+1, len(f))
+		}
+		out = append(out, [4]string{f[0], f[1], f[2], f[3]})
+	}
+	return out, nil
+}
+
+// isMirror reports whether a sample is the mirrored copy of an image.
+func isMirror(source string) bool { return strings.HasSuffix(source, "#mirror") }
