@@ -68,11 +68,11 @@ func (s *Summary) Reasons() map[string]int {
 
 // Options configure a run.
 type Options struct {
-	Dataset  string
-	Largest  bool // with several faces, use the largest instead of skipping
+	Dataset string
+	Largest bool // with several faces, use the largest instead of skipping
 	// Mirror also enrols a left-right mirrored copy of each face (a second
 	// sample per image, "<source>#mirror"): doubles encoding time.
-	Mirror bool
+	Mirror   bool
 	Analyzer face.Analyzer
 	Progress func(Progress) // called from one goroutine at a time
 }
