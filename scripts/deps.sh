@@ -58,6 +58,6 @@ done
 
 if [ -f models/crosscheck/package.json ] && [ ! -d models/crosscheck/node_modules/@vladmandic ]; then
   echo "deps: installing npm packages for the model cross-check"
-  (cd models/crosscheck && npm ci --no-audit --no-fund --loglevel=error)
+  sh models/crosscheck/install.sh
 fi
 echo "deps: ok"
