@@ -216,7 +216,8 @@ func TestRecognizerAndBrokerRestarts(t *testing.T) {
 func TestGarbageFrames(t *testing.T) {
 	port := freePort(t)
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	// One good frame must be named by itself: decide per frame.
+	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--track-agree", "1")
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 	obs := observe(t, url)
 	pub, err := mqttx.New(mqttx.Options{Broker: url, ClientID: "e2e-garbage"})

@@ -123,19 +123,117 @@
         people = d.people || []; renderPeople();
         setRecognizer(d.recognizer_online);
         $('enrol-panel').hidden = !d.enrol;
-        $('train').hidden = !d.train;
+        trainAllowed = !!d.train;
+        updateTrainButton();
+        if (d.train_status) showTrain(d.train_status);
         break;
       case 'mode': setMode(d); break;
       case 'identities': people = d || []; renderPeople(); break;
       case 'cameras': setCameras(d || []); break;
       case 'recognizer': setRecognizer(d && d.online); break;
       case 'enrol': if (d && d.resent) logEnrol(d); break;
+      case 'train': if (d) showTrain(d); break;
     }
   }
 
   function setRecognizer(on) {
+    recognizerOn = !!on;
     $('recognizer').textContent = on ? 'recognizer online' : 'recognizer offline';
+    if (!on && trainRunning) {
+      trainRunning = false;
+      $('train-detail').textContent = 'the recognizer went offline during training';
+    }
+    updateTrainButton();
   }
+
+  // --- training ------------------------------------------------------
+  // The Train button asks the recognizer to re-train its gallery; progress
+  // and the result arrive as 'train' events (msg.TrainStatus).
+  var trainAllowed = false, recognizerOn = false, trainRunning = false;
+  var trainPending = null, trainWait = null, trainStale = null;
+  var trainSeen = {}; // request ids with a status already shown
+
+  function updateTrainButton() {
+    var b = $('train');
+    b.hidden = !(trainAllowed && recognizerOn);
+    b.disabled = trainRunning || trainPending !== null;
+  }
+
+  function setTrainLine(state, text, detail) {
+    var st = $('train-status');
+    st.dataset.state = state;
+    st.textContent = text;
+    $('train-detail').textContent = detail || '';
+  }
+
+  function skippedText(st) {
+    if (!st.skipped) return '';
+    var r = st.reasons || {};
+    var parts = Object.keys(r).sort().map(function (k) { return k.replace(/_/g, ' ') + ' ' + r[k]; });
+    return st.skipped + ' skipped' + (parts.length ? ' (' + parts.join(', ') + ')' : '');
+  }
+
+  function showTrain(st) {
+    var prog = $('train-progress');
+    $('train-status').dataset.id = st.id || '';
+    if (st.id) trainSeen[st.id] = true;
+    clearTimeout(trainStale);
+    if (st.id && st.id === trainPending) { trainPending = null; clearTimeout(trainWait); }
+    var when = st.time ? new Date(st.time).toLocaleTimeString() : '';
+    switch (st.state) {
+      case 'running':
+        trainRunning = true;
+        prog.hidden = false;
+        if (st.total > 0) { prog.max = st.total; prog.value = st.seen; } else { prog.removeAttribute('value'); }
+        setTrainLine('running', st.total > 0 ?
+          'training ' + st.seen + '/' + st.total + (st.skipped ? ', ' + st.skipped + ' skipped' : '') : 'training…');
+        // A recognizer that dies mid-run leaves "running" behind.
+        trainStale = setTimeout(function () {
+          trainRunning = false; updateTrainButton();
+          $('train-detail').textContent = 'no progress for 60 s';
+        }, 60000);
+        break;
+      case 'done':
+        trainRunning = false;
+        prog.hidden = true;
+        setTrainLine('done', 'trained ' + st.people + ' people, ' + st.encodings + ' encodings in ' +
+          ((st.duration_ms || 0) / 1000).toFixed(1) + ' s',
+          [skippedText(st), when].filter(Boolean).join(' · '));
+        break;
+      case 'error':
+        trainRunning = false;
+        prog.hidden = true;
+        setTrainLine('error', '✗ training failed: ' + (st.error || 'unknown error'), when);
+        break;
+    }
+    updateTrainButton();
+  }
+
+  $('train').addEventListener('click', function () {
+    trainPending = '';
+    updateTrainButton();
+    setTrainLine('pending', 'starting training…');
+    fetch('/api/train', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
+      .then(function (res) {
+        if (!res.ok || !res.j.id) {
+          trainPending = null;
+          setTrainLine('error', '✗ ' + (res.j.error || 'failed'));
+          return;
+        }
+        if (trainSeen[res.j.id]) { trainPending = null; return; } // status came first
+        trainPending = res.j.id;
+        clearTimeout(trainWait);
+        trainWait = setTimeout(function () {
+          if (trainPending !== res.j.id) return;
+          trainPending = null;
+          setTrainLine('error', '✗ no answer from the recognizer');
+          updateTrainButton();
+        }, 15000);
+      })
+      .catch(function (err) { trainPending = null; setTrainLine('error', '✗ ' + err); })
+      .then(updateTrainButton);
+  });
 
   // --- connection ----------------------------------------------------
   function connect() {

@@ -147,6 +147,21 @@ func (s *State) HandleStatus(t string, payload []byte) {
 	}
 }
 
+// Disconnected forgets which recognizers are online, for when the broker
+// connection is lost: their status is unknown then (a broker that dies
+// takes their last wills with it), and the retained statuses bring them
+// back after reconnecting, which also fires the OnRecognizerOnline hooks.
+func (s *State) Disconnected() {
+	s.mu.Lock()
+	had := len(s.recognizers) > 0
+	clear(s.recognizers)
+	s.mu.Unlock()
+	if had {
+		s.log.Info("broker connection lost; recognizer status unknown")
+		s.Publish(Event{Type: "recognizer", Data: map[string]bool{"online": false}})
+	}
+}
+
 // RecognizerOnline reports whether any recognizer is online.
 func (s *State) RecognizerOnline() bool {
 	s.mu.Lock()

@@ -1,6 +1,6 @@
 // Package web serves the edge's HTTP interface: the dashboard, the live view
-// as MJPEG (/video_feed) and over a WebSocket (/ws), the enrolment API,
-// /healthz and /metrics.
+// as MJPEG (/video_feed) and over a WebSocket (/ws), the enrolment and
+// training APIs, /healthz and /metrics.
 package web
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/facemon/facemon/edge/metrics"
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
+	"github.com/facemon/facemon/edge/train"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -33,11 +34,18 @@ type Enroller interface {
 	Enrol(ctx context.Context, name string, burst int) ([]enrol.Result, error)
 }
 
+// Trainer asks the recognizer to re-train its gallery (*train.Trainer).
+type Trainer interface {
+	Start() (string, error)
+	Last() *msg.TrainStatus
+}
+
 // Options configure a Server.
 type Options struct {
 	Hub     *stream.Hub
 	State   *state.State
 	Enrol   Enroller // nil disables /api/enrol
+	Train   Trainer  // nil disables /api/train
 	Metrics *metrics.Metrics
 	Local   string // the local camera id
 	Assets  fs.FS  // dashboard files (index.html, app.js, style.css)
@@ -78,6 +86,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /video_feed", s.videoFeed)
 	s.mux.HandleFunc("GET /ws", s.ws)
 	s.mux.HandleFunc("POST /api/enrol", s.enrol)
+	s.mux.HandleFunc("POST /api/train", s.train)
 	s.mux.HandleFunc("GET /api/cameras", s.cameras)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	if o.Metrics != nil {
@@ -201,6 +210,8 @@ type helloData struct {
 	FreshnessMS int64          `json:"freshness_ms"`
 	Enrol       bool           `json:"enrol"`
 	Train       bool           `json:"train"`
+	// TrainStatus is the newest training status (the retained result).
+	TrainStatus *msg.TrainStatus `json:"train_status,omitempty"`
 }
 
 func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
@@ -242,6 +253,10 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		Mode: modeData{mode, ModeLabel(mode)}, People: s.o.State.People(cam),
 		Recognizer: s.o.State.RecognizerOnline(), FreshnessMS: s.o.Hub.Freshness().Milliseconds(),
 		Enrol: s.o.Enrol != nil && cam == s.o.Local,
+		Train: s.o.Train != nil && cam == s.o.Local,
+	}
+	if s.o.Train != nil {
+		hello.TrainStatus = s.o.Train.Last()
 	}
 	if sendEvent(state.Event{Type: "hello", Camera: cam, Data: hello}) != nil {
 		return
@@ -335,6 +350,34 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: err.Error()})
 	default:
 		writeJSON(w, http.StatusOK, enrolResponse{Results: res})
+	}
+}
+
+type trainResponse struct {
+	ID    string `json:"id,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// train starts a re-training of the recognizer's gallery; progress reaches
+// the page as "train" WebSocket events.
+func (s *Server) train(w http.ResponseWriter, r *http.Request) {
+	if s.o.Train == nil {
+		writeJSON(w, http.StatusNotFound, trainResponse{Error: "training disabled"})
+		return
+	}
+	// As for /api/enrol: a JSON content type needs a CORS preflight.
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+		writeJSON(w, http.StatusUnsupportedMediaType, trainResponse{Error: "Content-Type must be application/json"})
+		return
+	}
+	id, err := s.o.Train.Start()
+	switch {
+	case errors.Is(err, train.ErrBrokerDown), errors.Is(err, train.ErrNoRecognizer):
+		writeJSON(w, http.StatusServiceUnavailable, trainResponse{Error: err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, trainResponse{Error: err.Error()})
+	default:
+		writeJSON(w, http.StatusAccepted, trainResponse{ID: id})
 	}
 }
 

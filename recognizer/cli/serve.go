@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
 )
 
@@ -30,6 +31,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.Password, "password", os.Getenv("FACEMON_MQTT_PASSWORD"), "MQTT password (env FACEMON_MQTT_PASSWORD)")
 	thr := fs.Float64("threshold", gallery.DefaultThreshold, "Euclidean distance threshold (per-person thresholds in the gallery override it)")
 	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	agree := fs.Int("track-agree", pipeline.DefaultTrack.Agree, "frames of a face's track that must name the same person before it is named (1 = decide per frame)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -46,6 +48,11 @@ func Serve(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	cfg.Analyzer = a
+	if *agree < 1 || *agree > 12 {
+		return fmt.Errorf("%w: --track-agree %d: want 1..12", errUsage, *agree)
+	}
+	cfg.Track = pipeline.DefaultTrack
+	cfg.Track.Agree = *agree
 	cfg.Rule = gallery.DefaultRule
 	cfg.Rule.Threshold, cfg.Rule.Margin = *thr, *margin
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))

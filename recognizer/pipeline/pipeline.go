@@ -32,6 +32,8 @@ type Config struct {
 	Analyzer      face.Analyzer
 	Rule          gallery.Rule
 	MaxFrameBytes int // frames above are dropped as bad (default msg.MaxFrameBytes)
+	// Track names a face only after several frames agree (zero value: DefaultTrack).
+	Track TrackConfig
 }
 
 // Result is one processed frame, handed to OnResult hooks.
@@ -52,6 +54,7 @@ type Pipeline struct {
 	mb   *Mailboxes
 	gal  atomic.Pointer[gallery.Gallery]
 	m    *metrics
+	trk  *Tracker
 
 	hookMu sync.RWMutex
 	hooks  []func(*Result)
@@ -68,7 +71,10 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg)}
+	if cfg.Track.Agree == 0 {
+		cfg.Track = DefaultTrack
+	}
+	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track)}
 	p.gal.Store(gallery.New())
 	return p
 }
@@ -184,9 +190,15 @@ func (p *Pipeline) process(ctx context.Context, f *Frame) {
 	g := p.gal.Load()
 	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
 		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(res.Faces))}
-	for _, fc := range res.Faces {
-		m := g.Match(fc.Descriptor, p.cfg.Rule)
-		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate,
+	matches := make([]gallery.Match, len(res.Faces))
+	for i, fc := range res.Faces {
+		matches[i] = g.Match(fc.Descriptor, p.cfg.Rule)
+	}
+	trackIDs, names := p.trk.Update(f.Camera, meta.Captured, res.Faces, matches)
+	for i, fc := range res.Faces {
+		m := matches[i]
+		m.Name = names[i]
+		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trackIDs[i],
 			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}}
 		if m.Candidate != "" {
 			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package service_test
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face/dlib"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/internal/testenv"
+	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
@@ -69,7 +72,8 @@ func start(t *testing.T) *harness {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	svc, err := service.New(service.Config{Gallery: h.gallery, Dataset: h.dataset, Listen: fmt.Sprintf("127.0.0.1:%d", port),
-		Instance: "t1", Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, GalleryPoll: 200 * time.Millisecond}, pool, annotate.JPEG, log)
+		Instance: "t1", Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, GalleryPoll: 200 * time.Millisecond,
+		Track: pipeline.TrackConfig{Agree: 1, Window: 1, MaxGap: time.Second, MaxDistance: 0.5}}, pool, annotate.JPEG, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,3 +228,44 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", p)
 }
+
+// TestDashboardTrain: the Train button appears with a recognizer, and a
+// click shows the progress reaching "trained ...".
+func TestDashboardTrain(t *testing.T) {
+	b := testbroker.Start(t)
+	e := startEdge(t, b.URL, "door")
+	ctx := newBrowser(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+e.Addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, framesJS+` > 0`, 10*time.Second)
+	hidden := `document.getElementById('train').hidden`
+	var h bool
+	chromedp.Run(ctx, chromedp.Evaluate(hidden, &h))
+	if !h {
+		t.Fatal("Train button shown without a recognizer")
+	}
+	startRecognizer(t, b.URL, "r1")
+	waitJS(t, ctx, `!`+hidden, 10*time.Second)
+	if err := chromedp.Run(ctx, chromedp.Click("#train", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `document.getElementById('train-status').dataset.state === 'running'`, 5*time.Second)
+	d := waitJS(t, ctx, `document.getElementById('train-status').dataset.state === 'done'`, 10*time.Second)
+	var line, detail string
+	chromedp.Run(ctx, chromedp.Text("#train-status", &line, chromedp.ByID), chromedp.Text("#train-detail", &detail, chromedp.ByID))
+	t.Logf("train: %q / %q (done %v after running)", line, detail, d.Round(time.Millisecond))
+	if !strings.HasPrefix(line, "trained 2 people, 3 encodings in ") || !strings.Contains(detail, "1 skipped (no face 1)") {
+		t.Fatalf("train status %q / %q", line, detail)
+	}
+	var disabled bool
+	chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('train').disabled`, &disabled))
+	if disabled {
+		t.Fatal("Train button still disabled after done")
+	}
+	// A fresh page shows the retained result.
+	if err := chromedp.Run(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `document.getElementById('train-status').textContent.startsWith('trained 2 people')`, 5*time.Second)
+}

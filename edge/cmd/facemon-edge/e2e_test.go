@@ -19,12 +19,12 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Broker != "tcp://127.0.0.1:1883" || c.FPS != 10 || c.Quality != 80 || c.Listen != ":8001" ||
-		c.Dataset != "dataset" || c.Source.Kind != "device" || !topic.ValidID(c.CameraID) {
+		c.Dataset != "dataset" || c.Source.Kind != "device" || c.Reconnect != 2*time.Second || !topic.ValidID(c.CameraID) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	for _, bad := range [][]string{
 		{"--broker", "http://x"}, {"--camera-id", "a/b"}, {"--fps", "0"}, {"--quality", "101"},
-		{"--listen", "nonsense"}, {"--topic-prefix", "a/#"}, {"--source", ""}, {"extra"},
+		{"--listen", "nonsense"}, {"--topic-prefix", "a/#"}, {"--source", ""}, {"extra"}, {"--reconnect-max", "0"},
 	} {
 		if _, err := parseConfig(append([]string{"facemon-edge"}, bad...), io.Discard); err == nil {
 			t.Errorf("%v: want error", bad)

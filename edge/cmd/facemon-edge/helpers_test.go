@@ -213,6 +213,7 @@ func startRecognizer(t *testing.T, broker, name string) *fakeRecognizer {
 	r.c = mqttClient(t, broker, "fake-recognizer-"+name, sp.Status(topic.KindRecognizer, name))
 	r.c.Subscribe(sp.AllCameras(topic.Frames), 0, r.frame)
 	r.c.Subscribe(sp.Command("enrol"), 1, r.enrol)
+	r.c.Subscribe(sp.Command("train"), 1, r.train)
 	t.Cleanup(r.Stop)
 	return r
 }
@@ -267,6 +268,30 @@ func (r *fakeRecognizer) enrol(_ string, b []byte) {
 	res, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: m.ID, Name: m.Name, Status: msg.EnrolSaved, Faces: 1,
 		Path: fmt.Sprintf("%s/%d.jpg", m.Name, time.Now().UnixNano())})
 	r.c.Publish(r.space.EnrolResult(), 1, false, res)
+}
+
+// train answers like the real recognizer: a few retained "running"
+// statuses, then "done".
+func (r *fakeRecognizer) train(_ string, b []byte) {
+	m, err := msg.DecodeTrain(b)
+	if err != nil {
+		return
+	}
+	go func() {
+		start := time.Now()
+		pub := func(st msg.TrainStatus) {
+			st.V, st.ID, st.Total, st.Time = msg.Version, m.ID, 4, time.Now()
+			b, _ := json.Marshal(st)
+			r.c.Publish(r.space.TrainStatus(), 1, true, b)
+		}
+		for i := 1; i <= 4; i++ {
+			time.Sleep(150 * time.Millisecond)
+			st := msg.TrainStatus{State: msg.TrainRunning, Seen: i, Encoded: min(i, 3), Skipped: max(0, i-3)}
+			pub(st)
+		}
+		pub(msg.TrainStatus{State: msg.TrainDone, Seen: 4, Encoded: 3, Skipped: 1, Reasons: map[string]int{"no_face": 1},
+			People: 2, Encodings: 3, DurationMS: time.Since(start).Milliseconds()})
+	}()
 }
 
 func (r *fakeRecognizer) Enrols() []msg.Enrol {

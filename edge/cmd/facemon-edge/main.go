@@ -29,6 +29,7 @@ import (
 	"github.com/facemon/facemon/edge/publish"
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
+	"github.com/facemon/facemon/edge/train"
 	"github.com/facemon/facemon/edge/web"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
@@ -57,6 +58,7 @@ type config struct {
 	TopicPrefix string
 	Freshness   time.Duration
 	EnrolWait   time.Duration
+	Reconnect   time.Duration
 	LogLevel    slog.Level
 }
 
@@ -109,6 +111,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix for every MQTT topic (e.g. site1/)")
 	fs.DurationVar(&c.Freshness, "freshness", stream.DefaultFreshness, "show annotated frames while their capture is newer than this")
 	fs.DurationVar(&c.EnrolWait, "enrol-timeout", 3*time.Second, "how long to wait for the recognizer to answer an enrolment")
+	fs.DurationVar(&c.Reconnect, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts (a short one lets recognition resume soon after a broker restart)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
@@ -148,6 +151,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.Freshness <= 0 || c.EnrolWait <= 0 {
 		errs = append(errs, errors.New("--freshness and --enrol-timeout must be positive"))
+	}
+	if c.Reconnect <= 0 || c.Reconnect > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.Reconnect))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
@@ -192,6 +198,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ClientID:    "facemon-edge-" + cfg.CameraID,
 		StatusTopic: space.Status(topic.KindEdge, cfg.CameraID),
 		Logger:      log.With("component", "mqtt"),
+		// Frames and the live view do not wait for the broker; a short
+		// cap only costs a few connection attempts while it is down.
+		MaxReconnectInterval: cfg.Reconnect,
 	})
 	if err != nil {
 		ln.Close()
@@ -267,11 +276,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	})
 
+	trn := train.New(train.Options{
+		Client: mq, Space: space, RecognizerOnline: st.RecognizerOnline, Events: st.Publish,
+		Logger: log.With("component", "train"),
+	})
+
 	pub := publish.NewFrames(mq, space.Frames(cfg.CameraID), m, log.With("component", "publish"))
 
 	srv := &http.Server{
 		Handler: web.New(web.Options{
-			Hub: hub, State: st, Enrol: enr, Metrics: m, Local: cfg.CameraID,
+			Hub: hub, State: st, Enrol: enr, Train: trn, Metrics: m, Local: cfg.CameraID,
 			Assets: dashboard.Static(), Watch: watch, Connected: mq.Connected,
 			Logger: log.With("component", "web"),
 		}),
@@ -281,7 +295,27 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		// Without a broker connection no status can arrive, not even a
+		// recognizer's last will: forget who was online.
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		was := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			up := mq.Connected()
+			if was && !up {
+				st.Disconnected()
+			}
+			was = up
+		}
+	}()
 	go func() { defer wg.Done(); pub.Run(ctx) }()
 	go func() { defer wg.Done(); enr.Run(ctx) }()
 	go func() {

@@ -30,6 +30,7 @@ commands:
   identify  name the faces in images against a gallery (JSON lines)
   encode    print the 128-D descriptor of every face in images (JSON lines)
   serve     recognize camera frames over MQTT (embedded broker unless --broker)
+  eval      measure recognition quality on a labelled dataset and LFW
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
 `
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cli.Encode(ctx, env, args[2:])
 	case "serve":
 		err = cli.Serve(ctx, env, args[2:])
+	case "eval":
+		err = cli.Eval(ctx, env, args[2:])
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,130 @@
+// Package train lets the dashboard re-train the recognizer's gallery: it
+// publishes msg.Train commands on facemon/cmd/train and forwards the
+// recognizer's msg.TrainStatus messages (facemon/train/status, QoS 1,
+// retained) to the dashboard as "train" events.
+package train
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/facemon/facemon/edge/publish"
+	"github.com/facemon/facemon/edge/state"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// EventType is the dashboard event carrying a msg.TrainStatus.
+const EventType = "train"
+
+// Errors returned by Start; both mean the command was not sent.
+var (
+	ErrBrokerDown   = errors.New("MQTT broker unreachable: cannot ask the recognizer to train")
+	ErrNoRecognizer = errors.New("no recognizer online to train")
+)
+
+// Options configure a Trainer.
+type Options struct {
+	Client publish.Client
+	Space  topic.Space
+	// RecognizerOnline reports whether a recognizer is online (nil: do not
+	// check).
+	RecognizerOnline func() bool
+	// Events receives a "train" event per status message (may be nil).
+	Events func(state.Event)
+	Logger *slog.Logger
+}
+
+// Trainer is safe for concurrent use.
+type Trainer struct {
+	o   Options
+	log *slog.Logger
+
+	mu   sync.Mutex
+	last *msg.TrainStatus
+}
+
+// New returns a Trainer and subscribes to the training status topic.
+func New(o Options) *Trainer {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	t := &Trainer{o: o, log: o.Logger}
+	o.Client.Subscribe(o.Space.TrainStatus(), 1, t.handleStatus)
+	return t
+}
+
+func (t *Trainer) handleStatus(_ string, payload []byte) {
+	if len(payload) == 0 {
+		return // a cleared retained message
+	}
+	var st msg.TrainStatus
+	if err := msg.Decode(payload, msg.MaxJSONBytes, &st); err != nil {
+		t.log.Debug("bad train status", "err", err)
+		return
+	}
+	if st.V != msg.Version {
+		t.log.Debug("train status with unsupported version", "v", st.V)
+		return
+	}
+	switch st.State {
+	case msg.TrainRunning, msg.TrainDone, msg.TrainError:
+	default:
+		t.log.Debug("train status with unknown state", "state", st.State)
+		return
+	}
+	t.mu.Lock()
+	t.last = &st
+	t.mu.Unlock()
+	if st.State != msg.TrainRunning {
+		t.log.Info("training "+st.State, "id", st.ID, "people", st.People, "encodings", st.Encodings,
+			"skipped", st.Skipped, "duration_ms", st.DurationMS, "error", st.Error)
+	}
+	if t.o.Events != nil {
+		t.o.Events(state.Event{Type: EventType, Data: st})
+	}
+}
+
+// Last returns the newest training status seen (the retained one right
+// after connecting), or nil.
+func (t *Trainer) Last() *msg.TrainStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		return nil
+	}
+	c := *t.last
+	return &c
+}
+
+// Start publishes a train command and returns its request id. Progress
+// arrives as "train" events carrying that id.
+func (t *Trainer) Start() (string, error) {
+	if !t.o.Client.Connected() {
+		return "", ErrBrokerDown
+	}
+	if t.o.RecognizerOnline != nil && !t.o.RecognizerOnline() {
+		return "", ErrNoRecognizer
+	}
+	id := newID()
+	b, err := json.Marshal(msg.Train{V: msg.Version, ID: id})
+	if err != nil {
+		return "", err
+	}
+	if err := t.o.Client.Publish(t.o.Space.Command("train"), 1, false, b); err != nil {
+		return "", fmt.Errorf("%w (%v)", ErrBrokerDown, err)
+	}
+	t.log.Info("training requested", "id", id)
+	return id, nil
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
