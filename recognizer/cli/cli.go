@@ -18,6 +18,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/recognizer/quality"
 	"github.com/facemon/facemon/recognizer/train"
 )
 
@@ -121,6 +122,9 @@ func Train(ctx context.Context, env Env, args []string) error {
 	largest := fs.Bool("largest", false, "with several faces in an image, use the largest instead of skipping it")
 	noCNN := fs.Bool("no-cnn-fallback", false, "do not retry with the CNN detector when HOG finds no face")
 	full := fs.Bool("full", false, "re-encode every image (ignore the previous gallery's cache)")
+	noQuality := fs.Bool("no-quality", false, "skip the enrolment quality checks (blur, size, head turn, lighting)")
+	rejectLow := fs.Bool("reject-low-quality", false, "leave out faces that fail a quality check instead of only flagging them")
+	goodPhotos := fs.Int("good-photos", 3, "good photos per person to aim for; the summary says who needs more")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -143,7 +147,12 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	defer pool.Close()
 	bar := newProgress(env.Stderr)
-	g, sum, err := train.Run(ctx, pool, prev, train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update})
+	opts := train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update, RejectLowQuality: *rejectLow, GoodPhotos: *goodPhotos}
+	if !*noQuality {
+		lim := quality.DefaultLimits
+		opts.Quality = &lim
+	}
+	g, sum, err := train.Run(ctx, pool, prev, opts)
 	bar.done()
 	if err != nil {
 		return err
@@ -155,6 +164,20 @@ func Train(ctx context.Context, env Env, args []string) error {
 		*galPath, sum.People, sum.Images, sum.Encodings, sum.Reused, sum.CNN, len(sum.Skipped), sum.Duration.Seconds())
 	for _, s := range sum.Skipped {
 		fmt.Fprintf(env.Stdout, "  skipped %s: %s\n", s.Path, s.Reason)
+	}
+	for _, s := range sum.Flagged {
+		fmt.Fprintf(env.Stdout, "  low quality (enrolled anyway) %s: %s\n", s.Path, s.Reason)
+	}
+	if len(sum.NeedMore) > 0 {
+		names := make([]string, 0, len(sum.NeedMore))
+		for n := range sum.NeedMore {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(env.Stdout, "people with fewer than %d good photos (more photos make recognition more reliable):\n", *goodPhotos)
+		for _, n := range names {
+			fmt.Fprintf(env.Stdout, "  %s: %d more\n", n, sum.NeedMore[n])
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
@@ -31,6 +32,17 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.Password, "password", os.Getenv("FACEMON_MQTT_PASSWORD"), "MQTT password (env FACEMON_MQTT_PASSWORD)")
 	thr := fs.Float64("threshold", gallery.DefaultThreshold, "Euclidean distance threshold (per-person thresholds in the gallery override it)")
 	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	in := &cfg.Integrations
+	fs.StringVar(&in.HistoryDB, "history", "", "event history SQLite file (default: history.db beside the gallery; '-' disables history)")
+	fs.DurationVar(&in.HistoryMaxAge, "history-max-age", 30*24*time.Hour, "delete events and unknown faces older than this")
+	fs.Int64Var(&in.HistoryMaxBytes, "history-max-bytes", 1<<30, "keep stored images under this many bytes (oldest deleted first)")
+	fs.DurationVar(&in.HistoryDebounce, "history-debounce", 30*time.Second, "least time between two events of one person on one camera")
+	fs.StringVar(&in.HAPrefix, "ha-prefix", "homeassistant", "Home Assistant MQTT discovery prefix ('-' disables discovery)")
+	fs.DurationVar(&in.HAOffDelay, "ha-off-delay", time.Minute, "Home Assistant presence sensors turn off this long after the last sighting")
+	fs.StringVar(&in.PublicURL, "public-url", "", "this recognizer's HTTP base URL as seen by Home Assistant (e.g. http://server:9101), for snapshot links")
+	fs.StringVar(&in.AlertWebhook, "alert-webhook", "", "URL to POST unknown-face alerts to (JSON with a base64 crop)")
+	fs.DurationVar(&in.AlertCooldown, "alert-cooldown", time.Minute, "least time between two unknown-face alerts of one camera")
+	fs.StringVar(&in.APIToken, "api-token", os.Getenv("FACEMON_API_TOKEN"), "bearer token required for REST API writes (env FACEMON_API_TOKEN)")
 	agree := fs.Int("track-agree", pipeline.DefaultTrack.Agree, "frames of a face's track that must name the same person before it is named (1 = decide per frame)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {

@@ -25,6 +25,8 @@ type Sample struct {
 	Source     string          `json:"source"`         // image path relative to the dataset
 	Hash       string          `json:"hash,omitempty"` // sha256 of the image bytes
 	Box        [4]int          `json:"box"`
+	// Problems lists failed quality checks (blurry, small, turned, badly lit).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Person is one enrolled identity.
@@ -33,6 +35,9 @@ type Person struct {
 	// Threshold overrides the global distance threshold for this person when > 0.
 	Threshold float64  `json:"threshold,omitempty"`
 	Samples   []Sample `json:"samples"`
+	// Negatives are faces a user marked "not this person": a query nearer
+	// to one of them than to the person's own samples is not given the name.
+	Negatives []Sample `json:"negatives,omitempty"`
 }
 
 // Gallery is the set of enrolled people, as stored in the gallery file.
@@ -70,6 +75,16 @@ func (g *Gallery) Add(name string, s Sample) error {
 	}
 	g.People = append(g.People, Person{Name: name, Samples: []Sample{s}})
 	g.sort()
+	return nil
+}
+
+// AddNegative records that the face d is not the named person.
+func (g *Gallery) AddNegative(name string, s Sample) error {
+	p := g.Person(name)
+	if p == nil {
+		return fmt.Errorf("gallery: no person %q", name)
+	}
+	p.Negatives = append(p.Negatives, s)
 	return nil
 }
 
@@ -211,6 +226,7 @@ func (g *Gallery) Clone() *Gallery {
 	c.People = make([]Person, len(g.People))
 	for i, p := range g.People {
 		p.Samples = append([]Sample(nil), p.Samples...)
+		p.Negatives = append([]Sample(nil), p.Negatives...)
 		c.People[i] = p
 	}
 	return &c

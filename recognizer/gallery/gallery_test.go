@@ -139,3 +139,28 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestNegativeVetoesRepeatMistake(t *testing.T) {
+	g := New()
+	must(t, g.Add("alice", Sample{Descriptor: at(0, 0.5)}))
+	stranger := at(1, 0.1) // 0.51 from alice: named alice at 0.6
+	if m := g.Match(stranger, DefaultRule); m.Name != "alice" {
+		t.Fatalf("before correction: %q", m.Name)
+	}
+	must(t, g.AddNegative("alice", Sample{Descriptor: stranger}))
+	if m := g.Match(stranger, DefaultRule); m.Known() {
+		t.Fatalf("after correction still named %q", m.Name)
+	}
+	// A face nearer to alice's own sample than to the negative is still alice.
+	if m := g.Match(at(0, 0.45), DefaultRule); m.Name != "alice" {
+		t.Fatalf("alice herself: %q", m.Name)
+	}
+	if err := g.AddNegative("nobody", Sample{}); err == nil {
+		t.Fatal("negative for unknown person accepted")
+	}
+	c := g.Clone()
+	c.Person("alice").Negatives = nil
+	if len(g.Person("alice").Negatives) != 1 {
+		t.Fatal("Clone shares negatives")
+	}
+}

@@ -49,6 +49,7 @@ type PersonScore struct {
 	Nearest   float64
 	Within    int // samples within the person's threshold
 	Threshold float64
+	Vetoed    bool // nearer to a "not this person" face than to the person
 }
 
 // Scores returns every person's nearest distance to d, nearest first.
@@ -67,6 +68,12 @@ func (g *Gallery) Scores(d face.Descriptor, r Rule) []PersonScore {
 			}
 			if dist <= thr {
 				ps.Within++
+			}
+		}
+		for i := range p.Negatives {
+			if face.Distance(d, p.Negatives[i].Descriptor) < ps.Nearest {
+				ps.Vetoed = true
+				break
 			}
 		}
 		out = append(out, ps)
@@ -106,7 +113,7 @@ func (r Rule) Decide(scores []PersonScore, g *Gallery) Match {
 	if len(scores) > 1 {
 		m.Second = scores[1].Nearest
 	}
-	if best.Nearest > best.Threshold {
+	if best.Nearest > best.Threshold || best.Vetoed {
 		return m
 	}
 	if r.Margin > 0 && m.Second-best.Nearest < r.Margin {

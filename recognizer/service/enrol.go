@@ -9,6 +9,7 @@ import (
 
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/quality"
 	"github.com/facemon/facemon/recognizer/train"
 	"github.com/facemon/facemon/shared/msg"
 )
@@ -66,13 +67,18 @@ func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
 		return res
 	}
 	f := r.Faces[0]
+	var problems []string
+	if q, err := quality.Assess(r.PreparedJPG, r.Scale, f, quality.DefaultLimits); err == nil {
+		problems = q.Problems
+	}
 	rel, err := s.saveImage(cmd.Name, cmd.Image)
 	if err != nil {
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
 	}
 	sample := gallery.Sample{Descriptor: f.Descriptor, Source: rel, Hash: train.Hash(cmd.Image),
-		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
+		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}, Problems: problems}
+	res.Warnings = problems
 	s.galMu.Lock()
 	defer s.galMu.Unlock()
 	g := s.Pipeline.Gallery().Clone()

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,11 @@ func (s *Service) DeletePerson(name string) error {
 			return fmt.Errorf("person removed from the gallery, but moving %s aside failed: %w", src, err)
 		}
 	}
+	if s.in != nil && s.in.store != nil {
+		if err := s.in.store.DeletePerson(context.Background(), name, false); err != nil {
+			s.log.Warn("history: delete person", "name", name, "err", err)
+		}
+	}
 	s.log.Info("person deleted", "name", name)
 	return nil
 }
@@ -136,6 +142,11 @@ func (s *Service) RenamePerson(from, to string) error {
 	if _, err := os.Stat(src); err == nil {
 		if err := os.Rename(src, dst); err != nil {
 			return fmt.Errorf("renamed in the gallery, but renaming %s failed: %w", src, err)
+		}
+	}
+	if s.in != nil && s.in.store != nil {
+		if err := s.in.store.RenamePerson(context.Background(), from, to); err != nil {
+			s.log.Warn("history: rename person", "from", from, "to", to, "err", err)
 		}
 	}
 	s.log.Info("person renamed", "from", from, "to", to)

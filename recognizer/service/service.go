@@ -47,6 +47,8 @@ type Config struct {
 	Track    pipeline.TrackConfig
 	// GalleryPoll is how often the gallery file is checked for changes.
 	GalleryPoll time.Duration
+	// Integrations: history, alerts, Home Assistant, REST API.
+	Integrations Integrations
 }
 
 // Defaults fills unset fields.
@@ -128,6 +130,7 @@ type Service struct {
 	// galleryHooks run after the gallery changes (training, enrolment,
 	// reload, edits), e.g. to re-send Home Assistant discovery.
 	galleryHooks []func()
+	in           *integrations
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -172,6 +175,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.loadGallery(true); err != nil {
 		return err
 	}
+	if err := s.setupIntegrations(); err != nil {
+		return err
+	}
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
 		b, err := broker.New(broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")})
@@ -208,7 +214,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("recognizer started", "broker", brokerURL, "frames", frames, "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); s.in.run(ctx, s) }()
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
 	go func() { defer wg.Done(); s.watchGallery(ctx) }()
 	go func() { defer wg.Done(); s.trainer.run(ctx) }()
@@ -220,6 +227,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.httpAddr = ln.Addr().String()
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.Handle("/api/", s.in.api)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 			if !cl.Connected() {
 				http.Error(w, "mqtt disconnected", http.StatusServiceUnavailable)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/quality"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -54,7 +55,13 @@ type Summary struct {
 	Reused    int // encodings taken from the previous gallery (same content hash)
 	CNN       int // faces found only by the CNN fallback
 	Skipped   []Skip
-	Duration  time.Duration
+	// Flagged lists enrolled images whose face failed a quality check
+	// (blurry, small, turned, badly lit), when Options.Quality is set.
+	Flagged  []Skip
+	Duration time.Duration
+	// NeedMore says, per person, how many more good photos would reach
+	// Options.GoodPhotos (only people below it).
+	NeedMore map[string]int
 }
 
 // Reasons counts skips by reason.
@@ -75,6 +82,12 @@ type Options struct {
 	Mirror   bool
 	Analyzer face.Analyzer
 	Progress func(Progress) // called from one goroutine at a time
+	// Quality, when set, checks every new face against these limits.
+	Quality *quality.Limits
+	// RejectLowQuality skips flagged faces instead of enrolling them.
+	RejectLowQuality bool
+	// GoodPhotos is the number of good photos per person to aim for (default 3).
+	GoodPhotos int
 }
 
 // IsImage reports whether a file name has a supported image extension.
@@ -136,6 +149,7 @@ type outcome struct {
 	img    Image
 	sample gallery.Sample
 	mirror *gallery.Sample
+	flags  []string
 	skip   string
 	reused bool
 	cnn    bool
@@ -205,7 +219,16 @@ feed:
 		return nil, nil, err
 	}
 	g := gallery.New()
+	good := map[string]int{}
 	for _, out := range results {
+		if len(out.flags) > 0 {
+			reason := strings.Join(out.flags, "; ")
+			if o.RejectLowQuality {
+				out.skip = "low quality: " + reason
+			} else {
+				sum.Flagged = append(sum.Flagged, Skip{Path: out.img.Path, Reason: reason})
+			}
+		}
 		if out.skip != "" {
 			sum.Skipped = append(sum.Skipped, Skip{Path: out.img.Path, Reason: out.skip})
 			continue
@@ -218,6 +241,9 @@ feed:
 			g.Add(out.img.Person, *out.mirror)
 		}
 		sum.Encodings++
+		if len(out.flags) == 0 {
+			good[out.img.Person]++
+		}
 		if out.reused {
 			sum.Reused++
 		}
@@ -229,10 +255,23 @@ feed:
 		for i := range g.People {
 			if p := prev.Person(g.People[i].Name); p != nil {
 				g.People[i].Threshold = p.Threshold
+				g.People[i].Negatives = p.Negatives
 			}
 		}
 	}
 	sum.People = len(g.People)
+	if o.Quality != nil {
+		target := o.GoodPhotos
+		if target <= 0 {
+			target = 3
+		}
+		sum.NeedMore = map[string]int{}
+		for _, p := range g.People {
+			if n := good[p.Name]; n < target {
+				sum.NeedMore[p.Name] = target - n
+			}
+		}
+	}
 	sum.Duration = time.Since(start)
 	return g, sum, nil
 }
@@ -247,7 +286,7 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	h := Hash(data)
 	if s, ok := cache[img.Person+"\x00"+h]; ok {
 		s.Source = img.Rel
-		out.sample, out.reused = s, true
+		out.sample, out.reused, out.flags = s, true, s.Problems
 		if m, ok := cache[img.Person+"\x00"+h+mirrorSuffix]; ok && o.Mirror {
 			m.Source = img.Rel + mirrorSuffix
 			out.mirror = &m
@@ -280,6 +319,12 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	}
 	f := res.Faces[idx]
 	out.cnn = res.UsedCNN
+	if o.Quality != nil {
+		if q, err := quality.Assess(res.PreparedJPG, res.Scale, f, *o.Quality); err == nil {
+			out.flags = q.Problems
+			out.sample.Problems = q.Problems
+		}
+	}
 	out.sample = gallery.Sample{Descriptor: f.Descriptor, Source: img.Rel, Hash: h,
 		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
 	if o.Mirror {

@@ -129,6 +129,9 @@ type EnrolResult struct {
 	Faces  int    `json:"faces"`
 	Path   string `json:"path,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Warnings lists quality problems of a saved face (blurry, small,
+	// turned, badly lit): enrolled, but a better photo would help.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Train asks the recognizer to re-train its gallery from the dataset

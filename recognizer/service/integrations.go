@@ -1,0 +1,279 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/facemon/facemon/recognizer/api"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/ha"
+	"github.com/facemon/facemon/recognizer/history"
+	"github.com/facemon/facemon/recognizer/notify"
+	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/shared/msg"
+)
+
+// Integrations configures history, alerts, Home Assistant and the API.
+type Integrations struct {
+	HistoryDB        string        // SQLite file ("" = <gallery dir>/history.db, "-" = off)
+	HistoryMaxAge    time.Duration // retention by age (0 = default 30 days)
+	HistoryMaxBytes  int64         // retention by size (0 = default 1 GiB)
+	HistoryDebounce  time.Duration // least time between events of one person on one camera
+	UnknownInterval  time.Duration // least time between stored unknown faces of one track (default 5 s)
+	HAPrefix         string        // discovery prefix ("" = homeassistant, "-" = off)
+	HAOffDelay       time.Duration
+	PublicURL        string // this recognizer's HTTP base URL, for snapshot links
+	AlertWebhook     string // optional webhook for unknown faces
+	AlertCooldown    time.Duration
+	APIToken         string // bearer token for API writes
+	RetentionEvery   time.Duration
+	HistoryQueueSize int
+}
+
+type integrations struct {
+	store    *history.Store
+	notifier *notify.Notifier
+	ha       *ha.Publisher
+	api      http.Handler
+	rec      *history.Recorder
+
+	mu        sync.Mutex
+	lastTrack map[string]time.Time // camera/track -> last stored unknown
+}
+
+// setupIntegrations opens the history store and builds the notifier, the
+// Home Assistant publisher and the API. Background work starts in run.
+func (s *Service) setupIntegrations() error {
+	c := s.cfg.Integrations
+	in := &integrations{lastTrack: map[string]time.Time{}}
+	s.in = in
+	if c.HistoryDB != "-" {
+		path := c.HistoryDB
+		if path == "" {
+			path = filepath.Join(filepath.Dir(s.cfg.Gallery), "history.db")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		st, err := history.Open(history.Config{Path: path, Debounce: c.HistoryDebounce, MaxAge: c.HistoryMaxAge, MaxBytes: c.HistoryMaxBytes, Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("history %s: %w", path, err)
+		}
+		in.store = st
+		s.log.Info("event history", "db", path)
+	}
+	n, err := notify.New(notify.Config{Space: s.space, Instance: s.cfg.Instance, Webhook: c.AlertWebhook, Cooldown: c.AlertCooldown, Logger: s.log}, publisher{s})
+	if err != nil {
+		return err
+	}
+	in.notifier = n
+	if c.HAPrefix != "-" {
+		p, err := ha.NewPublisher(ha.Config{Prefix: c.HAPrefix, Space: s.space, Instance: s.cfg.Instance, BaseURL: c.PublicURL, OffDelay: c.HAOffDelay}, publisher{s}, s.log)
+		if err != nil {
+			return err
+		}
+		in.ha = p
+		s.OnGalleryChange(func() { p.SetPeople(names(s.Pipeline.Gallery())) })
+		s.Pipeline.OnResult(func(r *pipeline.Result) { p.Observe(r.Identities) })
+	}
+	opts := api.Options{People: galleryPeople{s}, Trainer: apiTrainer{s}, Dataset: apiDataset{s}, Token: c.APIToken, Logger: s.log}
+	if in.store != nil {
+		opts.History = apiHistory{in.store, s}
+		in.rec = history.NewRecorder(in.store, c.HistoryQueueSize, func(r *history.Recorded) {
+			for _, u := range r.Unknowns {
+				in.notifier.Unknown(notify.Alert{Camera: u.Camera, Time: u.Time, Distance: u.Distance, Candidate: u.Candidate,
+					Group: u.Group, NewGroup: u.NewGroup, Box: u.Box, Crop: u.Crop})
+			}
+		})
+		interval := c.UnknownInterval
+		if interval == 0 {
+			interval = 5 * time.Second
+		}
+		s.Pipeline.OnResult(func(r *pipeline.Result) { in.record(r, interval) })
+	}
+	in.api = api.New(opts)
+	return nil
+}
+
+// record stores a processed frame: known faces (the store debounces them)
+// and unknown faces at most once per track per interval, so a stranger in
+// view does not fill the database at frame rate.
+func (in *integrations) record(r *pipeline.Result, interval time.Duration) {
+	o := history.FromResult(r)
+	kept := o.Faces[:0]
+	now := o.Time
+	in.mu.Lock()
+	for i, f := range o.Faces {
+		if f.Name == msg.Unknown && i < len(r.Identities.Faces) {
+			k := fmt.Sprintf("%s/%d", o.Camera, r.Identities.Faces[i].Track)
+			if last, ok := in.lastTrack[k]; ok && now.Sub(last) < interval {
+				continue
+			}
+			in.lastTrack[k] = now
+		}
+		kept = append(kept, f)
+	}
+	if len(in.lastTrack) > 10000 { // forget old tracks
+		for k, t := range in.lastTrack {
+			if now.Sub(t) > time.Minute {
+				delete(in.lastTrack, k)
+			}
+		}
+	}
+	in.mu.Unlock()
+	if len(kept) == 0 {
+		return
+	}
+	o.Faces = kept
+	in.rec.Submit(o)
+}
+
+func (in *integrations) run(ctx context.Context, s *Service) {
+	var wg sync.WaitGroup
+	if in.store != nil {
+		every := s.cfg.Integrations.RetentionEvery
+		if every == 0 {
+			every = 10 * time.Minute
+		}
+		wg.Add(2)
+		go func() { defer wg.Done(); in.store.RunRetention(ctx, every) }()
+		go func() { defer wg.Done(); in.rec.Run(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); in.notifier.Run(ctx) }()
+	if in.ha != nil {
+		s.client.Subscribe(in.ha.HAStatusTopic(), 1, in.ha.HandleHAStatus)
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if s.client.WaitConnected(wctx) == nil {
+				in.ha.SetPeople(names(s.Pipeline.Gallery()))
+				in.ha.PublishAll()
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	if in.store != nil {
+		in.store.Close()
+	}
+}
+
+func names(g *gallery.Gallery) []string {
+	out := make([]string, 0, len(g.People))
+	for _, p := range g.People {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func apiErr(err error) error {
+	if errors.Is(err, ErrNoPerson) {
+		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	}
+	return err
+}
+
+// galleryPeople adapts the service's gallery to api.People.
+type galleryPeople struct{ s *Service }
+
+func (p galleryPeople) People(context.Context) ([]api.Person, error) {
+	g := p.s.Pipeline.Gallery()
+	out := make([]api.Person, 0, len(g.People))
+	for _, x := range g.People {
+		out = append(out, api.Person{Name: x.Name, Samples: len(x.Samples), Threshold: x.Threshold})
+	}
+	return out, nil
+}
+
+func (p galleryPeople) Samples(_ context.Context, name string) ([]api.Sample, error) {
+	x := p.s.Pipeline.Gallery().Person(name)
+	if x == nil {
+		return nil, fmt.Errorf("%w: person %q", api.ErrNotFound, name)
+	}
+	out := make([]api.Sample, 0, len(x.Samples))
+	for _, sm := range x.Samples {
+		out = append(out, api.Sample{Source: sm.Source, Hash: sm.Hash, Box: sm.Box})
+	}
+	return out, nil
+}
+
+func (p galleryPeople) SetThreshold(_ context.Context, name string, t float64) error {
+	return apiErr(p.s.SetThreshold(name, t))
+}
+
+func (p galleryPeople) DeletePerson(ctx context.Context, name string) error {
+	if err := p.s.DeletePerson(name); err != nil {
+		return apiErr(err)
+	}
+	return nil
+}
+
+func (p galleryPeople) RenamePerson(ctx context.Context, old, name string) error {
+	if p.s.Pipeline.Gallery().Person(name) != nil {
+		return fmt.Errorf("%w: person %q exists", api.ErrConflict, name)
+	}
+	return apiErr(p.s.RenamePerson(old, name))
+}
+
+// apiTrainer adapts training to api.Trainer.
+type apiTrainer struct{ s *Service }
+
+func (t apiTrainer) StartTraining(_ context.Context, id string) error {
+	if t.s.TrainStatus().State == msg.TrainRunning {
+		return fmt.Errorf("%w: training is running", api.ErrConflict)
+	}
+	t.s.trainer.request(id)
+	return nil
+}
+
+func (t apiTrainer) TrainStatus(context.Context) (*msg.TrainStatus, error) {
+	st := t.s.TrainStatus()
+	if st.State == "" {
+		return nil, nil
+	}
+	return &st, nil
+}
+
+// apiDataset saves named images into the dataset.
+type apiDataset struct{ s *Service }
+
+func (d apiDataset) AddImages(_ context.Context, name string, jpegs [][]byte) ([]string, error) {
+	var out []string
+	for _, j := range jpegs {
+		rel, err := d.s.saveImage(name, j)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rel)
+	}
+	return out, nil
+}
+
+// apiHistory adds the gallery side of "not this person": the correction is
+// stored in the history and as a negative of the person in the gallery, so
+// the matcher stops repeating the mistake.
+type apiHistory struct {
+	*history.Store
+	s *Service
+}
+
+func (h apiHistory) NotThisPerson(ctx context.Context, event int64) (history.Negative, error) {
+	n, err := h.Store.NotThisPerson(ctx, event)
+	if err != nil {
+		return n, err
+	}
+	err = h.s.editGallery(func(g *gallery.Gallery) error {
+		return g.AddNegative(n.Person, gallery.Sample{Descriptor: n.Descriptor, Source: n.Source})
+	})
+	if errors.Is(err, ErrNoPerson) || (err != nil && h.s.Pipeline.Gallery().Person(n.Person) == nil) {
+		return n, nil // person gone since: the history keeps the correction
+	}
+	return n, err
+}
