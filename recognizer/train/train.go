@@ -114,7 +114,13 @@ func Scan(root string) ([]Image, []Skip, error) {
 		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		if !e.IsDir() {
+		isDir := e.IsDir()
+		if e.Type()&os.ModeSymlink != 0 { // a linked person folder counts
+			if st, err := os.Stat(filepath.Join(root, name)); err == nil {
+				isDir = st.IsDir()
+			}
+		}
+		if !isDir {
 			if IsImage(name) {
 				skips = append(skips, Skip{Path: filepath.Join(root, name), Reason: "not in a <name>/ folder"})
 			}
