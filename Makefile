@@ -22,7 +22,7 @@ export FACEMON_MODELS := $(MODELS)
 export FACEMON_SHARED := $(SHARED)
 GOTEST_FLAGS ?= -count=1 -timeout 40m
 
-MODULES := shared broker models recognizer edge dashboard
+MODULES := shared broker models recognizer edge dashboard e2e
 PURE_PKGS := shared broker
 
 .PHONY: all deps models build test test-pure bench run clean vet fmt
@@ -58,7 +58,7 @@ test: models vet test-pure
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
 
 bench: models
-	cd recognizer && go test -run '^$$' -bench . -benchtime 20x ./face/dlib/ ./pipeline/ 2>&1 | tee $(ROOT)/var/bench.txt
+	@mkdir -p var; cd recognizer && go test -run '^$$' -bench . -benchtime 30x ./face/dlib/ 2>&1 | tee $(ROOT)/var/bench.txt
 
 run: build models
 	@mkdir -p var $(DATASET)

@@ -52,7 +52,7 @@ if ! command -v go >/dev/null; then
 fi
 
 echo "deps: downloading Go modules"
-for m in shared broker models recognizer edge dashboard; do
+for m in shared broker models recognizer edge dashboard e2e; do
   (cd "$m" && go mod download)
 done
 
