@@ -115,6 +115,26 @@ func TestUnknownNamedViaAPIThenRecognized(t *testing.T) {
 		}
 		return false
 	})
+	// Issue target: a stranger in view produces no named event. The
+	// performer is not enrolled; the only enrolled person in the clip is
+	// Obama, in the audience.
+	{
+		ids, _, _ := obs.snapshot()
+		wrong := map[string]int{}
+		faces := 0
+		for _, m := range ids {
+			for _, f := range m.Faces {
+				faces++
+				if f.Name != "unknown" && f.Name != "obama" {
+					wrong[f.Name]++
+				}
+			}
+		}
+		t.Logf("before naming: %d frames, %d faces, named as someone else: %v", len(ids), faces, wrong)
+		if len(wrong) > 0 {
+			t.Errorf("the unenrolled performer was given a name: %v", wrong)
+		}
+	}
 	best := groups.Groups[0]
 	for _, g := range groups.Groups {
 		if g.Count > best.Count {

@@ -72,6 +72,23 @@ func TestEndToEndEmbeddedBroker(t *testing.T) {
 	t.Logf("frames published %d, identities %d (%.1f/s), with faces %d, naming %s %d, annotated %d",
 		frames, r.frames, float64(r.frames)/12, r.withFaces, performer, r.named, annotated)
 	t.Logf("capture->identity latency p50 %v p95 %v max %v", percentile(r.lat, 0.5), percentile(r.lat, 0.95), percentile(r.lat, 1))
+	// Time from the first frame where a face is found to the first frame
+	// naming the performer (track evidence needs a few agreeing frames).
+	var firstFace, firstNamed time.Time
+	for _, m := range ids {
+		if len(m.Faces) > 0 && firstFace.IsZero() {
+			firstFace = m.Captured
+		}
+		for _, f := range m.Faces {
+			if f.Name == performer && firstNamed.IsZero() {
+				firstNamed = m.Captured
+			}
+		}
+	}
+	t.Logf("first face at capture %v, first named %v later", firstFace.Format("15:04:05.000"), firstNamed.Sub(firstFace))
+	if d := firstNamed.Sub(firstFace); firstNamed.IsZero() || d > time.Second {
+		t.Errorf("performer named %v after his face first appeared (target: within 1 s)", d)
+	}
 	if r.frames < 50 {
 		t.Fatalf("only %d identities messages in 12 s at 10 fps", r.frames)
 	}
