@@ -1,6 +1,8 @@
 // facemon dashboard: live view over a WebSocket (binary messages are the
 // JPEG frames as received, text messages are JSON events), who is in view,
-// camera switching and enrolment. Plain JS, no dependencies.
+// camera switching, enrolment and training, and (when the edge proxies the
+// recognizer's API under /rapi/) the People, Events and Unknowns views.
+// Plain JS, no dependencies.
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
@@ -62,6 +64,7 @@
   }
 
   function setCameras(list) {
+    fillSelect($('event-camera'), list.map(function (c) { return c.id; }));
     var sel = $('camera');
     sel.innerHTML = '';
     list.forEach(function (c) {
@@ -126,6 +129,7 @@
         trainAllowed = !!d.train;
         updateTrainButton();
         if (d.train_status) showTrain(d.train_status);
+        if (d.history !== undefined && !!d.history !== historyOn) setHistory(d.history);
         break;
       case 'mode': setMode(d); break;
       case 'identities': people = d || []; renderPeople(); break;
@@ -305,6 +309,319 @@
       .catch(function (err) { st.dataset.status = 'error'; st.textContent = '✗ ' + err; })
       .then(function () { btn.disabled = false; });
   });
+
+  // --- history views: People, Events, Unknowns ------------------------
+  // The edge proxies the recognizer's REST API under /rapi/ when it has a
+  // --recognizer-url; /api/config and the hello event say whether it does.
+  // Lists are updated in place (keyed by id) so a refresh never wipes a
+  // name being typed or the feedback of a click.
+  var historyOn = false, view = 'live', cameraIds = [];
+  var views = ['live', 'people', 'events', 'unknowns'];
+  var loading = {};
+
+  // validName mirrors msg.ValidName; the recognizer has the final word.
+  function validName(n) {
+    if (!n || [...n].length > 64 || n[0] === '.' || n[0] === ' ' || n[n.length - 1] === ' ') return false;
+    if (n.toLowerCase() === 'unknown') return false;
+    return /^[\p{L}\p{Nd} _.-]+$/u.test(n);
+  }
+
+  // rapiURL maps a URL from the recognizer's answers (/api/...) onto the
+  // edge's proxy; anything else is refused.
+  function rapiURL(u) {
+    if (typeof u !== 'string') return '';
+    var path = u;
+    if (!/^\//.test(u) || /^\/\//.test(u)) {
+      try { path = new URL(u).pathname + new URL(u).search; } catch (e) { return ''; }
+    }
+    return path.indexOf('/api/') === 0 ? '/rapi/' + path.slice(5) : '';
+  }
+
+  function api(method, path, body) {
+    var opt = { method: method, headers: {} };
+    if (method !== 'GET') {
+      opt.headers['Content-Type'] = 'application/json';
+      opt.body = body === undefined ? '{}' : JSON.stringify(body);
+    }
+    return fetch('/rapi' + path, opt).then(function (r) {
+      return r.text().then(function (t) {
+        var j = null;
+        try { j = t ? JSON.parse(t) : {}; } catch (e) { j = { error: t.slice(0, 200) }; }
+        if (!r.ok) {
+          var err = new Error((j && j.error) || ('HTTP ' + r.status));
+          err.status = r.status;
+          throw err;
+        }
+        return j;
+      });
+    });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function when(t) {
+    var d = new Date(t);
+    return isNaN(d) ? '' : d.toLocaleString();
+  }
+
+  function feedback(node, state, text) {
+    node.dataset.state = state;
+    node.textContent = text;
+  }
+
+  // thumb fills box with an image, or a placeholder when there is none.
+  function thumb(box, url, alt, ph) {
+    box.innerHTML = '';
+    box.dataset.missing = '';
+    box.dataset.src = url || '';
+    var fail = function () {
+      box.innerHTML = '';
+      box.dataset.missing = '1';
+      box.appendChild(el('span', 'ph', ph || '?'));
+    };
+    if (!url) { fail(); return; }
+    var img = el('img');
+    img.alt = alt || '';
+    img.loading = 'lazy';
+    img.decoding = 'async';
+    img.onerror = fail;
+    img.src = url;
+    box.appendChild(img);
+  }
+
+  // sync makes ul show items (in order) with one child per key: existing
+  // children are updated, new ones created, vanished ones removed.
+  function sync(ul, items, key, create, update, emptyText) {
+    var old = {};
+    Array.prototype.forEach.call(ul.querySelectorAll(':scope > li[data-key]'), function (li) { old[li.dataset.key] = li; });
+    var none = ul.querySelector(':scope > li.empty');
+    if (none) ul.removeChild(none);
+    items.forEach(function (it, i) {
+      var k = String(key(it));
+      var li = old[k];
+      delete old[k];
+      if (!li) { li = create(it); li.dataset.key = k; }
+      update(li, it);
+      if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null);
+    });
+    Object.keys(old).forEach(function (k) {
+      if (old[k].dataset.keep !== '1') ul.removeChild(old[k]);
+    });
+    if (!ul.children.length) ul.appendChild(el('li', 'empty', emptyText));
+  }
+
+  function setStatus(which, state, text) {
+    var s = $(which + '-status');
+    s.dataset.state = state;
+    s.textContent = text;
+  }
+
+  // People ---------------------------------------------------------------
+  function loadPeople() {
+    return api('GET', '/people').then(function (j) {
+      var ps = (j.people || []).slice().sort(function (a, b) { return a.name.localeCompare(b.name); });
+      fillPersonFilter(ps.map(function (p) { return p.name; }));
+      sync($('people-list'), ps, function (p) { return p.name; }, function (p) {
+        var li = el('li', 'card person');
+        var box = el('div', 'thumb');
+        thumb(box, '/rapi/events/latest/crop.jpg?person=' + encodeURIComponent(p.name), p.name, (p.name[0] || '?').toUpperCase());
+        var info = el('div', 'info');
+        info.appendChild(el('div', 'title', p.name));
+        info.appendChild(el('div', 'small samples'));
+        info.appendChild(el('div', 'small threshold'));
+        li.appendChild(box); li.appendChild(info);
+        return li;
+      }, function (li, p) {
+        li.dataset.name = p.name;
+        li.querySelector('.samples').textContent = p.samples + (p.samples === 1 ? ' sample' : ' samples');
+        li.querySelector('.threshold').textContent = p.threshold > 0 ?
+          'threshold ' + Number(p.threshold).toFixed(2) : 'threshold: global';
+        var box = li.querySelector('.thumb');
+        if (box.dataset.missing === '1') thumb(box, box.dataset.src, p.name, (p.name[0] || '?').toUpperCase());
+      }, 'nobody enrolled yet');
+      setStatus('people', 'ok', ps.length + (ps.length === 1 ? ' person' : ' people'));
+    });
+  }
+
+  // Events ---------------------------------------------------------------
+  function fillSelect(sel, values) {
+    var have = {};
+    Array.prototype.forEach.call(sel.options, function (o) { have[o.value] = true; });
+    values.forEach(function (v) {
+      if (v && !have[v]) { var o = el('option', '', v); o.value = v; sel.appendChild(o); have[v] = true; }
+    });
+  }
+  function fillPersonFilter(names) { fillSelect($('event-person'), names); }
+
+  function notThisPerson(ev, btn, fb) {
+    btn.disabled = true;
+    feedback(fb, 'pending', 'sending…');
+    api('POST', '/events/' + ev.id + '/not-this-person').then(function (j) {
+      feedback(fb, 'ok', '✓ noted: not ' + (j.person || ev.name) + ' (kept as a negative example)');
+      btn.closest('li').dataset.keep = '1';
+    }).catch(function (err) {
+      btn.disabled = false;
+      feedback(fb, 'error', '✗ ' + err.message);
+    });
+  }
+
+  function loadEvents() {
+    var q = new URLSearchParams({ limit: '50' });
+    if ($('event-camera').value) q.set('camera', $('event-camera').value);
+    if ($('event-person').value) q.set('person', $('event-person').value);
+    return api('GET', '/events?' + q).then(function (j) {
+      var evs = j.events || [];
+      fillSelect($('event-camera'), evs.map(function (e) { return e.camera; }));
+      fillPersonFilter(evs.map(function (e) { return e.name; }));
+      sync($('event-list'), evs, function (e) { return e.id; }, function (e) {
+        var li = el('li', 'card event');
+        li.dataset.id = e.id;
+        li.dataset.name = e.name;
+        var a = el('a', 'thumb');
+        var frame = rapiURL(e.frame_url);
+        if (frame) { a.href = frame; a.target = '_blank'; a.rel = 'noopener'; a.title = 'open the full frame'; }
+        thumb(a, rapiURL(e.crop_url), e.name + ' on ' + e.camera, '?');
+        var info = el('div', 'info');
+        info.appendChild(el('div', 'title', e.name));
+        info.appendChild(el('div', 'small', e.camera + ' · ' + when(e.time) + ' · d=' + Number(e.distance).toFixed(2)));
+        var actions = el('div', 'actions');
+        var btn = el('button', 'secondary not-this-person', 'Not ' + e.name);
+        btn.type = 'button';
+        btn.title = 'this face is not ' + e.name + ': store it as a negative example';
+        var fb = el('div', 'fb');
+        fb.setAttribute('role', 'status');
+        btn.addEventListener('click', function () { notThisPerson(e, btn, fb); });
+        actions.appendChild(btn);
+        info.appendChild(actions);
+        info.appendChild(fb);
+        li.appendChild(a); li.appendChild(info);
+        return li;
+      }, function () {}, 'no events yet');
+      setStatus('events', 'ok', evs.length + (evs.length === 1 ? ' event' : ' events, newest first') +
+        ($('event-camera').value || $('event-person').value ? ' (filtered)' : ''));
+    });
+  }
+  $('event-camera').addEventListener('change', function () { $('event-list').innerHTML = ''; refresh('events'); });
+  $('event-person').addEventListener('change', function () { $('event-list').innerHTML = ''; refresh('events'); });
+
+  // Unknowns -------------------------------------------------------------
+  function groupAction(g, li, kind) {
+    var fb = li.querySelector('.fb'), input = li.querySelector('input.name');
+    var req;
+    if (kind === 'name') {
+      var name = input.value.trim();
+      if (!validName(name)) {
+        feedback(fb, 'error', '✗ a name is 1–64 letters, digits, spaces, _ - or . (not starting with . or a space, not "unknown")');
+        input.focus();
+        return;
+      }
+      req = api('POST', '/unknowns/' + g.id + '/name', { name: name, train: true }).then(function (j) {
+        li.dataset.state = 'named';
+        feedback(fb, 'ok', '✓ named ' + j.name + ': ' + j.added + ' face' + (j.added === 1 ? '' : 's') +
+          ' added' + (j.training ? ', training started' : ''));
+      });
+    } else {
+      req = api('POST', '/unknowns/' + g.id + '/dismiss').then(function () {
+        li.dataset.state = 'dismissed';
+        feedback(fb, 'ok', '✓ dismissed');
+      });
+    }
+    li.dataset.keep = '1';
+    li.querySelectorAll('button, input').forEach(function (b) { b.disabled = true; });
+    feedback(fb, 'pending', kind === 'name' ? 'naming…' : 'dismissing…');
+    req.catch(function (err) {
+      li.dataset.keep = '';
+      li.querySelectorAll('button, input').forEach(function (b) { b.disabled = false; });
+      feedback(fb, 'error', '✗ ' + err.message);
+    });
+  }
+
+  function loadUnknowns() {
+    return api('GET', '/unknowns?limit=50&samples=6').then(function (j) {
+      var gs = j.groups || [];
+      sync($('unknown-list'), gs, function (g) { return g.id; }, function (g) {
+        var li = el('li', 'card group');
+        li.id = 'group-' + g.id;
+        li.dataset.id = g.id;
+        var info = el('div', 'info');
+        info.appendChild(el('div', 'title'));
+        info.appendChild(el('div', 'small seen'));
+        li.appendChild(info);
+        li.appendChild(el('div', 'thumbs'));
+        var form = el('form', 'actions');
+        form.autocomplete = 'off';
+        var input = el('input', 'name');
+        input.placeholder = 'Name'; input.maxLength = 64; input.setAttribute('aria-label', 'name for group ' + g.id);
+        var name = el('button', 'name-btn', 'Name'); name.type = 'submit';
+        var dis = el('button', 'danger dismiss-btn', 'Dismiss'); dis.type = 'button';
+        form.appendChild(input); form.appendChild(name); form.appendChild(dis);
+        form.addEventListener('submit', function (e) { e.preventDefault(); groupAction(g, li, 'name'); });
+        dis.addEventListener('click', function () { groupAction(g, li, 'dismiss'); });
+        li.appendChild(form);
+        var fb = el('div', 'fb'); fb.setAttribute('role', 'status');
+        li.appendChild(fb);
+        return li;
+      }, function (li, g) {
+        li.dataset.count = g.count;
+        li.querySelector('.title').textContent = 'Unknown #' + g.id + ' · ' + g.count + (g.count === 1 ? ' face' : ' faces');
+        li.querySelector('.seen').textContent = 'first ' + when(g.first) + ' · last ' + when(g.last) +
+          (g.cameras && g.cameras.length ? ' · ' + g.cameras.join(', ') : '');
+        var urls = (g.sample_urls && g.sample_urls.length ? g.sample_urls : [g.crop_url]).map(rapiURL).filter(Boolean);
+        var box = li.querySelector('.thumbs');
+        if (box.dataset.urls !== urls.join(' ')) {
+          box.dataset.urls = urls.join(' ');
+          box.innerHTML = '';
+          urls.forEach(function (u) { var t = el('div', 'thumb'); thumb(t, u, 'unknown face', '?'); box.appendChild(t); });
+        }
+      }, 'no unknown faces waiting');
+      setStatus('unknowns', 'ok', gs.length + ' open group' + (gs.length === 1 ? '' : 's'));
+    });
+  }
+
+  // View switching -------------------------------------------------------
+  var loaders = { people: loadPeople, events: loadEvents, unknowns: loadUnknowns };
+
+  function refresh(which) {
+    if (!historyOn || !loaders[which] || loading[which]) return;
+    loading[which] = true;
+    loaders[which]().catch(function (err) {
+      setStatus(which, 'error', '✗ ' + err.message);
+    }).then(function () { loading[which] = false; });
+  }
+
+  function show(v) {
+    if (views.indexOf(v) < 0 || (v !== 'live' && !historyOn)) v = 'live';
+    view = v;
+    views.forEach(function (x) { $('view-' + x).hidden = x !== v; });
+    document.querySelectorAll('#tabs .tab').forEach(function (a) {
+      if (a.dataset.view === v) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    });
+    refresh(v);
+  }
+
+  function setHistory(on) {
+    historyOn = !!on;
+    document.querySelectorAll('#tabs [data-history]').forEach(function (a) { a.hidden = !historyOn; });
+    show((location.hash || '#live').slice(1));
+  }
+
+  window.addEventListener('hashchange', function () { show((location.hash || '#live').slice(1)); });
+  document.querySelectorAll('.refresh').forEach(function (b) {
+    b.addEventListener('click', function () { refresh(b.dataset.refresh); });
+  });
+  // Keep the open history view current.
+  setInterval(function () {
+    if (view !== 'live' && document.visibilityState !== 'hidden') refresh(view);
+  }, 5000);
+
+  fetch('/api/config').then(function (r) { return r.json(); })
+    .then(function (c) { setHistory(c.history); })
+    .catch(function () { setHistory(false); });
 
   connect();
 })();

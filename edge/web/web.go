@@ -1,6 +1,7 @@
 // Package web serves the edge's HTTP interface: the dashboard, the live view
 // as MJPEG (/video_feed) and over a WebSocket (/ws), the enrolment and
-// training APIs, /healthz and /metrics.
+// training APIs, /api/config, /healthz and /metrics, and (with a recognizer
+// URL configured) the recognizer's REST API proxied under /rapi/.
 package web
 
 import (
@@ -42,10 +43,13 @@ type Trainer interface {
 
 // Options configure a Server.
 type Options struct {
-	Hub     *stream.Hub
-	State   *state.State
-	Enrol   Enroller // nil disables /api/enrol
-	Train   Trainer  // nil disables /api/train
+	Hub   *stream.Hub
+	State *state.State
+	Enrol Enroller // nil disables /api/enrol
+	Train Trainer  // nil disables /api/train
+	// History serves /rapi/ (the recognizer's REST API, *rapi.Proxy); nil
+	// hides the dashboard's history views (People, Events, Unknowns).
+	History http.Handler
 	Metrics *metrics.Metrics
 	Local   string // the local camera id
 	Assets  fs.FS  // dashboard files (index.html, app.js, style.css)
@@ -88,6 +92,14 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("POST /api/enrol", s.enrol)
 	s.mux.HandleFunc("POST /api/train", s.train)
 	s.mux.HandleFunc("GET /api/cameras", s.cameras)
+	s.mux.HandleFunc("GET /api/config", s.config)
+	if o.History != nil {
+		s.mux.Handle("/rapi/", o.History)
+	} else {
+		s.mux.HandleFunc("/rapi/", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "history disabled: the edge has no --recognizer-url"})
+		})
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics.Handler())
@@ -210,6 +222,8 @@ type helloData struct {
 	FreshnessMS int64          `json:"freshness_ms"`
 	Enrol       bool           `json:"enrol"`
 	Train       bool           `json:"train"`
+	// History: the recognizer's API is proxied under /rapi/.
+	History bool `json:"history"`
 	// TrainStatus is the newest training status (the retained result).
 	TrainStatus *msg.TrainStatus `json:"train_status,omitempty"`
 }
@@ -252,8 +266,9 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		Camera: cam, Local: s.o.Local, Cameras: s.o.State.Cameras(),
 		Mode: modeData{mode, ModeLabel(mode)}, People: s.o.State.People(cam),
 		Recognizer: s.o.State.RecognizerOnline(), FreshnessMS: s.o.Hub.Freshness().Milliseconds(),
-		Enrol: s.o.Enrol != nil && cam == s.o.Local,
-		Train: s.o.Train != nil && cam == s.o.Local,
+		Enrol:   s.o.Enrol != nil && cam == s.o.Local,
+		Train:   s.o.Train != nil && cam == s.o.Local,
+		History: s.o.History != nil,
 	}
 	if s.o.Train != nil {
 		hello.TrainStatus = s.o.Train.Last()
@@ -383,6 +398,19 @@ func (s *Server) train(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) cameras(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.o.State.Cameras())
+}
+
+// configData tells the page which features this edge offers.
+type configData struct {
+	Camera  string `json:"camera"`
+	Enrol   bool   `json:"enrol"`
+	Train   bool   `json:"train"`
+	History bool   `json:"history"`
+}
+
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, configData{Camera: s.o.Local, Enrol: s.o.Enrol != nil,
+		Train: s.o.Train != nil, History: s.o.History != nil})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

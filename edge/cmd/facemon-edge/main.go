@@ -4,6 +4,10 @@
 // otherwise. The live view works without any broker.
 //
 //	facemon-edge --broker tcp://127.0.0.1:1883 --camera-id door --source 0
+//
+// With --recognizer-url the dashboard also shows the recognizer's history
+// (people, events, unknown faces): the edge proxies /rapi/... to
+// <recognizer-url>/api/..., adding --api-token as a bearer token.
 package main
 
 import (
@@ -27,6 +31,7 @@ import (
 	"github.com/facemon/facemon/edge/enrol"
 	"github.com/facemon/facemon/edge/metrics"
 	"github.com/facemon/facemon/edge/publish"
+	"github.com/facemon/facemon/edge/rapi"
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/edge/train"
@@ -60,6 +65,10 @@ type config struct {
 	EnrolWait   time.Duration
 	Reconnect   time.Duration
 	LogLevel    slog.Level
+	// RecognizerURL is the recognizer's HTTP base URL ("" hides history).
+	RecognizerURL string
+	APIToken      string
+	APITimeout    time.Duration
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -112,6 +121,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Freshness, "freshness", stream.DefaultFreshness, "show annotated frames while their capture is newer than this")
 	fs.DurationVar(&c.EnrolWait, "enrol-timeout", 3*time.Second, "how long to wait for the recognizer to answer an enrolment")
 	fs.DurationVar(&c.Reconnect, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts (a short one lets recognition resume soon after a broker restart)")
+	fs.StringVar(&c.RecognizerURL, "recognizer-url", "", "recognizer HTTP base URL (e.g. http://127.0.0.1:9101): the dashboard's People, Events and Unknowns views use its REST API through /rapi/ (empty: hidden)")
+	fs.StringVar(&c.APIToken, "api-token", os.Getenv("FACEMON_API_TOKEN"), "bearer token sent to the recognizer's REST API (env FACEMON_API_TOKEN)")
+	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
@@ -154,6 +166,17 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.Reconnect <= 0 || c.Reconnect > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.Reconnect))
+	}
+	if c.RecognizerURL != "" {
+		if _, err := rapi.ParseTarget(c.RecognizerURL); err != nil {
+			errs = append(errs, fmt.Errorf("--recognizer-url: %w", err))
+		}
+	}
+	if strings.ContainsAny(c.APIToken, "\r\n") {
+		errs = append(errs, errors.New("--api-token: contains a line break"))
+	}
+	if c.APITimeout <= 0 || c.APITimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--recognizer-timeout %v: must be in (0, 10m]", c.APITimeout))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
@@ -281,11 +304,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Logger: log.With("component", "train"),
 	})
 
+	var history http.Handler
+	if cfg.RecognizerURL != "" {
+		px, err := rapi.New(rapi.Options{Target: cfg.RecognizerURL, Token: cfg.APIToken, Timeout: cfg.APITimeout,
+			Logger: log.With("component", "rapi")})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		history = px
+	}
+
 	pub := publish.NewFrames(mq, space.Frames(cfg.CameraID), m, log.With("component", "publish"))
 
 	srv := &http.Server{
 		Handler: web.New(web.Options{
-			Hub: hub, State: st, Enrol: enr, Train: trn, Metrics: m, Local: cfg.CameraID,
+			Hub: hub, State: st, Enrol: enr, Train: trn, History: history, Metrics: m, Local: cfg.CameraID,
 			Assets: dashboard.Static(), Watch: watch, Connected: mq.Connected,
 			Logger: log.With("component", "web"),
 		}),
@@ -339,7 +373,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", cfg.Broker,
-		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset)
+		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset,
+		"recognizer_url", cfg.RecognizerURL, "api_token", cfg.APIToken != "")
 
 	var runErr error
 	select {

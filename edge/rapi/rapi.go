@@ -1,0 +1,296 @@
+// Package rapi reverse-proxies the dashboard's history requests to the
+// recognizer's REST API: /rapi/<path> on the edge becomes
+// <recognizer-url>/api/<path>.
+//
+// The proxy only ever talks to the one configured recognizer, forwards only
+// GET, POST, PUT and DELETE, bounds request bodies and the time of each
+// request, and answers {"error":"..."} JSON itself when the recognizer
+// cannot be reached (502) or does not answer in time (504). A configured
+// bearer token is added to every forwarded request, so writes from the
+// dashboard work against a recognizer started with --api-token; writes
+// (POST, PUT, DELETE) must therefore come from the dashboard itself: they
+// need a JSON content type (which a cross-site page cannot send without a
+// CORS preflight, never granted here) and, when the browser says where they
+// come from (Origin, Sec-Fetch-Site), the same origin.
+package rapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Prefix is the edge path prefix that is proxied.
+const Prefix = "/rapi"
+
+// Defaults.
+const (
+	DefaultTimeout = 20 * time.Second
+	DefaultMaxBody = 64 << 10 // the recognizer itself accepts 16 KiB
+)
+
+// Options configure the proxy.
+type Options struct {
+	// Target is the recognizer's base URL (http or https, no query), e.g.
+	// http://127.0.0.1:9101; a path in it is kept (http://host/facemon
+	// proxies to http://host/facemon/api/...).
+	Target string
+	// Token, when set, is sent as "Authorization: Bearer <token>" on every
+	// forwarded request (replacing whatever the client sent).
+	Token string
+	// Timeout bounds each request, response body included (default 20s).
+	Timeout time.Duration
+	// MaxBody bounds request bodies (default 64 KiB).
+	MaxBody int64
+	// Transport overrides the HTTP transport (tests).
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// ParseTarget validates a recognizer base URL.
+func ParseTarget(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: want an http:// or https:// URL", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("%q: no host", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%q: want scheme://host[:port][/path] without credentials, query or fragment", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// Proxy is the /rapi/ handler.
+type Proxy struct {
+	target  *url.URL
+	o       Options
+	log     *slog.Logger
+	rp      *httputil.ReverseProxy
+	methods map[string]bool
+}
+
+// New returns the proxy for o.Target.
+func New(o Options) (*Proxy, error) {
+	target, err := ParseTarget(o.Target)
+	if err != nil {
+		return nil, fmt.Errorf("recognizer URL: %w", err)
+	}
+	if strings.ContainsAny(o.Token, "\r\n") {
+		return nil, errors.New("api token: contains a line break")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Transport == nil {
+		o.Transport = &http.Transport{
+			// Never a proxy from the environment: the recognizer only.
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: o.Timeout,
+			MaxIdleConns:          16,
+			MaxIdleConnsPerHost:   8,
+			IdleConnTimeout:       90 * time.Second,
+		}
+	}
+	p := &Proxy{target: target, o: o, log: o.Logger,
+		methods: map[string]bool{http.MethodGet: true, http.MethodPost: true, http.MethodPut: true, http.MethodDelete: true}}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      o.Transport,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	return p, nil
+}
+
+// Target returns the recognizer base URL.
+func (p *Proxy) Target() string { return p.target.String() }
+
+// WriteError writes the proxy's JSON error body.
+func WriteError(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": text})
+}
+
+func isJSON(ct string) bool {
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
+}
+
+// sameOrigin checks the browser's own statement of where a write comes from.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true // not a browser, or a same-origin GET
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), Prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		WriteError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if !cleanRest(rest) {
+		WriteError(w, http.StatusBadRequest, "bad path")
+		return
+	}
+	if !p.methods[r.Method] {
+		w.Header().Set("Allow", "GET, POST, PUT, DELETE")
+		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		return
+	}
+	if r.Method != http.MethodGet {
+		if !sameOrigin(r) {
+			WriteError(w, http.StatusForbidden, "cross-origin request refused")
+			return
+		}
+		if !isJSON(r.Header.Get("Content-Type")) {
+			WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+			return
+		}
+		if r.ContentLength > p.o.MaxBody {
+			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", p.o.MaxBody))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, p.o.MaxBody)
+	} else {
+		// A GET carries no body worth forwarding.
+		r.Body = http.NoBody
+		r.ContentLength = 0
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), p.o.Timeout)
+	defer cancel()
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// rewrite maps /rapi/<rest> onto the recognizer's /api/<rest>; scheme and
+// host always come from the configured target.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	in := pr.In.URL
+	rest := strings.TrimPrefix(in.EscapedPath(), Prefix)
+	esc := p.target.EscapedPath() + "/api" + rest
+	out := pr.Out.URL
+	out.Scheme, out.Host, out.User, out.Opaque, out.Fragment = p.target.Scheme, p.target.Host, nil, "", ""
+	if path, err := url.PathUnescape(esc); err == nil {
+		out.Path, out.RawPath = path, esc
+	} else {
+		out.Path, out.RawPath = p.target.Path+"/api"+strings.TrimPrefix(in.Path, Prefix), ""
+	}
+	out.RawQuery = in.RawQuery
+	pr.Out.Host = p.target.Host
+	pr.SetXForwarded()
+	h := pr.Out.Header
+	h.Del("Cookie") // the edge's cookies are not the recognizer's business
+	if p.o.Token != "" {
+		h.Set("Authorization", "Bearer "+p.o.Token)
+	}
+}
+
+// modifyResponse keeps the recognizer's answer from setting cookies on the
+// edge's origin and maps its redirects back under /rapi.
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	resp.Header.Del("Set-Cookie")
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil {
+			base := p.target.Path + "/api"
+			if (u.Host == "" || u.Host == p.target.Host) && (u.Path == base || strings.HasPrefix(u.Path, base+"/")) {
+				u.Scheme, u.Host = "", ""
+				u.Path = Prefix + strings.TrimPrefix(u.Path, base)
+				u.RawPath = ""
+				resp.Header.Set("Location", u.String())
+			} else {
+				resp.Header.Del("Location")
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		p.log.Warn("recognizer API timed out", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, http.StatusGatewayTimeout, "the recognizer did not answer within "+p.o.Timeout.String())
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		w.WriteHeader(499)
+	default:
+		p.log.Warn("recognizer API unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, http.StatusBadGateway, "recognizer unreachable at "+p.target.Host+": "+errText(err))
+	}
+}
+
+// cleanRest reports whether the escaped path after /rapi stays under /api
+// on the recognizer: no dot segments (also percent-encoded) and no encoded
+// slashes or backslashes.
+func cleanRest(rest string) bool {
+	low := strings.ToLower(rest)
+	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(rest, "\\") {
+		return false
+	}
+	dec, err := url.PathUnescape(rest)
+	if err != nil {
+		return false
+	}
+	for _, seg := range strings.Split(dec, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// errText shortens a transport error for the page (no URL repeated).
+func errText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
+}
