@@ -46,7 +46,7 @@ for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && br
 
 echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
-  --listen "$LISTEN" --dataset "$DATASET" "${LOOP[@]}" &
+  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
 pids+=($!)
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-localhost}

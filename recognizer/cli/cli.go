@@ -76,6 +76,41 @@ func (c *common) analyzer() (face.Analyzer, error) {
 	return a, nil
 }
 
+// ruleFlags are the decision flags shared by identify and serve.
+type ruleFlags struct {
+	threshold  float64
+	margin     float64
+	strictness string
+}
+
+func (r *ruleFlags) register(fs *flag.FlagSet) {
+	fs.Float64Var(&r.threshold, "threshold", gallery.DefaultThreshold, "Euclidean distance threshold (overrides --strictness; per-person thresholds in the gallery override both)")
+	fs.Float64Var(&r.margin, "margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	fs.StringVar(&r.strictness, "strictness", "balanced", "relaxed (0.56), balanced (0.52), strict (0.48) or paranoid (0.44): one setting along the measured curve")
+}
+
+// rule returns the decision rule; an explicit --threshold wins over --strictness.
+func (r *ruleFlags) rule(fs *flag.FlagSet) (gallery.Rule, error) {
+	thr, err := gallery.ThresholdFor(r.strictness)
+	if err != nil {
+		return gallery.Rule{}, fmt.Errorf("%w: --strictness: %v", errUsage, err)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "threshold" {
+			thr = r.threshold
+		}
+	})
+	if thr <= 0 || thr > 2 {
+		return gallery.Rule{}, fmt.Errorf("%w: --threshold %v: want (0, 2]", errUsage, thr)
+	}
+	if r.margin < 0 || r.margin > 1 {
+		return gallery.Rule{}, fmt.Errorf("%w: --margin %v: want [0, 1]", errUsage, r.margin)
+	}
+	rule := gallery.DefaultRule
+	rule.Threshold, rule.Margin = thr, r.margin
+	return rule, nil
+}
+
 // errUsage marks a command-line mistake (exit status 2).
 var errUsage = errors.New("usage")
 
@@ -247,8 +282,8 @@ func Identify(ctx context.Context, env Env, args []string) error {
 	var c common
 	c.register(fs)
 	galPath := fs.String("gallery", "gallery.json", "gallery file made by train")
-	thr := fs.Float64("threshold", gallery.DefaultThreshold, "Euclidean distance threshold (per-person thresholds in the gallery override it)")
-	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	var rf ruleFlags
+	rf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -256,19 +291,21 @@ func Identify(ctx context.Context, env Env, args []string) error {
 		fs.Usage()
 		return fmt.Errorf("%w: no images given", errUsage)
 	}
-	if *thr <= 0 || *thr > 2 {
-		return fmt.Errorf("%w: --threshold %v: want (0, 2]", errUsage, *thr)
+	rule, err := rf.rule(fs)
+	if err != nil {
+		return err
 	}
 	a, err := c.analyzer()
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	g, err := gallery.Load(*galPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("gallery %s does not exist: make one with `facemon-recognizer train --dataset DIR --gallery %s`", *galPath, *galPath)
+	}
 	if err != nil {
 		return err
 	}
-	rule := gallery.DefaultRule
-	rule.Threshold, rule.Margin = *thr, *margin
 	paths, err := ExpandInputs(fs.Args())
 	if err != nil {
 		return err

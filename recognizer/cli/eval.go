@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,8 @@ func Eval(ctx context.Context, env Env, args []string) error {
 	thr := fs.Float64("threshold", gallery.DefaultRule.Threshold, "shipped threshold, marked in the curves")
 	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "shipped margin")
 	seed := fs.Int64("seed", 1, "seed for choosing enrolment images")
+	household := fs.Int("household", 10, "people per gallery in the household protocol (0 = skip it)")
+	rounds := fs.Int("rounds", 20, "random households per enrolment size")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -88,6 +91,7 @@ func Eval(ctx context.Context, env Env, args []string) error {
 		for _, m := range enr.Mistakes {
 			fmt.Fprintf(out, "  wrong: %s\n", m)
 		}
+		printHousehold(out, items, ks, *household, *rounds, shipped, *seed)
 		for _, k := range ks {
 			s := eval.MakeSplit(items, k, imp, *seed)
 			people, _ := s.Gallery.Counts()
@@ -101,14 +105,14 @@ func Eval(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	if *lfw != "" {
-		if err := evalLFW(out, *lfw, encode, ks, shipped, *seed); err != nil {
+		if err := evalLFW(out, *lfw, encode, ks, shipped, *seed, *household, *rounds); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func evalLFW(out interface{ Write([]byte) (int, error) }, dir string, encode func(string) ([]eval.Item, error), ks []int, shipped gallery.Rule, seed int64) error {
+func evalLFW(out io.Writer, dir string, encode func(string) ([]eval.Item, error), ks []int, shipped gallery.Rule, seed int64, household, rounds int) error {
 	f, err := os.Open(filepath.Join(dir, "pairs.tsv"))
 	if err != nil {
 		return fmt.Errorf("lfw: %w", err)
@@ -144,13 +148,41 @@ func evalLFW(out interface{ Write([]byte) (int, error) }, dir string, encode fun
 	mean, std, thr, n := eval.PairAccuracy(pairs)
 	fmt.Fprintf(out, "\nLFW pairs: %d pairs, %d folds, %d pairs with an image without a detected face (scored as 'different')\n", len(pairs), n, missing)
 	fmt.Fprintf(out, "LFW %d-fold cross-validated accuracy: %.2f%% ± %.2f%% (mean chosen threshold %.3f; dlib publishes 99.38%% on all 10 folds)\n", n, 100*mean, 100*std, thr)
+	printHousehold(out, items, ks, household, rounds, shipped, seed)
 	for _, k := range ks {
 		s := eval.MakeSplit(items, k, nil, seed)
 		people, _ := s.Gallery.Counts()
-		fmt.Fprintf(out, "\nLFW open-set, K=%d: %d people enrolled, %d queries, %d stranger images\n", k, people, len(s.Queries), len(s.Strangers))
+		fmt.Fprintf(out, "\nLFW open-set, all eligible people enrolled, K=%d: %d people enrolled, %d queries, %d stranger images\n", k, people, len(s.Queries), len(s.Strangers))
 		for _, r := range []gallery.Rule{{Margin: 0}, {Margin: 0.05}} {
 			eval.PrintCurve(out, fmt.Sprintf(" margin %.2f:", r.Margin), eval.Sweep(s, r, 0.40, 0.62, 0.02))
 		}
 	}
 	return nil
+}
+
+// printHousehold prints the household-protocol curves: galleries of n
+// people (k images each), everyone else as strangers, over many rounds.
+func printHousehold(out io.Writer, items []eval.Item, ks []int, n, rounds int, shipped gallery.Rule, seed int64) {
+	if n <= 0 {
+		return
+	}
+	margins := []float64{0, 0.03, 0.05, 0.08}
+	for _, k := range ks {
+		rules := append(eval.Grid(0.40, 0.62, 0.02, margins), shipped)
+		pts := eval.Household(items, n, k, rounds, rules, seed)
+		if pts[0].Enrolled.Queries == 0 {
+			fmt.Fprintf(out, "\nhousehold protocol, K=%d: fewer than %d people with more than %d images\n", k, n, k)
+			continue
+		}
+		fmt.Fprintf(out, "\nhousehold protocol: %d rounds of %d enrolled people, K=%d images each; %d queries, %d stranger queries in all\n",
+			rounds, n, k, pts[0].Enrolled.Queries, pts[0].Strangers.Queries)
+		for i := range margins {
+			per := len(pts[:len(pts)-1]) / len(margins)
+			eval.PrintCurve(out, fmt.Sprintf(" margin %.2f:", margins[i]), pts[i*per:(i+1)*per])
+		}
+		p := pts[len(pts)-1]
+		fmt.Fprintf(out, " shipped point (threshold %.2f, margin %.2f): correct %.1f%%, wrong %.1f%%, rejected %.1f%%, stranger FAR %.2f%%\n",
+			shipped.Threshold, shipped.Margin, 100*p.Enrolled.Rate(p.Enrolled.Correct), 100*p.Enrolled.Rate(p.Enrolled.Wrong),
+			100*p.Enrolled.Rate(p.Enrolled.Rejected), 100*p.FAR())
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
 )
@@ -30,8 +29,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
 	fs.StringVar(&cfg.Username, "username", os.Getenv("FACEMON_MQTT_USER"), "MQTT username (env FACEMON_MQTT_USER)")
 	fs.StringVar(&cfg.Password, "password", os.Getenv("FACEMON_MQTT_PASSWORD"), "MQTT password (env FACEMON_MQTT_PASSWORD)")
-	thr := fs.Float64("threshold", gallery.DefaultThreshold, "Euclidean distance threshold (per-person thresholds in the gallery override it)")
-	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
+	var rf ruleFlags
+	rf.register(fs)
 	in := &cfg.Integrations
 	fs.StringVar(&in.HistoryDB, "history", "", "event history SQLite file (default: history.db beside the gallery; '-' disables history)")
 	fs.DurationVar(&in.HistoryMaxAge, "history-max-age", 30*24*time.Hour, "delete events and unknown faces older than this")
@@ -65,8 +64,9 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	}
 	cfg.Track = pipeline.DefaultTrack
 	cfg.Track.Agree = *agree
-	cfg.Rule = gallery.DefaultRule
-	cfg.Rule.Threshold, cfg.Rule.Margin = *thr, *margin
+	if cfg.Rule, err = rf.rule(fs); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
 	pool, err := env.OpenPool(c.models, c.workers)
 	if err != nil {

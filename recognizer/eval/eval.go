@@ -292,3 +292,79 @@ func ParsePairs(r io.Reader) ([][4]string, error) {
 
 // isMirror reports whether a sample is the mirrored copy of an image.
 func isMirror(source string) bool { return strings.HasSuffix(source, "#mirror") }
+
+// Household evaluates the rule on many small galleries, as a home
+// installation has: each round enrols n random people (k images each) from
+// those with more than k images, queries with their other images, and uses
+// every image of everyone not enrolled that round as a stranger. Outcomes
+// are summed over the rounds.
+func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64) []Point {
+	rnd := rand.New(rand.NewSource(seed))
+	people := ByPerson(items)
+	var eligible []string
+	for name, imgs := range people {
+		if countReal(imgs) > k {
+			eligible = append(eligible, name)
+		}
+	}
+	sort.Strings(eligible)
+	pts := make([]Point, len(rules))
+	for i, r := range rules {
+		pts[i].Rule = r
+	}
+	if len(eligible) < n {
+		return pts
+	}
+	for round := 0; round < rounds; round++ {
+		perm := rnd.Perm(len(eligible))
+		chosen := map[string]bool{}
+		g := gallery.New()
+		var queries []Item
+		for _, pi := range perm[:n] {
+			name := eligible[pi]
+			chosen[name] = true
+			imgs := append([]Item(nil), people[name]...)
+			rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
+			for _, it := range imgs[:k] {
+				g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
+			}
+			queries = append(queries, imgs[k:]...)
+		}
+		var strangers []Item
+		for name, imgs := range people {
+			if !chosen[name] {
+				strangers = append(strangers, imgs...)
+			}
+		}
+		for i, r := range rules {
+			for _, q := range queries {
+				pts[i].Enrolled.Add(q.Person, g.Match(q.Desc, r))
+			}
+			for _, q := range strangers {
+				pts[i].Strangers.Add(msg.Unknown, g.Match(q.Desc, r))
+			}
+		}
+	}
+	return pts
+}
+
+func countReal(imgs []Item) int {
+	n := 0
+	for _, it := range imgs {
+		if !isMirror(it.Source) {
+			n++
+		}
+	}
+	return n
+}
+
+// Grid returns rules for thresholds lo..hi (step) and the given margins.
+func Grid(lo, hi, step float64, margins []float64) []gallery.Rule {
+	var out []gallery.Rule
+	for _, m := range margins {
+		for t := lo; t <= hi+1e-9; t += step {
+			out = append(out, gallery.Rule{Threshold: math.Round(t*1000) / 1000, Margin: m})
+		}
+	}
+	return out
+}

@@ -73,3 +73,22 @@ func TestParsePairs(t *testing.T) {
 		t.Fatal("short line accepted")
 	}
 }
+
+func TestHousehold(t *testing.T) {
+	var items []Item
+	for p := 0; p < 6; p++ {
+		for i := 0; i < 3; i++ {
+			x := d(p, 1)
+			x[120] = float32(i) * 0.05
+			items = append(items, Item{Person: string(rune('a' + p)), Source: string(rune('a'+p)) + string(rune('0'+i)), Desc: x})
+		}
+	}
+	pts := Household(items, 2, 2, 5, []gallery.Rule{{Threshold: 0.6}}, 1)
+	p := pts[0]
+	if p.Enrolled.Queries != 10 || p.Enrolled.Correct != 10 || p.Strangers.Queries != 5*4*3 || p.Strangers.Wrong != 0 {
+		t.Fatalf("%+v", p)
+	}
+	if len(Grid(0.4, 0.5, 0.05, []float64{0, 0.1})) != 6 {
+		t.Fatal("grid")
+	}
+}

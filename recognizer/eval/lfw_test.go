@@ -1,0 +1,99 @@
+//go:build cgo
+
+package eval_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/facemon/facemon/recognizer/eval"
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/face/dlib"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/internal/testenv"
+	"github.com/facemon/facemon/recognizer/train"
+)
+
+// The shipped decision rule on a subset of LFW (folds 3 and 4: about 1,500
+// images of 800 people the tests never tuned on) under the household
+// protocol (10 enrolled people, 2 photos each, everyone else a stranger):
+// at most 1 % of strangers named, at least 90 % of enrolled people's photos
+// named correctly. The full run is `facemon-recognizer eval --lfw`.
+func TestShippedRuleOnLFWSubset(t *testing.T) {
+	lfw := testenv.Testdata(t, "lfw")
+	f, err := os.Open(filepath.Join(lfw, "pairs.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := eval.ParsePairs(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dataset of links to the images the subset's pairs use.
+	ds := t.TempDir()
+	linked := map[string]bool{}
+	var subset [][4]string
+	for _, r := range rows {
+		if fold, _ := strconv.Atoi(r[3]); fold > 4 {
+			continue
+		}
+		subset = append(subset, r)
+		for _, img := range r[:2] {
+			if linked[img] {
+				continue
+			}
+			linked[img] = true
+			dst := filepath.Join(ds, filepath.FromSlash(img))
+			os.MkdirAll(filepath.Dir(dst), 0o755)
+			if err := os.Symlink(filepath.Join(lfw, filepath.FromSlash(img)), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pool, err := face.NewPool(2, dlib.Opener(testenv.Models(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	a := face.DefaultAnalyzer
+	a.CNNFallback = true
+	g, sum, err := train.Run(context.Background(), pool, nil, train.Options{Dataset: ds, Largest: true, Analyzer: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("encoded %d images of %d people in %v, %d without a face", sum.Encodings, sum.People, sum.Duration, len(sum.Skipped))
+	items := eval.FromGallery(g)
+	byPath := map[string]face.Descriptor{}
+	for _, it := range items {
+		byPath[it.Source] = it.Desc
+	}
+	var pairs []eval.Pair
+	for _, r := range subset {
+		a, okA := byPath[r[0]]
+		b, okB := byPath[r[1]]
+		if !okA || !okB {
+			continue
+		}
+		fold, _ := strconv.Atoi(r[3])
+		pairs = append(pairs, eval.Pair{A: a, B: b, Same: r[2] == "1", Fold: fold})
+	}
+	mean, _, thr, n := eval.PairAccuracy(pairs)
+	t.Logf("LFW folds 3-4 pair accuracy (%d-fold cross-validated): %.2f%% at threshold %.3f over %d pairs", n, 100*mean, thr, len(pairs))
+	if mean < 0.97 {
+		t.Errorf("pair accuracy %.2f%% < 97%%", 100*mean)
+	}
+	p := eval.Household(items, 10, 2, 20, []gallery.Rule{gallery.DefaultRule}, 1)[0]
+	correct, far := p.Enrolled.Rate(p.Enrolled.Correct), p.FAR()
+	t.Logf("household protocol, shipped rule (threshold %.2f): %d queries, %.1f%% named correctly, %.1f%% wrong, %.1f%% rejected; %d stranger queries, %.2f%% named",
+		gallery.DefaultRule.Threshold, p.Enrolled.Queries, 100*correct, 100*p.Enrolled.Rate(p.Enrolled.Wrong), 100*p.Enrolled.Rate(p.Enrolled.Rejected), p.Strangers.Queries, 100*far)
+	if far > 0.01 {
+		t.Errorf("stranger false accepts %.2f%% > 1%%", 100*far)
+	}
+	if correct < 0.90 {
+		t.Errorf("enrolled people named correctly %.1f%% < 90%%", 100*correct)
+	}
+}
