@@ -306,47 +306,22 @@ func Identify(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	paths, err := ExpandInputs(fs.Args())
-	if err != nil {
-		return err
-	}
-	pool, err := env.OpenPool(c.models, c.workers)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	enc := json.NewEncoder(env.Stdout)
-	failed := 0
-	err = analyzeAll(ctx, pool, a, paths, func(r analyzed) {
-		if r.err != nil {
-			failed++
-			enc.Encode(IdentifyLine{Image: r.path, Error: r.err.Error()})
-			return
+	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, err error) any {
+		switch {
+		case err != nil:
+			return IdentifyLine{Image: path, Error: err.Error()}
+		case f == nil:
+			return IdentifyLine{Image: path, Faces: &n}
 		}
-		faces := sortedFaces(r.res.Faces)
-		if len(faces) == 0 {
-			zero := 0
-			enc.Encode(IdentifyLine{Image: r.path, Faces: &zero})
-			return
+		m := g.Match(f.Descriptor, rule)
+		box := boxOf(*f)
+		line := IdentifyLine{Image: path, Box: &box, Name: m.Name, Votes: &m.Votes, Candidate: m.Candidate}
+		if m.Candidate != "" {
+			d := round4(m.Distance)
+			line.Distance = &d
 		}
-		for _, f := range faces {
-			m := g.Match(f.Descriptor, rule)
-			box := boxOf(f)
-			line := IdentifyLine{Image: r.path, Box: &box, Name: m.Name, Votes: &m.Votes, Candidate: m.Candidate}
-			if m.Candidate != "" {
-				d := round4(m.Distance)
-				line.Distance = &d
-			}
-			enc.Encode(line)
-		}
+		return line
 	})
-	if err != nil {
-		return err
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d images could not be read", failed, len(paths))
-	}
-	return nil
 }
 
 // EncodeLine is one line of `encode` output.
@@ -374,7 +349,24 @@ func Encode(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	paths, err := ExpandInputs(fs.Args())
+	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, err error) any {
+		switch {
+		case err != nil:
+			return EncodeLine{Image: path, Error: err.Error()}
+		case f == nil:
+			return EncodeLine{Image: path, Faces: &n}
+		}
+		box := boxOf(*f)
+		return EncodeLine{Image: path, Box: &box, Descriptor: f.Descriptor[:]}
+	})
+}
+
+// eachFace runs the analyzer over IMAGE|DIR arguments and writes one JSON
+// line per face (left to right), or one line for an image without faces
+// (f nil, n 0) or that could not be read (err). Unreadable images make the
+// command fail at the end, after every image was processed.
+func eachFace(ctx context.Context, env Env, c *common, a face.Analyzer, args []string, line func(path string, f *face.Face, n int, err error) any) error {
+	paths, err := ExpandInputs(args)
 	if err != nil {
 		return err
 	}
@@ -388,18 +380,16 @@ func Encode(ctx context.Context, env Env, args []string) error {
 	err = analyzeAll(ctx, pool, a, paths, func(r analyzed) {
 		if r.err != nil {
 			failed++
-			enc.Encode(EncodeLine{Image: r.path, Error: r.err.Error()})
+			enc.Encode(line(r.path, nil, 0, r.err))
 			return
 		}
 		faces := sortedFaces(r.res.Faces)
 		if len(faces) == 0 {
-			zero := 0
-			enc.Encode(EncodeLine{Image: r.path, Faces: &zero})
+			enc.Encode(line(r.path, nil, 0, nil))
 			return
 		}
-		for _, f := range faces {
-			box := boxOf(f)
-			enc.Encode(EncodeLine{Image: r.path, Box: &box, Descriptor: f.Descriptor[:]})
+		for i := range faces {
+			enc.Encode(line(r.path, &faces[i], len(faces), nil))
 		}
 	})
 	if err != nil {
