@@ -263,8 +263,11 @@ func (c *capturer) read(ctx context.Context, vc *gocv.VideoCapture) (int, error)
 			continue
 		}
 		// Keep a steady cadence without drifting, but never burst to catch up.
+		// A frame taken up to the slack early keeps the schedule: resetting
+		// it to now+outPeriod would pull each frame earlier and deliver
+		// more than --fps (7.5 instead of 6 from a 29.97 fps file).
 		c.next = c.next.Add(outPeriod)
-		if c.next.Before(now) || c.next.After(now.Add(outPeriod)) {
+		if c.next.Before(now) || c.next.After(now.Add(outPeriod+outPeriod/4)) {
 			c.next = now.Add(outPeriod)
 		}
 		f, err := c.encode(img, &small, now)
