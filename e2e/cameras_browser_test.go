@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,18 +76,7 @@ const camState = `['cam select=' + document.getElementById('camera').value,
 // untilCam is untilJS with the camera switcher in the failure message.
 func untilCam(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		if evalJS[bool](t, ctx, expr) {
-			d := time.Since(start)
-			t.Logf("%s after %v", what, d.Round(time.Millisecond))
-			return d
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("after %v still not %s: %s\npage: %s", timeout, what, expr, evalJS[string](t, ctx, camState))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return untilPage(t, ctx, what, expr, timeout, camState)
 }
 
 // optionJS is the text of the camera switcher's option for id (empty if
@@ -155,14 +143,7 @@ func TestCamerasBrowser(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		p := start(t, "edge-"+cam, "facemon-edge", "--broker", brokerURL, "--camera-id", cam,
 			"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", addr, "--dataset", t.TempDir())
-		waitFor(t, 15*time.Second, "edge "+cam+" serving", func() bool {
-			r, err := http.Get("http://" + addr + "/healthz")
-			if err != nil {
-				return false
-			}
-			r.Body.Close()
-			return r.StatusCode == 200
-		})
+		waitServing(t, addr)
 		return p, addr
 	}
 	_, frontAddr := edge("front")

@@ -97,16 +97,41 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 // took to hold.
 func untilJS(t *testing.T, ctx context.Context, expr string, timeout time.Duration) time.Duration {
 	t.Helper()
+	return untilPage(t, ctx, "", expr, timeout, pageState)
+}
+
+// untilPage polls the page until expr is true and returns how long it took;
+// on timeout it fails with the page summary state (a JS expression). A
+// non-empty what is logged with the time.
+func untilPage(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration, state string) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
 		if evalJS[bool](t, ctx, expr) {
-			return time.Since(start)
+			d := time.Since(start)
+			if what != "" {
+				t.Logf("%s after %v", what, d.Round(time.Millisecond))
+			}
+			return d
 		}
 		if time.Since(start) > timeout {
-			t.Fatalf("after %v still false: %s\npage: %s", timeout, expr, evalJS[string](t, ctx, pageState))
+			t.Fatalf("after %v still not %s: %s\npage: %s", timeout, what, expr, evalJS[string](t, ctx, state))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// waitServing waits for an edge's /healthz to answer 200.
+func waitServing(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "edge serving", func() bool {
+		r, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
 }
 
 func screenshot(t *testing.T, ctx context.Context, path string) {
@@ -196,14 +221,7 @@ func TestDashboardRealSystem(t *testing.T) {
 	edge := start(t, "edge-stage", "facemon-edge", "--broker", brokerURL, "--camera-id", "stage",
 		"--source", video(t), "--loop", "--fps", "10", "--listen", edgeAddr, "--dataset", dataset,
 		"--enrol-timeout", "10s")
-	waitFor(t, 15*time.Second, "edge serving", func() bool {
-		r, err := http.Get("http://" + edgeAddr + "/healthz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == 200
-	})
+	waitServing(t, edgeAddr)
 
 	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+edgeAddr+"/")); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,18 +24,7 @@ const historyState = `['view=' + (document.querySelector('#tabs [aria-current]')
 // untilHistory is untilJS with the history views in the failure message.
 func untilHistory(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		if evalJS[bool](t, ctx, expr) {
-			d := time.Since(start)
-			t.Logf("%s after %v", what, d.Round(time.Millisecond))
-			return d
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("after %v still not %s: %s\npage: %s", timeout, what, expr, evalJS[string](t, ctx, historyState))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return untilPage(t, ctx, what, expr, timeout, historyState)
 }
 
 func click(t *testing.T, ctx context.Context, sel string) {
@@ -94,14 +82,7 @@ func TestHistoryBrowser(t *testing.T) {
 	edge := start(t, "edge-stage", "facemon-edge", "--broker", "tcp://"+brokerAddr, "--camera-id", "stage",
 		"--source", video(t), "--loop", "--fps", "10", "--listen", edgeAddr, "--dataset", t.TempDir(),
 		"--recognizer-url", "http://"+httpAddr)
-	waitFor(t, 15*time.Second, "edge serving", func() bool {
-		r, err := http.Get("http://" + edgeAddr + "/healthz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == 200
-	})
+	waitServing(t, edgeAddr)
 
 	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+edgeAddr+"/")); err != nil {
 		t.Fatal(err)
