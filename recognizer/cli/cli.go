@@ -81,12 +81,14 @@ type ruleFlags struct {
 	threshold  float64
 	margin     float64
 	strictness string
+	score      string
 }
 
 func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&r.threshold, "threshold", gallery.DefaultThreshold, "Euclidean distance threshold (overrides --strictness; per-person thresholds in the gallery override both)")
 	fs.Float64Var(&r.margin, "margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
-	fs.StringVar(&r.strictness, "strictness", "balanced", "relaxed (0.56), balanced (0.52), strict (0.48) or paranoid (0.44): one setting along the measured curve")
+	fs.StringVar(&r.strictness, "strictness", "balanced", "relaxed (0.54), balanced (0.50), strict (0.46) or paranoid (0.42): one setting along the measured curve")
+	fs.StringVar(&r.score, "score", "centroid", "how a person is scored: centroid (distance to the mean of their photos) or nearest (nearest photo)")
 }
 
 // rule returns the decision rule; an explicit --threshold wins over --strictness.
@@ -108,6 +110,14 @@ func (r *ruleFlags) rule(fs *flag.FlagSet) (gallery.Rule, error) {
 	}
 	rule := gallery.DefaultRule
 	rule.Threshold, rule.Margin = thr, r.margin
+	switch r.score {
+	case "centroid":
+		rule.Centroid = true
+	case "nearest":
+		rule.Centroid = false
+	default:
+		return gallery.Rule{}, fmt.Errorf("%w: --score %q: want centroid or nearest", errUsage, r.score)
+	}
 	return rule, nil
 }
 

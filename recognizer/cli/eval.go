@@ -26,8 +26,8 @@ func Eval(ctx context.Context, env Env, args []string) error {
 	impostors := fs.String("impostors", "", "extra folder of <name>/*.jpg used only as strangers")
 	lfw := fs.String("lfw", "", "LFW folder with pairs.tsv: report pair accuracy with k-fold cross-validation over its folds")
 	cacheDir := fs.String("cache", "var/eval-cache", "folder for cached encodings (one gallery file per dataset)")
-	thr := fs.Float64("threshold", gallery.DefaultRule.Threshold, "shipped threshold, marked in the curves")
-	margin := fs.Float64("margin", gallery.DefaultRule.Margin, "shipped margin")
+	var rf ruleFlags
+	rf.register(fs)
 	seed := fs.Int64("seed", 1, "seed for choosing enrolment images")
 	household := fs.Int("household", 10, "people per gallery in the household protocol (0 = skip it)")
 	rounds := fs.Int("rounds", 20, "random households per enrolment size")
@@ -56,7 +56,10 @@ func Eval(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	shipped := gallery.Rule{Threshold: *thr, Margin: *margin}
+	shipped, err := rf.rule(fs)
+	if err != nil {
+		return err
+	}
 	out := env.Stdout
 	encode := func(dir string) ([]eval.Item, error) {
 		cache := filepath.Join(*cacheDir, strings.Trim(strings.ReplaceAll(filepath.Clean(dir), string(filepath.Separator), "_"), "._")+".json")
@@ -73,7 +76,7 @@ func Eval(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(out, "encoded %s: %d people, %d faces (%d cached), %d skipped\n", dir, sum.People, sum.Encodings, sum.Reused, len(sum.Skipped))
 		return eval.FromGallery(g), nil
 	}
-	rules := []gallery.Rule{{Margin: 0}, {Margin: 0.03}, {Margin: 0.05}}
+	rules := []gallery.Rule{{Margin: 0}, {Margin: 0.05}, {Centroid: true}}
 	if *dataset != "" {
 		items, err := encode(*dataset)
 		if err != nil {
@@ -97,7 +100,7 @@ func Eval(ctx context.Context, env Env, args []string) error {
 			people, _ := s.Gallery.Counts()
 			fmt.Fprintf(out, "\nK=%d enrolment images: %d people enrolled, %d queries, %d stranger images\n", k, people, len(s.Queries), len(s.Strangers))
 			for _, r := range rules {
-				eval.PrintCurve(out, fmt.Sprintf(" margin %.2f:", r.Margin), eval.Sweep(s, r, 0.40, 0.62, 0.02))
+				eval.PrintCurve(out, fmt.Sprintf(" margin %.2f centroid %v:", r.Margin, r.Centroid), eval.Sweep(s, r, 0.40, 0.62, 0.02))
 			}
 			p := eval.Evaluate(s, shipped)
 			fmt.Fprintf(out, " shipped point: correct %.1f%%, wrong %.1f%%, rejected %.1f%%, stranger FAR %.2f%%\n",
@@ -153,8 +156,8 @@ func evalLFW(out io.Writer, dir string, encode func(string) ([]eval.Item, error)
 		s := eval.MakeSplit(items, k, nil, seed)
 		people, _ := s.Gallery.Counts()
 		fmt.Fprintf(out, "\nLFW open-set, all eligible people enrolled, K=%d: %d people enrolled, %d queries, %d stranger images\n", k, people, len(s.Queries), len(s.Strangers))
-		for _, r := range []gallery.Rule{{Margin: 0}, {Margin: 0.05}} {
-			eval.PrintCurve(out, fmt.Sprintf(" margin %.2f:", r.Margin), eval.Sweep(s, r, 0.40, 0.62, 0.02))
+		for _, r := range []gallery.Rule{{Margin: 0}, {Centroid: true}} {
+			eval.PrintCurve(out, fmt.Sprintf(" margin %.2f centroid %v:", r.Margin, r.Centroid), eval.Sweep(s, r, 0.40, 0.62, 0.02))
 		}
 	}
 	return nil
@@ -166,9 +169,23 @@ func printHousehold(out io.Writer, items []eval.Item, ks []int, n, rounds int, s
 	if n <= 0 {
 		return
 	}
-	margins := []float64{0, 0.03, 0.05, 0.08}
+	variants := []struct {
+		name string
+		base gallery.Rule
+	}{
+		{"nearest photo", gallery.Rule{}},
+		{"nearest photo, margin 0.05", gallery.Rule{Margin: 0.05}},
+		{"centroid of the person's photos", gallery.Rule{Centroid: true}},
+	}
 	for _, k := range ks {
-		rules := append(eval.Grid(0.40, 0.62, 0.02, margins), shipped)
+		var rules []gallery.Rule
+		for _, v := range variants {
+			for _, r := range eval.Grid(0.40, 0.62, 0.02, []float64{v.base.Margin}) {
+				r.Centroid = v.base.Centroid
+				rules = append(rules, r)
+			}
+		}
+		rules = append(rules, shipped)
 		pts := eval.Household(items, n, k, rounds, rules, seed)
 		if pts[0].Enrolled.Queries == 0 {
 			fmt.Fprintf(out, "\nhousehold protocol, K=%d: fewer than %d people with more than %d images\n", k, n, k)
@@ -176,9 +193,9 @@ func printHousehold(out io.Writer, items []eval.Item, ks []int, n, rounds int, s
 		}
 		fmt.Fprintf(out, "\nhousehold protocol: %d rounds of %d enrolled people, K=%d images each; %d queries, %d stranger queries in all\n",
 			rounds, n, k, pts[0].Enrolled.Queries, pts[0].Strangers.Queries)
-		for i := range margins {
-			per := len(pts[:len(pts)-1]) / len(margins)
-			eval.PrintCurve(out, fmt.Sprintf(" margin %.2f:", margins[i]), pts[i*per:(i+1)*per])
+		per := (len(pts) - 1) / len(variants)
+		for i, v := range variants {
+			eval.PrintCurve(out, " "+v.name+":", pts[i*per:(i+1)*per])
 		}
 		p := pts[len(pts)-1]
 		fmt.Fprintf(out, " shipped point (threshold %.2f, margin %.2f): correct %.1f%%, wrong %.1f%%, rejected %.1f%%, stranger FAR %.2f%%\n",

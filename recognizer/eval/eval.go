@@ -200,6 +200,7 @@ func Sweep(s Split, base gallery.Rule, lo, hi, step float64) []Point {
 func PrintCurve(w io.Writer, title string, pts []Point) {
 	fmt.Fprintf(w, "%s\n", title)
 	fmt.Fprintf(w, "  %-9s %-7s %9s %9s %9s %12s\n", "threshold", "margin", "correct", "wrong", "rejected", "stranger-FAR")
+	// (Rule.Centroid is shown in the title.)
 	for _, p := range pts {
 		fmt.Fprintf(w, "  %-9.3f %-7.3f %8.1f%% %8.1f%% %8.1f%% %11.2f%%\n", p.Rule.Threshold, p.Rule.Margin,
 			100*p.Enrolled.Rate(p.Enrolled.Correct), 100*p.Enrolled.Rate(p.Enrolled.Wrong),

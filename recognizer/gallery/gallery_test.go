@@ -21,18 +21,23 @@ func at(i int, dist float64) face.Descriptor {
 func TestFairVoteCloserOneSampleBeatsManySamples(t *testing.T) {
 	// The measured case: the true person (1 sample) is at 0.497, another
 	// person has 5 samples all within 0.6 but farther away.
+	// Both the nearest-photo and the centroid scoring must get it right.
 	g := New()
 	query := face.Descriptor{}
 	must(t, g.Add("true_person", Sample{Descriptor: at(0, 0.497)}))
-	for i := 1; i <= 5; i++ {
-		must(t, g.Add("popular", Sample{Descriptor: at(i, 0.55+float64(i)*0.005)}))
+	for i := 1; i <= 5; i++ { // a tight cluster of 5 photos ~0.55 away
+		x := at(1, 0.55)
+		x[10+i] = 0.05
+		must(t, g.Add("popular", Sample{Descriptor: x}))
 	}
-	m := g.Match(query, DefaultRule)
-	if m.Name != "true_person" {
-		t.Fatalf("named %q (votes %d, dist %.3f), want true_person", m.Name, m.Votes, m.Distance)
-	}
-	if math.Abs(m.Distance-0.497) > 1e-6 || m.Votes != 1 {
-		t.Fatalf("distance %.4f votes %d", m.Distance, m.Votes)
+	for _, rule := range []Rule{{Threshold: 0.6}, {Threshold: 0.6, Centroid: true}, DefaultRule} {
+		m := g.Match(query, rule)
+		if m.Name != "true_person" {
+			t.Fatalf("%+v: named %q (votes %d, dist %.3f), want true_person", rule, m.Name, m.Votes, m.Distance)
+		}
+		if math.Abs(m.Distance-0.497) > 1e-6 || m.Votes != 1 {
+			t.Fatalf("%+v: distance %.4f votes %d", rule, m.Distance, m.Votes)
+		}
 	}
 }
 
@@ -142,8 +147,8 @@ func must(t *testing.T, err error) {
 
 func TestNegativeVetoesRepeatMistake(t *testing.T) {
 	g := New()
-	must(t, g.Add("alice", Sample{Descriptor: at(0, 0.5)}))
-	stranger := at(1, 0.1) // 0.51 from alice: named alice at 0.6
+	must(t, g.Add("alice", Sample{Descriptor: at(0, 0.45)}))
+	stranger := at(1, 0.1) // 0.46 from alice: named alice
 	if m := g.Match(stranger, DefaultRule); m.Name != "alice" {
 		t.Fatalf("before correction: %q", m.Name)
 	}
@@ -152,7 +157,7 @@ func TestNegativeVetoesRepeatMistake(t *testing.T) {
 		t.Fatalf("after correction still named %q", m.Name)
 	}
 	// A face nearer to alice's own sample than to the negative is still alice.
-	if m := g.Match(at(0, 0.45), DefaultRule); m.Name != "alice" {
+	if m := g.Match(at(0, 0.40), DefaultRule); m.Name != "alice" {
 		t.Fatalf("alice herself: %q", m.Name)
 	}
 	if err := g.AddNegative("nobody", Sample{}); err == nil {
@@ -162,5 +167,29 @@ func TestNegativeVetoesRepeatMistake(t *testing.T) {
 	c.Person("alice").Negatives = nil
 	if len(g.Person("alice").Negatives) != 1 {
 		t.Fatal("Clone shares negatives")
+	}
+}
+
+func TestCentroidScoring(t *testing.T) {
+	// Two photos of bob either side of the query: each 0.56 away (over the
+	// threshold), their mean 0.1 away: the centroid names him, the nearest
+	// photo does not.
+	g := New()
+	a, b := at(5, 0.55), at(5, -0.55)
+	a[0], b[0] = 0.1, 0.1
+	must(t, g.Add("bob", Sample{Descriptor: a}))
+	must(t, g.Add("bob", Sample{Descriptor: b}))
+	if m := g.Match(face.Descriptor{}, Rule{Threshold: 0.5}); m.Known() {
+		t.Fatalf("nearest scoring named %q at %.3f", m.Name, m.Distance)
+	}
+	m := g.Match(face.Descriptor{}, Rule{Threshold: 0.5, Centroid: true})
+	if m.Name != "bob" || math.Abs(m.Distance-0.1) > 1e-6 {
+		t.Fatalf("centroid scoring: %+v", m)
+	}
+	// One photo: the centroid is the photo.
+	g2 := New()
+	must(t, g2.Add("carol", Sample{Descriptor: at(1, 0.3)}))
+	if m := g2.Match(face.Descriptor{}, DefaultRule); m.Name != "carol" || math.Abs(m.Distance-0.3) > 1e-6 {
+		t.Fatalf("single photo: %+v", m)
 	}
 }

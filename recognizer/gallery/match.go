@@ -9,19 +9,21 @@ import (
 	"github.com/facemon/facemon/shared/msg"
 )
 
-// DefaultThreshold is the shipped distance threshold. dlib's usual 0.6 names
-// far too many strangers: on LFW with households of 10 enrolled people and
-// 2 photos each, 0.6 names 9.4 % of strangers, 0.52 names 0.8 % while
-// naming 94 % of the household's photos correctly (see the README's
-// quality section and `facemon-recognizer eval`).
-const DefaultThreshold = 0.52
+// DefaultThreshold is the shipped distance threshold (with centroid
+// scoring). dlib's usual 0.6 on the nearest photo names far too many
+// strangers: on LFW with households of 10 enrolled people and 2 photos each,
+// 0.6 names 9.4 % of strangers; the centroid of a person's photos at 0.50
+// names 0.67 % of strangers while naming 95.2 % of the household's photos
+// correctly (see the README's quality section and `facemon-recognizer eval`).
+const DefaultThreshold = 0.50
 
-// Strictness levels move along the measured curve with one setting.
+// Strictness levels move along the measured curve with one setting
+// (centroid scoring; LFW households of 10 people with 2 photos each).
 var Strictness = map[string]float64{
-	"relaxed":  0.56, // LFW households, 2 photos: 97 % named, 2.9 % of strangers named
-	"balanced": 0.52, // 94 % named, 0.8 % of strangers named (default)
-	"strict":   0.48, // 84 % named, 0.2 % of strangers named
-	"paranoid": 0.44, // 70 % named, 0.06 % of strangers named
+	"relaxed":  0.54, // 97.0 % named, 2.5 % of strangers named
+	"balanced": 0.50, // 95.2 % named, 0.67 % of strangers named (default)
+	"strict":   0.46, // 88.1 % named, 0.17 % of strangers named
+	"paranoid": 0.42, // 73.9 % named, 0.04 % of strangers named
 }
 
 // ThresholdFor returns the threshold of a strictness level.
@@ -48,10 +50,15 @@ type Rule struct {
 	// MinVotes is the number of the winner's samples that must be within the
 	// threshold (capped by the person's sample count); 0 or 1 = the nearest only.
 	MinVotes int
+	// Centroid scores a person with two or more samples by the distance to
+	// the mean of their descriptors instead of the nearest sample: the mean
+	// is a steadier template, and a stranger's lucky near miss to one photo
+	// counts for less.
+	Centroid bool
 }
 
 // DefaultRule is the shipped decision rule.
-var DefaultRule = Rule{Threshold: DefaultThreshold}
+var DefaultRule = Rule{Threshold: DefaultThreshold, Centroid: true}
 
 // Match is the decision for one face.
 type Match struct {
@@ -69,7 +76,8 @@ func (m Match) Known() bool { return m.Name != msg.Unknown }
 type PersonScore struct {
 	Name      string
 	Nearest   float64
-	Within    int // samples within the person's threshold
+	Within    int     // samples within the person's threshold
+	Score     float64 // what the rule compares with the threshold (Nearest, or the centroid distance)
 	Threshold float64
 	Vetoed    bool // nearer to a "not this person" face than to the person
 }
@@ -92,6 +100,10 @@ func (g *Gallery) Scores(d face.Descriptor, r Rule) []PersonScore {
 				ps.Within++
 			}
 		}
+		ps.Score = ps.Nearest
+		if r.Centroid && len(p.Samples) > 1 {
+			ps.Score = face.Distance(d, centroid(p.Samples))
+		}
 		for i := range p.Negatives {
 			if face.Distance(d, p.Negatives[i].Descriptor) < ps.Nearest {
 				ps.Vetoed = true
@@ -100,8 +112,22 @@ func (g *Gallery) Scores(d face.Descriptor, r Rule) []PersonScore {
 		}
 		out = append(out, ps)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Nearest < out[j].Nearest })
+	sort.Slice(out, func(i, j int) bool { return out[i].Score < out[j].Score })
 	return out
+}
+
+func centroid(ss []Sample) face.Descriptor {
+	var sum [face.DescriptorLen]float64
+	for _, s := range ss {
+		for i, v := range s.Descriptor {
+			sum[i] += float64(v)
+		}
+	}
+	var c face.Descriptor
+	for i := range sum {
+		c[i] = float32(sum[i] / float64(len(ss)))
+	}
+	return c
 }
 
 func (r Rule) thresholdFor(p *Person) float64 {
@@ -126,19 +152,19 @@ func (r Rule) Decide(scores []PersonScore, g *Gallery) Match {
 		return m
 	}
 	best := scores[0]
-	m.Candidate, m.Distance = best.Name, best.Nearest
+	m.Candidate, m.Distance = best.Name, best.Score
 	maxVotes := r.MaxVotes
 	if maxVotes <= 0 {
 		maxVotes = 5
 	}
 	m.Votes = min(best.Within, maxVotes)
 	if len(scores) > 1 {
-		m.Second = scores[1].Nearest
+		m.Second = scores[1].Score
 	}
-	if best.Nearest > best.Threshold || best.Vetoed {
+	if best.Score > best.Threshold || best.Vetoed {
 		return m
 	}
-	if r.Margin > 0 && m.Second-best.Nearest < r.Margin {
+	if r.Margin > 0 && m.Second-best.Score < r.Margin {
 		return m
 	}
 	if r.MinVotes > 1 && g != nil {
