@@ -31,6 +31,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing Debian packages: ${missing[*]}"
   sudo_ apt-get update -qq
   sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian starts mosquitto as a service on :1883 when it is installed; the
+  # tests start their own on free ports, and `make run` needs :1883 for the
+  # embedded broker. Stop the service we just installed.
+  if printf '%s\n' "${missing[@]}" | grep -qx mosquitto && command -v systemctl >/dev/null &&
+     systemctl is-active --quiet mosquitto 2>/dev/null; then
+    echo "deps: stopping and disabling the mosquitto service (tests run their own; facemon has an embedded broker)"
+    sudo_ systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  fi
 fi
 
 # Prefer OpenBLAS for libblas.so.3 (10x faster than the reference BLAS).

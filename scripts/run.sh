@@ -38,10 +38,15 @@ pids=()
 cleanup() { trap - INT TERM EXIT; for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
 trap cleanup INT TERM EXIT
 
+port=${BROKER_LISTEN##*:}
+if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+  echo "make run: port $port is already in use (another MQTT broker, e.g. a mosquitto service?)." >&2
+  echo "Stop it, or use it: run the recognizer with --broker tcp://127.0.0.1:$port, or pick another port: make run BROKER_LISTEN=:1884" >&2
+  exit 1
+fi
 echo "== starting recognizer (embedded MQTT broker on $BROKER_LISTEN)"
 "$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --listen "$BROKER_LISTEN" &
 pids+=($!)
-port=${BROKER_LISTEN##*:}
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
 echo "== starting edge $CAMERA_ID on $SOURCE"
