@@ -20,7 +20,9 @@ BROKER_LISTEN ?= :1883
 export OPENBLAS_NUM_THREADS ?= 1
 export FACEMON_MODELS := $(MODELS)
 export FACEMON_SHARED := $(SHARED)
-GOTEST_FLAGS ?= -count=1 -timeout 40m
+# -p 1: one test binary at a time. The recognizer's tests each run dlib on
+# both cores; run side by side on a 2-core machine they starve each other.
+GOTEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 
 MODULES := shared broker models recognizer edge dashboard e2e
 PURE_PKGS := shared broker

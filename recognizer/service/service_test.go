@@ -191,7 +191,7 @@ func TestCommandsOverMQTT(t *testing.T) {
 
 	h.publish(t, "train", msg.Train{V: 1, ID: "r1"})
 	h.publish(t, "train", msg.Train{V: 1, ID: "r2"}) // coalesces
-	waitFor(t, 60*time.Second, "training done", func() bool { st, _ := h.lastTrain(); return st.State == msg.TrainDone })
+	waitFor(t, 180*time.Second, "training done", func() bool { st, _ := h.lastTrain(); return st.State == msg.TrainDone })
 	st, n := h.lastTrain()
 	t.Logf("train status: %+v after %d messages", st, n)
 	if st.People != 2 || st.Encodings != 3 || st.Skipped != 1 || st.Reasons["no face"] != 1 {
