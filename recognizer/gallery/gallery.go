@@ -46,6 +46,16 @@ type Gallery struct {
 	Model   string    `json:"model"`
 	Updated time.Time `json:"updated"`
 	People  []Person  `json:"people"`
+	// NoFace lists dataset images (by content hash) in which no face was
+	// found, so re-training does not search them again (the CNN fallback is
+	// slow).
+	NoFace []NoFace `json:"no_face,omitempty"`
+}
+
+// NoFace is a dataset image without a usable face.
+type NoFace struct {
+	Source string `json:"source"`
+	Hash   string `json:"hash"`
 }
 
 // Model names the descriptor model galleries are made with.

@@ -153,6 +153,7 @@ func Hash(b []byte) string {
 
 type outcome struct {
 	img    Image
+	hash   string
 	sample gallery.Sample
 	mirror *gallery.Sample
 	flags  []string
@@ -170,7 +171,11 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 		return nil, nil, err
 	}
 	cache := map[string]gallery.Sample{}
+	noFace := map[string]bool{}
 	if prev != nil {
+		for _, nf := range prev.NoFace {
+			noFace[nf.Hash] = true
+		}
 		for _, p := range prev.People {
 			for _, s := range p.Samples {
 				if s.Hash != "" {
@@ -190,7 +195,7 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				out := encode(ctx, pool, imgs[i], cache, o)
+				out := encode(ctx, pool, imgs[i], cache, noFace, o)
 				results[i] = out
 				mu.Lock()
 				prog.Seen++
@@ -237,6 +242,9 @@ feed:
 		}
 		if out.skip != "" {
 			sum.Skipped = append(sum.Skipped, Skip{Path: out.img.Path, Reason: out.skip})
+			if out.skip == ReasonNoFace {
+				g.NoFace = append(g.NoFace, gallery.NoFace{Source: out.img.Rel, Hash: out.hash})
+			}
 			continue
 		}
 		if err := g.Add(out.img.Person, out.sample); err != nil {
@@ -282,7 +290,7 @@ feed:
 	return g, sum, nil
 }
 
-func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]gallery.Sample, o Options) outcome {
+func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]gallery.Sample, noFace map[string]bool, o Options) outcome {
 	out := outcome{img: img}
 	data, err := os.ReadFile(img.Path)
 	if err != nil {
@@ -290,6 +298,11 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 		return out
 	}
 	h := Hash(data)
+	out.hash = h
+	if noFace[h] {
+		out.skip, out.reused = ReasonNoFace, true
+		return out
+	}
 	if s, ok := cache[img.Person+"\x00"+h]; ok {
 		s.Source = img.Rel
 		out.sample, out.reused, out.flags = s, true, s.Problems

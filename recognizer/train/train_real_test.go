@@ -177,4 +177,9 @@ func TestTrainSkipsWithReasonsAndCaches(t *testing.T) {
 	if len(g2.Person("obama").Samples) != 4 || sum2.Reused != 4 {
 		t.Fatalf("largest: obama %d samples, reused %d", len(g2.Person("obama").Samples), sum2.Reused)
 	}
+	// The image without a face is remembered by hash: not searched again.
+	if len(g.NoFace) != 1 || len(g2.NoFace) != 1 || g2.NoFace[0].Source != "biden/dogs.jpg" {
+		t.Fatalf("no-face cache: %+v then %+v", g.NoFace, g2.NoFace)
+	}
+	t.Logf("first run %v, second run (cached) %v", sum.Duration, sum2.Duration)
 }
