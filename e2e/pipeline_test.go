@@ -293,3 +293,32 @@ func TestGarbageFrames(t *testing.T) {
 		t.Fatalf("bad frames not logged")
 	}
 }
+
+// At the clip's own frame rate (29.97 fps): the recognizer keeps latency
+// bounded, dropping (and counting) frames it cannot keep up with rather than
+// queueing them.
+func TestEndToEndFullFrameRate(t *testing.T) {
+	port := freePort(t)
+	brokerURL := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	_, httpAddr := startRecognizer(t, "rec30", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	obs := observe(t, brokerURL)
+	startEdge(t, brokerURL, "stage30", 30)
+	const run = 10 * time.Second
+	time.Sleep(run)
+	ids, _, frames := obs.snapshot()
+	r := analyse(ids)
+	dropped := metric(t, httpAddr, "facemon_recognizer_frames_dropped_total")
+	t.Logf("30 fps: frames published %d (%.1f/s), processed %d (%.1f/s), dropped by the mailbox %v, with faces %d, naming %s %d",
+		frames, float64(frames)/run.Seconds(), r.frames, float64(r.frames)/run.Seconds(), dropped, r.withFaces, performer, r.named)
+	t.Logf("30 fps: capture->identity latency p50 %v p95 %v max %v", percentile(r.lat, 0.5), percentile(r.lat, 0.95), percentile(r.lat, 1))
+	if frames < 200 {
+		t.Fatalf("edge published only %d frames in %v at 30 fps", frames, run)
+	}
+	if r.frames < frames/3 {
+		t.Fatalf("processed %d of %d frames", r.frames, frames)
+	}
+	if p95 := percentile(r.lat, 0.95); p95 > 2*time.Second {
+		t.Fatalf("p95 latency %v: frames are queueing", p95)
+	}
+}
