@@ -78,9 +78,17 @@ func (t *Trainer) handleStatus(_ string, payload []byte) {
 		t.log.Debug("train status with unknown state", "state", st.State)
 		return
 	}
+	// MQTT handlers run concurrently, so a status can arrive after a newer
+	// one (a fully cached run publishes "running 103/103" and "done" within
+	// milliseconds): keep the newest by its publish time, and forward under
+	// the lock so the page sees them in order too.
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last != nil && !st.Time.IsZero() && st.Time.Before(t.last.Time) {
+		t.log.Debug("stale train status dropped", "state", st.State, "time", st.Time)
+		return
+	}
 	t.last = &st
-	t.mu.Unlock()
 	if st.State != msg.TrainRunning {
 		t.log.Info("training "+st.State, "id", st.ID, "people", st.People, "encodings", st.Encodings,
 			"skipped", st.Skipped, "duration_ms", st.DurationMS, "error", st.Error)

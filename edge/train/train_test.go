@@ -124,3 +124,25 @@ func TestStatusForwarded(t *testing.T) {
 		t.Fatalf("Last = %+v", l)
 	}
 }
+
+// Handlers run concurrently: a "running" status published before "done"
+// may be handled after it. The newer status wins.
+func TestStaleStatusDropped(t *testing.T) {
+	sp := topic.New("")
+	online := true
+	tr, c, ev := setup(t, sp, &online)
+	t0 := time.Now().UTC()
+	c.Deliver(sp.TrainStatus(), status(t, msg.TrainStatus{V: 1, ID: "a", State: msg.TrainDone, Seen: 103, Total: 103, Time: t0.Add(time.Millisecond)}))
+	c.Deliver(sp.TrainStatus(), status(t, msg.TrainStatus{V: 1, ID: "a", State: msg.TrainRunning, Seen: 103, Total: 103, Time: t0}))
+	if l := tr.Last(); l == nil || l.State != msg.TrainDone {
+		t.Fatalf("Last = %+v, want done", l)
+	}
+	if got := ev.all(); len(got) != 1 {
+		t.Fatalf("stale status forwarded: %+v", got)
+	}
+	// A later run replaces it.
+	c.Deliver(sp.TrainStatus(), status(t, msg.TrainStatus{V: 1, ID: "b", State: msg.TrainRunning, Time: t0.Add(time.Second)}))
+	if l := tr.Last(); l.ID != "b" {
+		t.Fatalf("Last = %+v, want run b", l)
+	}
+}
