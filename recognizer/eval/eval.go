@@ -87,29 +87,15 @@ func (o Outcome) Rate(n int) float64 {
 func LeaveOneOut(items []Item, minImages int, rule gallery.Rule) (enrolled, strangers Outcome) {
 	people := ByPerson(items)
 	for name, imgs := range people {
-		n := 0
-		for _, it := range imgs {
-			if !isMirror(it.Source) {
-				n++
-			}
-		}
-		if n >= minImages {
+		if len(imgs) >= minImages {
 			for i := range imgs {
-				if isMirror(imgs[i].Source) {
-					continue
-				}
-				src := imgs[i].Source
-				g := build(people, func(p string, j int) bool {
-					return !(p == name && (people[p][j].Source == src || people[p][j].Source == src+"#mirror"))
-				})
-				enrolled.add(name, src, g.Match(imgs[i].Desc, rule))
+				g := build(people, func(p string, j int) bool { return !(p == name && j == i) })
+				enrolled.add(name, imgs[i].Source, g.Match(imgs[i].Desc, rule))
 			}
 		}
 		g := build(people, func(p string, _ int) bool { return p != name })
 		for _, it := range imgs {
-			if !isMirror(it.Source) {
-				strangers.add(msg.Unknown, it.Source, g.Match(it.Desc, rule))
-			}
+			strangers.add(msg.Unknown, it.Source, g.Match(it.Desc, rule))
 		}
 	}
 	return enrolled, strangers
@@ -291,9 +277,6 @@ func ParsePairs(r io.Reader) ([][4]string, error) {
 	return out, nil
 }
 
-// isMirror reports whether a sample is the mirrored copy of an image.
-func isMirror(source string) bool { return strings.HasSuffix(source, "#mirror") }
-
 // Household evaluates the rule on many small galleries, as a home
 // installation has: each round enrols n random people (k images each) from
 // those with more than k images, queries with their other images, and uses
@@ -304,7 +287,7 @@ func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64)
 	people := ByPerson(items)
 	var eligible []string
 	for name, imgs := range people {
-		if countReal(imgs) > k {
+		if len(imgs) > k {
 			eligible = append(eligible, name)
 		}
 	}
@@ -347,16 +330,6 @@ func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64)
 		}
 	}
 	return pts
-}
-
-func countReal(imgs []Item) int {
-	n := 0
-	for _, it := range imgs {
-		if !isMirror(it.Source) {
-			n++
-		}
-	}
-	return n
 }
 
 // Grid returns rules for thresholds lo..hi (step) and the given margins.

@@ -75,11 +75,8 @@ func (s *Summary) Reasons() map[string]int {
 
 // Options configure a run.
 type Options struct {
-	Dataset string
-	Largest bool // with several faces, use the largest instead of skipping
-	// Mirror also enrols a left-right mirrored copy of each face (a second
-	// sample per image, "<source>#mirror"): doubles encoding time.
-	Mirror   bool
+	Dataset  string
+	Largest  bool // with several faces, use the largest instead of skipping
 	Analyzer face.Analyzer
 	Progress func(Progress) // called from one goroutine at a time
 	// Quality, when set, checks every new face against these limits.
@@ -155,7 +152,6 @@ type outcome struct {
 	img    Image
 	hash   string
 	sample gallery.Sample
-	mirror *gallery.Sample
 	flags  []string
 	skip   string
 	reused bool
@@ -251,9 +247,6 @@ feed:
 			sum.Skipped = append(sum.Skipped, Skip{Path: out.img.Path, Reason: err.Error()})
 			continue
 		}
-		if out.mirror != nil {
-			g.Add(out.img.Person, *out.mirror)
-		}
 		sum.Encodings++
 		if len(out.flags) == 0 {
 			good[out.img.Person]++
@@ -306,14 +299,7 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	if s, ok := cache[img.Person+"\x00"+h]; ok {
 		s.Source = img.Rel
 		out.sample, out.reused, out.flags = s, true, s.Problems
-		if m, ok := cache[img.Person+"\x00"+h+mirrorSuffix]; ok && o.Mirror {
-			m.Source = img.Rel + mirrorSuffix
-			out.mirror = &m
-			return out
-		}
-		if !o.Mirror {
-			return out
-		}
+		return out
 	}
 	var res *face.Result
 	err = pool.Do(ctx, func(e face.Engine) error {
@@ -346,48 +332,5 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	}
 	out.sample = gallery.Sample{Descriptor: f.Descriptor, Source: img.Rel, Hash: h,
 		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
-	if o.Mirror {
-		if m := mirrorSample(ctx, pool, o.Analyzer, res, f); m != nil {
-			m.Source, m.Hash = img.Rel+mirrorSuffix, h+mirrorSuffix
-			out.mirror = m
-		}
-	}
 	return out
-}
-
-const mirrorSuffix = "#mirror"
-
-// mirrorSample encodes the mirrored image and returns the face that matches
-// f's mirrored position.
-func mirrorSample(ctx context.Context, pool *face.Pool, a face.Analyzer, res *face.Result, f face.Face) *gallery.Sample {
-	mirrored, back, err := face.Mirror(res.PreparedJPG)
-	if err != nil {
-		return nil
-	}
-	var faces []face.Face
-	det := a.Detector
-	if res.UsedCNN {
-		det = face.CNN
-	}
-	err = pool.Do(ctx, func(e face.Engine) error {
-		var err error
-		faces, err = e.Recognize(mirrored, det)
-		return err
-	})
-	if err != nil || len(faces) == 0 {
-		return nil
-	}
-	// Mirrored boxes are in prepared pixels; compare centres in original pixels.
-	best, bestD := -1, 1<<62
-	for i, mf := range faces {
-		b := back(mf.Box)
-		cx, cy := float64(b.Min.X+b.Max.X)/2/res.Scale, float64(b.Min.Y+b.Max.Y)/2/res.Scale
-		dx := int(cx) - (f.Box.Min.X+f.Box.Max.X)/2
-		dy := int(cy) - (f.Box.Min.Y+f.Box.Max.Y)/2
-		if d := dx*dx + dy*dy; d < bestD {
-			best, bestD = i, d
-		}
-	}
-	s := &gallery.Sample{Descriptor: faces[best].Descriptor, Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
-	return s
 }
