@@ -29,6 +29,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
 	fs.StringVar(&cfg.Username, "username", os.Getenv("FACEMON_MQTT_USER"), "MQTT username (env FACEMON_MQTT_USER)")
 	fs.StringVar(&cfg.Password, "password", os.Getenv("FACEMON_MQTT_PASSWORD"), "MQTT password (env FACEMON_MQTT_PASSWORD)")
+	fs.DurationVar(&cfg.ReconnectMax, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts")
 	var rf ruleFlags
 	rf.register(fs)
 	in := &cfg.Integrations

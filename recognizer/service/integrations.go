@@ -149,6 +149,12 @@ func (in *integrations) run(ctx context.Context, s *Service) {
 	go func() { defer wg.Done(); in.notifier.Run(ctx) }()
 	if in.ha != nil {
 		s.client.Subscribe(in.ha.HAStatusTopic(), 1, in.ha.HandleHAStatus)
+		// A broker restarted without persistence has lost the retained
+		// discovery configs: send them again on every reconnect.
+		s.client.OnReconnect(func() {
+			s.log.Info("mqtt reconnected; re-sending Home Assistant discovery")
+			in.ha.PublishAll()
+		})
 		go func() {
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()

@@ -41,6 +41,9 @@ type Config struct {
 	HTTP     string // metrics/health listen address (default :9101; "" disables)
 	Username string
 	Password string
+	// ReconnectMax caps the wait between MQTT reconnect attempts (default
+	// 2s: recognition resumes soon after a broker restart).
+	ReconnectMax time.Duration
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -63,6 +66,9 @@ func (c *Config) Defaults() {
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
 	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = 2 * time.Second
+	}
 	if c.GalleryPoll == 0 {
 		c.GalleryPoll = 2 * time.Second
 	}
@@ -83,6 +89,9 @@ func (c *Config) Validate() error {
 		if err := mqttx.ValidateBroker(c.Broker); err != nil {
 			return err
 		}
+	}
+	if c.ReconnectMax < 0 || c.ReconnectMax > 10*time.Minute {
+		return fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.ReconnectMax)
 	}
 	if c.Group != "-" && !topic.ValidID(c.Group) {
 		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
@@ -193,8 +202,12 @@ func (s *Service) Run(ctx context.Context) error {
 		brokerURL = "tcp://127.0.0.1:" + port
 		s.log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
-	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: "facemon-recognizer-" + s.cfg.Instance,
-		Username: s.cfg.Username, Password: s.cfg.Password,
+	clientBase := "facemon-recognizer-" + s.cfg.Instance
+	if s.cfg.Username != "" {
+		clientBase = s.cfg.Username
+	}
+	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: mqttx.UniqueClientID(clientBase),
+		Username: s.cfg.Username, Password: s.cfg.Password, MaxReconnectInterval: s.cfg.ReconnectMax,
 		StatusTopic: s.space.Status(topic.KindRecognizer, s.cfg.Instance), Logger: s.log})
 	if err != nil {
 		return err

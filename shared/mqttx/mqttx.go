@@ -52,6 +52,10 @@ type Client struct {
 	subs []sub
 	up   chan struct{} // closed on first successful connect
 	once sync.Once
+	// reconnect hooks run (on their own goroutine) after every connect but
+	// the first, e.g. to publish again what a restarted broker lost.
+	reconnect []func()
+	connects  int
 }
 
 // ValidateBroker checks a broker URL.
@@ -132,7 +136,27 @@ func (cl *Client) onConnect(c mqtt.Client) {
 	for _, s := range subs {
 		cl.subscribe(s)
 	}
+	cl.mu.Lock()
+	cl.connects++
+	var hooks []func()
+	if cl.connects > 1 {
+		hooks = append(hooks, cl.reconnect...)
+	}
+	cl.mu.Unlock()
+	for _, f := range hooks {
+		go f()
+	}
 	cl.once.Do(func() { close(cl.up) })
+}
+
+// OnReconnect registers f to run after every reconnection (not the first
+// connection), on its own goroutine. Retained messages that a restarted
+// broker without persistence lost (Home Assistant discovery) are published
+// again from such a hook.
+func (cl *Client) OnReconnect(f func()) {
+	cl.mu.Lock()
+	cl.reconnect = append(cl.reconnect, f)
+	cl.mu.Unlock()
 }
 
 func (cl *Client) subscribe(s sub) {

@@ -69,6 +69,19 @@ type config struct {
 	RecognizerURL string
 	APIToken      string
 	APITimeout    time.Duration
+	// MQTT credentials (--username, --password-file or the environment).
+	MQTT mqttx.Credentials
+}
+
+// edgeClientID is the edge's MQTT client id: bound to its user when it has
+// one (a broker with facemon's ACL refuses ids of other users), and unique
+// per process so two edges never evict each other.
+func edgeClientID(cfg config) string {
+	base := "facemon-edge-" + cfg.CameraID
+	if cfg.MQTT.Username != "" {
+		base = cfg.MQTT.Username
+	}
+	return mqttx.UniqueClientID(base)
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -108,6 +121,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		logLevel string
 	)
 	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	var mqttUser, mqttPasswordFile string
+	fs.StringVar(&mqttUser, "username", "", "MQTT user name (default $"+mqttx.EnvUser+"; `facemon-recognizer users add camera ID` creates one)")
+	fs.StringVar(&mqttPasswordFile, "password-file", "", "file holding the MQTT password (default: $"+mqttx.EnvPassword+")")
 	fs.StringVar(&c.CameraID, "camera-id", defaultCameraID(), "camera id used in topics ([A-Za-z0-9_.-], default: host name)")
 	fs.StringVar(&source, "source", "0", "camera: V4L2 index (0), device path (/dev/video0), stream URL (rtsp://...) or video file")
 	fs.Float64Var(&c.FPS, "fps", 10, "frames per second to capture and publish")
@@ -134,6 +150,11 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	var errs []error
 	if err := mqttx.ValidateBroker(c.Broker); err != nil {
 		errs = append(errs, err)
+	}
+	if cred, err := mqttx.LoadCredentials(mqttUser, mqttPasswordFile); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.MQTT = cred
 	}
 	if !topic.ValidID(c.CameraID) {
 		errs = append(errs, fmt.Errorf("--camera-id %q: %w", c.CameraID, topic.ErrBadID))
@@ -218,7 +239,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	mq, err := mqttx.New(mqttx.Options{
 		Broker:      cfg.Broker,
-		ClientID:    "facemon-edge-" + cfg.CameraID,
+		ClientID:    edgeClientID(cfg),
+		Username:    cfg.MQTT.Username,
+		Password:    cfg.MQTT.Password,
 		StatusTopic: space.Status(topic.KindEdge, cfg.CameraID),
 		Logger:      log.With("component", "mqtt"),
 		// Frames and the live view do not wait for the broker; a short

@@ -1,0 +1,70 @@
+package mqttx
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Environment variables every facemon MQTT client reads when the matching
+// flag is not given. The password is never taken from a flag value: a
+// command line is visible to every user of the machine (ps, /proc).
+const (
+	EnvUser     = "FACEMON_MQTT_USER"
+	EnvPassword = "FACEMON_MQTT_PASSWORD"
+)
+
+// Credentials are a client's MQTT user name and password.
+type Credentials struct {
+	Username string
+	Password string
+}
+
+// LoadCredentials resolves a client's credentials: username from the flag
+// value or $FACEMON_MQTT_USER; password from passwordFile (its first line)
+// or $FACEMON_MQTT_PASSWORD. A password without a user name is an error.
+// Errors never contain the password.
+func LoadCredentials(username, passwordFile string) (Credentials, error) {
+	c := Credentials{Username: username}
+	if c.Username == "" {
+		c.Username = os.Getenv(EnvUser)
+	}
+	switch {
+	case passwordFile != "":
+		b, err := os.ReadFile(passwordFile)
+		if err != nil {
+			return c, fmt.Errorf("--password-file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		c.Password = strings.TrimRight(line, "\r")
+		if c.Password == "" {
+			return c, fmt.Errorf("--password-file %s: empty", passwordFile)
+		}
+	default:
+		c.Password = os.Getenv(EnvPassword)
+	}
+	if strings.ContainsAny(c.Username, "\x00\r\n") {
+		return c, errors.New("MQTT user name contains a control character")
+	}
+	if c.Password != "" && c.Username == "" {
+		return c, fmt.Errorf("an MQTT password is set but no user name (--username or $%s)", EnvUser)
+	}
+	return c, nil
+}
+
+// UniqueClientID returns base followed by "-" and 6 random hex digits, so
+// two processes started with the same flags never share a client id (an
+// MQTT broker disconnects the older of two clients with one id). A broker
+// with facemon's ACL accepts "<user>-<anything>" for user <user>.
+func UniqueClientID(base string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	id := base + "-" + hex.EncodeToString(b[:])
+	if len(id) > 64 {
+		id = base[:64-7] + id[len(base):]
+	}
+	return id
+}
