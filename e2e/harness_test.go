@@ -133,18 +133,21 @@ func start(t *testing.T, name, bin string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.logs = append(p.logs, sc.Text())
-			p.mu.Unlock()
-		}
-	}()
+	go p.collect(pr)
 	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
 	t.Cleanup(func() { p.stop(); p.dumpIfFailed() })
 	return p
+}
+
+// collect keeps the process's output lines for grep and the failure dump.
+func (p *proc) collect(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		p.mu.Lock()
+		p.logs = append(p.logs, sc.Text())
+		p.mu.Unlock()
+	}
 }
 
 func (p *proc) dumpIfFailed() {
@@ -230,7 +233,7 @@ type observer struct {
 func observe(t *testing.T, brokerURL string) *observer {
 	t.Helper()
 	o := &observer{frames: map[uint64]bool{}, status: map[string]string{}}
-	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: fmt.Sprintf("e2e-observer-%d", time.Now().UnixNano())})
+	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: mqttx.UniqueClientID("e2e-observer"), MaxReconnectInterval: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -119,32 +120,40 @@ func TestEndToEndEmbeddedBroker(t *testing.T) {
 }
 
 func startMosquitto(t *testing.T) (url string, p *proc) {
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, c := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, err := os.Stat(c); err == nil {
-				bin = c
-			}
-		}
-	}
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mosquitto not installed")
-		}
-		t.Skip("mosquitto not installed")
-	}
 	port := freePort(t)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o644)
-	cmd := exec.Command(bin, "-c", conf)
-	p = &proc{t: t, name: "mosquitto", cmd: cmd, done: make(chan struct{})}
+	return fmt.Sprintf("tcp://127.0.0.1:%d", port), startMosquittoOn(t, port)
+}
+
+// mosquittoBin finds Debian's mosquitto; the suite fails without it.
+func mosquittoBin(t *testing.T) string {
+	t.Helper()
+	if bin, err := exec.LookPath("mosquitto"); err == nil {
+		return bin
+	}
+	for _, c := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+		if _, err := os.Stat(c); err == nil {
+			return c
+		}
+	}
+	t.Fatal("mosquitto not installed (scripts/deps.sh installs it)")
+	return ""
+}
+
+// startExternal runs a program that is not one of ours (mosquitto) with
+// its output in the test log.
+func startExternal(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.stop)
-	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
-	return fmt.Sprintf("tcp://127.0.0.1:%d", port), p
+	go p.collect(pr)
+	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
+	t.Cleanup(func() { p.stop(); p.dumpIfFailed() })
+	return p
 }
 
 // Two recognizers in one shared subscription on mosquitto: every frame is
