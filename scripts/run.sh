@@ -11,6 +11,7 @@ GALLERY=${GALLERY:-var/gallery.json}
 CAMERA_ID=${CAMERA_ID:-cam1}
 LISTEN=${LISTEN:-:8001}
 BROKER_LISTEN=${BROKER_LISTEN:-:1883}
+STATE=${STATE:-var}
 SOURCE=${SOURCE:-}
 LOOP=()
 
@@ -31,6 +32,9 @@ fi
 if [ -f "$SOURCE" ]; then LOOP=(--loop); fi
 
 mkdir -p "$DATASET" "$(dirname "$GALLERY")"
+# Credentials: created once in $STATE (mode 0700) and printed once; later
+# runs reuse them, and an upgraded install gets what is missing.
+"$BIN/facemon-recognizer" users init --state "$STATE" --camera "$CAMERA_ID" --listen "$BROKER_LISTEN"
 echo "== training $GALLERY from $DATASET/ (one folder per person)"
 "$BIN/facemon-recognizer" train --dataset "$DATASET" --gallery "$GALLERY"
 
@@ -45,21 +49,25 @@ if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
   exit 1
 fi
 echo "== starting recognizer (embedded MQTT broker on $BROKER_LISTEN)"
-"$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --listen "$BROKER_LISTEN" &
+"$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --state "$STATE" --listen "$BROKER_LISTEN" &
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
 echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
-  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
+  --username "edge-$CAMERA_ID" --password-file "$STATE/secrets/edge-$CAMERA_ID" \
+  --login-file "$STATE/dashboard.bcrypt" --api-token-file "$STATE/api-token" --state "$STATE/edge" \
+  --listen "$LISTEN" --dataset "$STATE/edge/queue" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
 pids+=($!)
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-localhost}
 cat <<MSG
 
   Dashboard:   http://localhost:${LISTEN##*:}/   (from other machines: http://$host:${LISTEN##*:}/)
-  MJPEG feed:  http://localhost:${LISTEN##*:}/video_feed
-  MQTT broker: tcp://$host:$port   (identities on cam/$CAMERA_ID/identities)
+               log in as admin with the dashboard password printed when $STATE/ was created
+               (forgotten? bin/facemon-recognizer users rotate admin --state $STATE)
+  MQTT broker: tcp://$host:$port   (users and passwords: bin/facemon-recognizer users list --state $STATE)
+  Another camera: bin/facemon-recognizer users add camera NAME --state $STATE   (prints its command line)
   Ctrl-C stops everything.
 
 MSG
