@@ -34,7 +34,7 @@ type retainedWatcher struct {
 func watchRetained(t *testing.T, url string, filters ...string) *retainedWatcher {
 	t.Helper()
 	w := &retainedWatcher{seen: map[string]string{}}
-	cl, err := mqttx.New(mqttx.Options{Broker: url, ClientID: mqttx.UniqueClientID("e2e-retained"), MaxReconnectInterval: 300 * time.Millisecond})
+	cl, err := mqttx.New(mqttx.Options{Broker: url, ClientID: mqttx.DefaultClientID("", "e2e-retained"), MaxReconnectInterval: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

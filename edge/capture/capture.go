@@ -18,6 +18,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/redact"
 )
 
 // Kinds of source.
@@ -34,11 +35,13 @@ type Source struct {
 	Path  string // device path, URL or file path
 }
 
+// String names the source for logs and errors; a URL's password (and
+// secret-looking query values) are masked.
 func (s Source) String() string {
 	if s.Kind == KindDevice && s.Path == "" {
 		return "camera " + strconv.Itoa(s.Index)
 	}
-	return s.Path
+	return redact.URL(s.Path)
 }
 
 // ParseSource recognises a V4L2 index ("0"), a device path ("/dev/video0"),
@@ -203,7 +206,7 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 		if vc != nil {
 			vc.Close()
 		}
-		return nil, err
+		return nil, redact.Error(err) // gocv quotes the URL
 	}
 	if !vc.IsOpened() {
 		vc.Close()

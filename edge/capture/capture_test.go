@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"image/jpeg"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,4 +149,52 @@ func TestOpenFailureRetries(t *testing.T) {
 	if len(errs) < 3 {
 		t.Fatalf("%d open attempts in 700ms, want retries with backoff", len(errs))
 	}
+}
+
+// TestURLSourceSecretsNotLogged: an RTSP source with a password that cannot
+// be opened (nothing listens on port 1) is retried, and neither the log
+// lines nor the errors show the password.
+func TestURLSourceSecretsNotLogged(t *testing.T) {
+	src, err := ParseSource("rtsp://admin:camPW99@127.0.0.1:1/Streaming/Channels/101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := src.String(); s != "rtsp://admin:xxxxx@127.0.0.1:1/Streaming/Channels/101" {
+		t.Errorf("String() = %q", s)
+	}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	var errs []error
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = Run(ctx, Options{Source: src, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: log,
+		OnError: func(e error) { mu.Lock(); errs = append(errs, e); mu.Unlock() }}, func(Frame) {})
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) == 0 || !strings.Contains(logs.String(), "cannot open camera source") {
+		t.Fatalf("no open failure seen: %v\n%s", errs, logs.String())
+	}
+	for _, e := range errs {
+		if strings.Contains(e.Error(), "camPW99") {
+			t.Errorf("password in error %q", e)
+		}
+	}
+	if strings.Contains(logs.String(), "camPW99") || !strings.Contains(logs.String(), "admin:xxxxx@") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+type syncWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

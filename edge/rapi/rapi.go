@@ -16,6 +16,7 @@ package rapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/facemon/facemon/shared/redact"
 )
 
 // Prefix is the edge path prefix that is proxied.
@@ -50,6 +53,9 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBody bounds request bodies (default 64 KiB).
 	MaxBody int64
+	// TLS configures https targets (e.g. the CA from --ca; nil: system
+	// roots). Unused with Transport.
+	TLS *tls.Config
 	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
@@ -59,16 +65,20 @@ type Options struct {
 func ParseTarget(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, err
+		var ue *url.Error
+		if errors.As(err, &ue) { // it quotes the whole URL
+			err = ue.Err
+		}
+		return nil, redact.Errorf("%q: %w", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%q: want an http:// or https:// URL", s)
+		return nil, redact.Errorf("%q: want an http:// or https:// URL", s)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%q: no host", s)
+		return nil, redact.Errorf("%q: no host", s)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("%q: want scheme://host[:port][/path] without credentials, query or fragment", s)
+		return nil, redact.Errorf("%q: want scheme://host[:port][/path] without credentials, query or fragment", s)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -108,6 +118,7 @@ func New(o Options) (*Proxy, error) {
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
+			TLSClientConfig:       o.TLS,
 			ResponseHeaderTimeout: o.Timeout,
 			MaxIdleConns:          16,
 			MaxIdleConnsPerHost:   8,

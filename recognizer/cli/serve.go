@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
+	"github.com/facemon/facemon/shared/redact"
 )
 
 // Serve implements `facemon-recognizer serve`.
@@ -20,16 +22,17 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	var cfg service.Config
 	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
-	fs.StringVar(&cfg.Broker, "broker", os.Getenv("FACEMON_BROKER"), "external MQTT broker URL (tcp://host:1883); empty starts the embedded broker")
+	fs.StringVar(&cfg.Broker, "broker", "", "external MQTT broker URL (tcp://host:1883, ssl://host:8883); empty starts the embedded broker (env FACEMON_BROKER)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
 	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: anonymous access)")
 	fs.StringVar(&cfg.Instance, "instance", "", "instance id (default: host name)")
 	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
 	fs.StringVar(&cfg.Prefix, "topic-prefix", "", "prefix for every MQTT topic")
 	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
-	fs.StringVar(&cfg.Username, "username", os.Getenv("FACEMON_MQTT_USER"), "MQTT username (env FACEMON_MQTT_USER)")
-	fs.StringVar(&cfg.Password, "password", os.Getenv("FACEMON_MQTT_PASSWORD"), "MQTT password (env FACEMON_MQTT_PASSWORD)")
+	fs.StringVar(&cfg.Username, "username", "", "MQTT username (env FACEMON_MQTT_USER)")
+	fs.StringVar(&cfg.Password, "password", "", "MQTT password (env FACEMON_MQTT_PASSWORD)")
 	fs.DurationVar(&cfg.ReconnectMax, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts")
+	fs.StringVar(&cfg.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker (see the certs command; default: system roots)")
 	var rf ruleFlags
 	rf.register(fs)
 	in := &cfg.Integrations
@@ -42,7 +45,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&in.PublicURL, "public-url", "", "this recognizer's HTTP base URL as seen by Home Assistant (e.g. http://server:9101), for snapshot links")
 	fs.StringVar(&in.AlertWebhook, "alert-webhook", "", "URL to POST unknown-face alerts to (JSON with a base64 crop)")
 	fs.DurationVar(&in.AlertCooldown, "alert-cooldown", time.Minute, "least time between two unknown-face alerts of one camera")
-	fs.StringVar(&in.APIToken, "api-token", os.Getenv("FACEMON_API_TOKEN"), "bearer token required for REST API writes (env FACEMON_API_TOKEN)")
+	fs.StringVar(&in.APIToken, "api-token", "", "bearer token required for REST API writes (env FACEMON_API_TOKEN)")
 	agree := fs.Int("track-agree", pipeline.DefaultTrack.Agree, "frames of a face's track that must name the same person before it is named (1 = decide per frame)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -51,6 +54,12 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
+	// Environment defaults are read after parsing, so --help never prints
+	// a secret as a flag's default.
+	fromEnv(fs, map[string]envVar{
+		"broker": {"FACEMON_BROKER", &cfg.Broker}, "username": {"FACEMON_MQTT_USER", &cfg.Username},
+		"password": {"FACEMON_MQTT_PASSWORD", &cfg.Password}, "api-token": {"FACEMON_API_TOKEN", &in.APIToken},
+	})
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
@@ -68,7 +77,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	if cfg.Rule, err = rf.rule(fs); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	log := slog.New(redact.Handler(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl})))
 	pool, err := env.OpenPool(c.models, c.workers)
 	if err != nil {
 		return err
@@ -82,4 +91,25 @@ func Serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return svc.Run(ctx)
+}
+
+// envVar is a flag's environment default.
+type envVar struct {
+	name string
+	dst  *string
+}
+
+// fromEnv fills each flag not given on the command line from its
+// environment variable, when that is set.
+func fromEnv(fs *flag.FlagSet, vars map[string]envVar) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for flagName, v := range vars {
+		if set[flagName] {
+			continue
+		}
+		if val, ok := os.LookupEnv(v.name); ok && val != "" {
+			*v.dst = val
+		}
+	}
 }

@@ -22,11 +22,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -117,7 +119,13 @@ func New(cfg Config, pub Publisher) (*Notifier, error) {
 	if cfg.Webhook != "" {
 		u, err := url.Parse(cfg.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("notify: webhook %q: want an http(s) URL", cfg.Webhook)
+			// The URL may carry a secret (userinfo, token, a webhook id
+			// in its path): name only its scheme.
+			scheme, _, _ := strings.Cut(cfg.Webhook, ":")
+			if len(scheme) > 16 || strings.ContainsAny(scheme, "/?#@ ") {
+				scheme = "?"
+			}
+			return nil, fmt.Errorf("notify: webhook URL (scheme %q): want an http(s) URL with a host", scheme)
 		}
 	}
 	if cfg.Timeout <= 0 {
@@ -234,7 +242,7 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.Webhook, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return redact.URLError(err)
 	}
 	for k, vs := range n.cfg.Headers {
 		for _, v := range vs {
@@ -245,12 +253,13 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 	req.Header.Set("User-Agent", "facemon-recognizer")
 	resp, err := n.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return err
+		// A *url.Error quotes the whole URL; keep only its origin.
+		return redact.URLError(err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+		return fmt.Errorf("webhook %s/… answered %s", redact.Origin(n.cfg.Webhook), resp.Status)
 	}
 	return nil
 }

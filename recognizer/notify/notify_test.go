@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +193,62 @@ func TestConfigValidation(t *testing.T) {
 	if n.Unknown(Alert{Camera: "../x"}) {
 		t.Error("bad camera accepted")
 	}
+}
+
+// TestWebhookSecretsNotLogged: a webhook URL with a password, a secret
+// path and a token in its query fails (HTTP 500, then connection refused)
+// and no part of the secret reaches the log or the errors.
+func TestWebhookSecretsNotLogged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		http.Error(w, "nope", http.StatusInternalServerError)
+	}))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there any more
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	for _, base := range []string{srv.URL, closed.URL} {
+		hook := strings.Replace(base, "http://", "http://hookuser:hookpw123@", 1) + "/api/webhook/HOOKSECRET?token=tok456"
+		n, err := New(Config{Webhook: hook, Timeout: 500 * time.Millisecond, Cooldown: -1, Topic: "-", Logger: log}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		go n.Run(ctx)
+		n.Unknown(Alert{Camera: "door"})
+		waitFor(t, "webhook failure", func() bool { return n.Stats().Failed == 1 })
+		cancel()
+	}
+	srv.Close()
+	out := logs.String()
+	t.Log(out)
+	if strings.Count(out, "webhook failed") != 2 || !strings.Contains(out, "500") || !strings.Contains(out, "refused") {
+		t.Errorf("expected two failure lines (500, refused):\n%s", out)
+	}
+	for _, secret := range []string{"hookpw123", "HOOKSECRET", "tok456"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q logged:\n%s", secret, out)
+		}
+	}
+	_, err := New(Config{Webhook: "ftp://u:ftppw@x/HOOKSECRET", Topic: "-"}, nil)
+	if err == nil || strings.Contains(err.Error(), "ftppw") || strings.Contains(err.Error(), "HOOKSECRET") {
+		t.Errorf("bad webhook error: %v", err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

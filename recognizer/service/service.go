@@ -25,6 +25,7 @@ import (
 	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -44,6 +45,11 @@ type Config struct {
 	// ReconnectMax caps the wait between MQTT reconnect attempts (default
 	// 2s: recognition resumes soon after a broker restart).
 	ReconnectMax time.Duration
+	// ClientID is the MQTT client id (default: unique per process, see
+	// mqttx.DefaultClientID).
+	ClientID string
+	// CAFile is the CA trusted for an ssl:// or wss:// --broker.
+	CAFile string
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -68,6 +74,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = 2 * time.Second
+	}
+	if c.ClientID == "" {
+		c.ClientID = mqttx.DefaultClientID(c.Username, "recognizer")
 	}
 	if c.GalleryPoll == 0 {
 		c.GalleryPoll = 2 * time.Second
@@ -202,12 +211,8 @@ func (s *Service) Run(ctx context.Context) error {
 		brokerURL = "tcp://127.0.0.1:" + port
 		s.log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
-	clientBase := "facemon-recognizer-" + s.cfg.Instance
-	if s.cfg.Username != "" {
-		clientBase = s.cfg.Username
-	}
-	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: mqttx.UniqueClientID(clientBase),
-		Username: s.cfg.Username, Password: s.cfg.Password, MaxReconnectInterval: s.cfg.ReconnectMax,
+	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: s.cfg.ClientID,
+		Username: s.cfg.Username, Password: s.cfg.Password, CAFile: s.cfg.CAFile, MaxReconnectInterval: s.cfg.ReconnectMax,
 		StatusTopic: s.space.Status(topic.KindRecognizer, s.cfg.Instance), Logger: s.log})
 	if err != nil {
 		return err
@@ -224,7 +229,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for _, verb := range []string{"delete", "rename", "threshold"} {
 		cl.Subscribe(s.space.Command(verb), 1, s.handlePerson(verb))
 	}
-	s.log.Info("recognizer started", "broker", brokerURL, "frames", frames, "workers", s.pool.Size())
+	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
 	wg.Add(4)

@@ -1,8 +1,6 @@
 package mqttx
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -53,18 +51,4 @@ func LoadCredentials(username, passwordFile string) (Credentials, error) {
 		return c, fmt.Errorf("an MQTT password is set but no user name (--username or $%s)", EnvUser)
 	}
 	return c, nil
-}
-
-// UniqueClientID returns base followed by "-" and 6 random hex digits, so
-// two processes started with the same flags never share a client id (an
-// MQTT broker disconnects the older of two clients with one id). A broker
-// with facemon's ACL accepts "<user>-<anything>" for user <user>.
-func UniqueClientID(base string) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	id := base + "-" + hex.EncodeToString(b[:])
-	if len(id) > 64 {
-		id = base[:64-7] + id[len(base):]
-	}
-	return id
 }

@@ -6,15 +6,23 @@ package mqttx
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -24,6 +32,12 @@ type Options struct {
 	ClientID string
 	Username string
 	Password string
+	// TLS for ssl://, tls://, mqtts:// and wss:// brokers: TLS, when set,
+	// is used as is; otherwise CAFile ("" = system roots) is the CA to
+	// trust and CertFile/KeyFile an optional client certificate. Ignored
+	// for plain tcp:// and ws:// brokers.
+	TLS                       *tls.Config
+	CAFile, CertFile, KeyFile string
 	// StatusTopic, when set, is published "online" (retained) on every
 	// connect and "offline" by the broker as the last will.
 	StatusTopic string
@@ -56,23 +70,105 @@ type Client struct {
 	// the first, e.g. to publish again what a restarted broker lost.
 	reconnect []func()
 	connects  int
+
+	errMu   sync.Mutex
+	lastErr error // last failed connection attempt (redacted), nil once connected
 }
 
-// ValidateBroker checks a broker URL.
+// ValidateBroker checks a broker URL. Its errors never show a password.
 func ValidateBroker(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("broker URL %q: %w", raw, err)
+		// url.Parse quotes the whole URL in its error.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return redact.Errorf("broker URL %q: %w", raw, err)
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
 	default:
-		return fmt.Errorf("broker URL %q: scheme must be tcp, ssl, ws or wss", raw)
+		return redact.Errorf("broker URL %q: scheme must be tcp, ssl, ws or wss", raw)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("broker URL %q: no host", raw)
+		return redact.Errorf("broker URL %q: no host", raw)
 	}
 	return nil
+}
+
+// IsTLS reports whether a broker URL uses TLS.
+func IsTLS(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "wss":
+		return true
+	}
+	return false
+}
+
+// DefaultClientID returns a client id unique to this process, so two
+// programs started with default flags on one host never take each other's
+// id (the broker drops whoever held it): "<user>-<host>-<6 hex>", or
+// "facemon-<component>-<host>-<6 hex>" without a user name. Brokers that
+// bind client ids to users accept "<user>-..." for that user. The result
+// is at most 64 characters of [A-Za-z0-9_.-].
+func DefaultClientID(user, component string) string {
+	var r [3]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		// crypto/rand does not fail on supported systems; fall back to
+		// the process id and the clock rather than a fixed id.
+		n := uint32(os.Getpid())<<8 ^ uint32(time.Now().UnixNano())
+		r = [3]byte{byte(n >> 16), byte(n >> 8), byte(n)}
+	}
+	suffix := hex.EncodeToString(r[:])
+	prefix := idPart(user, 64)
+	if prefix == "" || prefix != user {
+		// An anonymous client, or a user name that cannot start an id
+		// as it is (the broker compares ids with the user name).
+		prefix = "facemon"
+		if c := idPart(component, 24); c != "" {
+			prefix += "-" + c
+		}
+	}
+	prefix = prefix[:min(len(prefix), 64-len(suffix)-1)]
+	host, _ := os.Hostname()
+	host = idPart(host, 64-len(prefix)-len(suffix)-2)
+	if host == "" {
+		return prefix + "-" + suffix
+	}
+	return prefix + "-" + host + "-" + suffix
+}
+
+// idPart maps s onto [A-Za-z0-9_.-], at most n bytes.
+func idPart(s string, n int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= n {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// tlsConfig returns the TLS configuration for o (nil for plain brokers).
+func (o *Options) tlsConfig() (*tls.Config, error) {
+	if !IsTLS(o.Broker) {
+		return nil, nil
+	}
+	if o.TLS != nil {
+		return o.TLS, nil
+	}
+	return tlsx.ClientConfig(o.CAFile, o.CertFile, o.KeyFile, "")
 }
 
 // New creates a client and starts connecting in the background; it keeps
@@ -94,7 +190,11 @@ func New(o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	cl := &Client{opts: o, log: o.Logger.With("broker", o.Broker), up: make(chan struct{})}
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	cl := &Client{opts: o, log: o.Logger.With("broker", redact.URL(o.Broker), "client_id", o.ClientID), up: make(chan struct{})}
 	po := mqtt.NewClientOptions().
 		AddBroker(o.Broker).
 		SetClientID(o.ClientID).
@@ -112,11 +212,15 @@ func New(o Options) (*Client, error) {
 		SetOrderMatters(false).
 		SetOnConnectHandler(cl.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			cl.log.Warn("mqtt connection lost; reconnecting", "err", err)
+			cl.log.Warn("mqtt connection lost; reconnecting", "err", redact.Error(err))
 		}).
+		SetConnectionNotificationHandler(cl.onNotification).
 		SetReconnectingHandler(func(_ mqtt.Client, _ *mqtt.ClientOptions) {
 			cl.log.Debug("mqtt reconnecting")
 		})
+	if tc != nil {
+		po.SetTLSConfig(tc)
+	}
 	if o.StatusTopic != "" {
 		po.SetBinaryWill(o.StatusTopic, []byte(topic.Offline), 1, true)
 	}
@@ -125,7 +229,66 @@ func New(o Options) (*Client, error) {
 	return cl, nil
 }
 
+// onNotification records why connection attempts fail, and logs it when
+// the reason changes (not on every retry).
+func (cl *Client) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	var err error
+	switch n := n.(type) {
+	case mqtt.ConnectionNotificationFailed:
+		err = n.Reason
+	case mqtt.ConnectionNotificationBrokerFailed:
+		err = n.Reason
+	default:
+		return
+	}
+	if err == nil {
+		return
+	}
+	err = explain(redact.Error(err))
+	cl.errMu.Lock()
+	same := cl.lastErr != nil && cl.lastErr.Error() == err.Error()
+	cl.lastErr = err
+	cl.errMu.Unlock()
+	if same {
+		cl.log.Debug("mqtt connection attempt failed; retrying", "err", err)
+		return
+	}
+	cl.log.Warn("mqtt connection attempt failed; retrying", "err", err)
+}
+
+// explain adds what to check to the connection errors a person can fix.
+func explain(err error) error {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ce x509.CertificateInvalidError
+	s := err.Error()
+	switch {
+	case errors.As(err, &ua) || strings.Contains(s, "certificate signed by unknown authority"):
+		return fmt.Errorf("%w (the broker's certificate is not signed by a trusted CA: give its CA with --ca)", err)
+	case errors.As(err, &hn) || strings.Contains(s, "certificate is valid for"):
+		return fmt.Errorf("%w (the broker URL's host is not in its certificate: connect by a listed name, or re-run certs with --host)", err)
+	case errors.As(err, &ce):
+		return fmt.Errorf("%w (the broker's certificate is not valid now)", err)
+	case strings.Contains(s, "not Authorized") || strings.Contains(s, "bad user name or password"):
+		return fmt.Errorf("%w (check the MQTT user name and password)", err)
+	case strings.Contains(s, "identifier rejected"):
+		return fmt.Errorf("%w (the broker refused the client id)", err)
+	}
+	return err
+}
+
+// LastError returns why the last connection attempt failed (nil while
+// connected or before any attempt failed). Its text holds no secret.
+func (cl *Client) LastError() error {
+	cl.errMu.Lock()
+	defer cl.errMu.Unlock()
+	return cl.lastErr
+}
+
 func (cl *Client) onConnect(c mqtt.Client) {
+	cl.errMu.Lock()
+	cl.lastErr = nil
+	cl.errMu.Unlock()
 	cl.log.Info("mqtt connected")
 	if cl.opts.StatusTopic != "" {
 		c.Publish(cl.opts.StatusTopic, 1, true, topic.Online)
@@ -188,7 +351,10 @@ func (cl *Client) WaitConnected(ctx context.Context) error {
 	case <-cl.up:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("mqtt %s: not connected: %w", cl.opts.Broker, ctx.Err())
+		if err := cl.LastError(); err != nil {
+			return fmt.Errorf("mqtt %s: not connected: %w (last attempt: %w)", redact.URL(cl.opts.Broker), ctx.Err(), err)
+		}
+		return fmt.Errorf("mqtt %s: not connected: %w", redact.URL(cl.opts.Broker), ctx.Err())
 	}
 }
 

@@ -66,7 +66,7 @@ type Identities struct {
 // Validate checks an Identities message.
 func (m *Identities) Validate() error {
 	if m.V != Version {
-		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+		return badVersion(m.V)
 	}
 	if m.Camera == "" {
 		return errors.New("msg: identities without camera")
@@ -83,6 +83,10 @@ func (m *Identities) Validate() error {
 		}
 	}
 	return nil
+}
+
+func badVersion(v int) error {
+	return fmt.Errorf("%w: v=%d (this build speaks v=%d; leave \"v\" out to mean the current version)", ErrBadVersion, v, Version)
 }
 
 // Enrol asks the recognizer to add a face image to a person (topic
@@ -103,7 +107,7 @@ const MaxEnrolBytes = 4 << 20
 // Validate checks an Enrol command.
 func (m *Enrol) Validate() error {
 	if m.V != Version {
-		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+		return badVersion(m.V)
 	}
 	if !m.CheckOnly && !ValidName(m.Name) {
 		return ErrBadName
@@ -144,7 +148,7 @@ type Train struct {
 // Validate checks a Train command.
 func (m *Train) Validate() error {
 	if m.V != Version {
-		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+		return badVersion(m.V)
 	}
 	if len(m.ID) > 128 {
 		return errors.New("msg: train request id longer than 128")
@@ -201,9 +205,14 @@ func DecodeIdentities(b []byte) (*Identities, error) {
 	return &m, nil
 }
 
+// Commands come from people's scripts and Home Assistant automations as
+// well as from facemon: a command without "v" (or with "v":null) means the
+// current schema version, so {"id":"x"} is a valid train command. An
+// explicit version other than Version (including "v":0) is still refused.
+
 // DecodeEnrol decodes and validates an enrolment command.
 func DecodeEnrol(b []byte) (*Enrol, error) {
-	var m Enrol
+	m := Enrol{V: Version}
 	if err := Decode(b, MaxEnrolBytes, &m); err != nil {
 		return nil, err
 	}
@@ -216,7 +225,7 @@ func DecodeTrain(b []byte) (*Train, error) {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return &Train{V: Version}, nil
 	}
-	var m Train
+	m := Train{V: Version}
 	if err := Decode(b, MaxJSONBytes, &m); err != nil {
 		return nil, err
 	}
@@ -238,7 +247,7 @@ type PersonCmd struct {
 // Validate checks the fields every person command needs.
 func (m *PersonCmd) Validate() error {
 	if m.V != Version {
-		return fmt.Errorf("%w: v=%d", ErrBadVersion, m.V)
+		return badVersion(m.V)
 	}
 	if !ValidName(m.Name) {
 		return ErrBadName
@@ -254,7 +263,7 @@ func (m *PersonCmd) Validate() error {
 
 // DecodePersonCmd decodes and validates a person command.
 func DecodePersonCmd(b []byte) (*PersonCmd, error) {
-	var m PersonCmd
+	m := PersonCmd{V: Version}
 	if err := Decode(b, MaxJSONBytes, &m); err != nil {
 		return nil, err
 	}

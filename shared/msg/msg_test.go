@@ -138,6 +138,44 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+func TestCommandWithoutVersion(t *testing.T) {
+	tr, err := DecodeTrain([]byte(`{"id":"x"}`))
+	if err != nil || tr.V != Version || tr.ID != "x" {
+		t.Fatalf("train without v: %+v %v", tr, err)
+	}
+	if tr, err := DecodeTrain([]byte(`{"v":null,"id":"y"}`)); err != nil || tr.V != Version {
+		t.Fatalf("train with v null: %+v %v", tr, err)
+	}
+	pc, err := DecodePersonCmd([]byte(`{"id":"d","name":"alice"}`))
+	if err != nil || pc.V != Version || pc.Name != "alice" {
+		t.Fatalf("delete without v: %+v %v", pc, err)
+	}
+	j := tinyJPEG(t)
+	b, _ := json.Marshal(map[string]any{"id": "e", "name": "bob", "image": j})
+	en, err := DecodeEnrol(b)
+	if err != nil || en.V != Version || en.Name != "bob" {
+		t.Fatalf("enrol without v: %+v %v", en, err)
+	}
+	// An explicit version this build does not speak is refused, clearly.
+	for _, bad := range []string{`{"v":2,"id":"x"}`, `{"v":0,"id":"x"}`, `{"v":-1}`} {
+		_, err := DecodeTrain([]byte(bad))
+		if !errors.Is(err, ErrBadVersion) || !strings.Contains(err.Error(), "v=") {
+			t.Errorf("train %s: %v", bad, err)
+		}
+	}
+	if _, err := DecodePersonCmd([]byte(`{"v":7,"name":"alice"}`)); !errors.Is(err, ErrBadVersion) {
+		t.Errorf("person command v=7: %v", err)
+	}
+	b, _ = json.Marshal(map[string]any{"v": 3, "name": "bob", "image": j})
+	if _, err := DecodeEnrol(b); !errors.Is(err, ErrBadVersion) {
+		t.Errorf("enrol v=3: %v", err)
+	}
+	// Identities are produced by facemon itself and keep their strict check.
+	if _, err := DecodeIdentities([]byte(`{"camera":"x","faces":[]}`)); !errors.Is(err, ErrBadVersion) {
+		t.Errorf("identities without v: %v", err)
+	}
+}
+
 func FuzzExtractMeta(f *testing.F) {
 	j := tinyJPEG(f)
 	withMeta, _ := EmbedMeta(j, FrameMeta{Camera: "c", Seq: 1, Captured: time.Unix(1, 0)})
@@ -159,16 +197,22 @@ func FuzzExtractMeta(f *testing.F) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"camera":"x","faces":[{"name":"a","distance":0.3,"box":[0,0,1,1]}]}`))
 	f.Add([]byte(`{"v":1,"id":"r","name":"bob","image":"/9j/2Q=="}`))
+	f.Add([]byte(`{"id":"x"}`))
+	f.Add([]byte(`{"v":2,"id":"x","name":"bob"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := DecodeIdentities(b); err == nil {
 			if m.Validate() != nil {
 				t.Fatal("decoded message does not validate")
 			}
 		}
-		_, _ = DecodeEnrol(b)
-		_, _ = DecodeTrain(b)
-		if m, err := DecodePersonCmd(b); err == nil && !ValidName(m.Name) {
-			t.Fatalf("person command with bad name %q accepted", m.Name)
+		if m, err := DecodeEnrol(b); err == nil && m.V != Version {
+			t.Fatalf("enrol with v=%d accepted", m.V)
+		}
+		if m, err := DecodeTrain(b); err == nil && m.V != Version {
+			t.Fatalf("train with v=%d accepted", m.V)
+		}
+		if m, err := DecodePersonCmd(b); err == nil && (!ValidName(m.Name) || m.V != Version) {
+			t.Fatalf("person command with bad name %q or v=%d accepted", m.Name, m.V)
 		}
 	})
 }

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,8 @@ import (
 	"github.com/facemon/facemon/edge/web"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -71,17 +74,9 @@ type config struct {
 	APITimeout    time.Duration
 	// MQTT credentials (--username, --password-file or the environment).
 	MQTT mqttx.Credentials
-}
-
-// edgeClientID is the edge's MQTT client id: bound to its user when it has
-// one (a broker with facemon's ACL refuses ids of other users), and unique
-// per process so two edges never evict each other.
-func edgeClientID(cfg config) string {
-	base := "facemon-edge-" + cfg.CameraID
-	if cfg.MQTT.Username != "" {
-		base = cfg.MQTT.Username
-	}
-	return mqttx.UniqueClientID(base)
+	// CAFile is the CA trusted for an ssl:// or wss:// broker and an https
+	// recognizer URL.
+	CAFile string
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -138,7 +133,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.EnrolWait, "enrol-timeout", 3*time.Second, "how long to wait for the recognizer to answer an enrolment")
 	fs.DurationVar(&c.Reconnect, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts (a short one lets recognition resume soon after a broker restart)")
 	fs.StringVar(&c.RecognizerURL, "recognizer-url", "", "recognizer HTTP base URL (e.g. http://127.0.0.1:9101): the dashboard's People, Events and Unknowns views use its REST API through /rapi/ (empty: hidden)")
-	fs.StringVar(&c.APIToken, "api-token", os.Getenv("FACEMON_API_TOKEN"), "bearer token sent to the recognizer's REST API (env FACEMON_API_TOKEN)")
+	fs.StringVar(&c.APIToken, "api-token", "", "bearer token sent to the recognizer's REST API (env FACEMON_API_TOKEN)")
+	fs.StringVar(&c.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker and an https --recognizer-url (from facemon-recognizer certs; default: system roots)")
 	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -146,6 +142,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	// Read after parsing, so --help never shows the token as a default.
+	if c.APIToken == "" {
+		c.APIToken = os.Getenv("FACEMON_API_TOKEN")
 	}
 	var errs []error
 	if err := mqttx.ValidateBroker(c.Broker); err != nil {
@@ -211,10 +211,10 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "facemon-edge: %v\n", err)
+		fmt.Fprintf(os.Stderr, "facemon-edge: %v\n", redact.Error(err))
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
+	log := slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
 		With("camera", cfg.CameraID)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("facemon-edge failed", "err", err)
@@ -239,9 +239,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	mq, err := mqttx.New(mqttx.Options{
 		Broker:      cfg.Broker,
-		ClientID:    edgeClientID(cfg),
+		ClientID:    mqttx.DefaultClientID(cfg.MQTT.Username, "edge-"+cfg.CameraID),
 		Username:    cfg.MQTT.Username,
 		Password:    cfg.MQTT.Password,
+		CAFile:      cfg.CAFile,
 		StatusTopic: space.Status(topic.KindEdge, cfg.CameraID),
 		Logger:      log.With("component", "mqtt"),
 		// Frames and the live view do not wait for the broker; a short
@@ -329,7 +330,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	var history http.Handler
 	if cfg.RecognizerURL != "" {
-		px, err := rapi.New(rapi.Options{Target: cfg.RecognizerURL, Token: cfg.APIToken, Timeout: cfg.APITimeout,
+		var tc *tls.Config
+		if strings.HasPrefix(cfg.RecognizerURL, "https:") {
+			if tc, err = tlsx.ClientConfig(cfg.CAFile, "", "", ""); err != nil {
+				ln.Close()
+				return err
+			}
+		}
+		px, err := rapi.New(rapi.Options{Target: cfg.RecognizerURL, Token: cfg.APIToken, Timeout: cfg.APITimeout, TLS: tc,
 			Logger: log.With("component", "rapi")})
 		if err != nil {
 			ln.Close()
@@ -395,9 +403,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
-	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", cfg.Broker,
+	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", redact.URL(cfg.Broker),
 		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset,
-		"recognizer_url", cfg.RecognizerURL, "api_token", cfg.APIToken != "")
+		"recognizer_url", redact.URL(cfg.RecognizerURL), "api_token", cfg.APIToken != "")
 
 	var runErr error
 	select {

@@ -14,6 +14,8 @@ import (
 	"github.com/facemon/facemon/recognizer/cli"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/face/dlib"
+	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/tlsx"
 )
 
 func main() {
@@ -32,6 +34,7 @@ commands:
   encode    print the 128-D descriptor of every face in images (JSON lines)
   serve     recognize camera frames over MQTT (embedded broker unless --broker)
   eval      measure recognition quality on a labelled dataset and LFW
+  certs     generate a local CA and a TLS server certificate (--state DIR, --host names)
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
 `
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cli.Serve(ctx, env, args[2:])
 	case "eval":
 		err = cli.Eval(ctx, env, args[2:])
+	case "certs":
+		return tlsx.Command(args[2:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -62,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "facemon-recognizer %s: %v\n", args[1], err)
+		fmt.Fprintf(stderr, "facemon-recognizer %s: %v\n", args[1], redact.Error(err))
 	}
 	return cli.ExitCode(err)
 }
