@@ -16,7 +16,6 @@ import (
 
 	"github.com/facemon/facemon/broker/auth"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	mochiauth "github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -51,9 +50,21 @@ type Options struct {
 	// client, so one slow subscriber cannot make the broker buffer frames
 	// without limit.
 	MaxClientWritesPending int32
-	// UsersFile is a YAML users file (see package auth). Empty means
-	// anonymous access to every topic, logged as a warning at start.
+	// UsersFile is a YAML users file (see package auth and package creds,
+	// which generates one). New refuses an empty UsersFile unless
+	// AllowAnonymous is set.
 	UsersFile string
+	// AllowAnonymous accepts clients without a username, from loopback
+	// addresses only, with access to every topic (logged loudly at start).
+	// Clients with a username are still checked against UsersFile.
+	AllowAnonymous bool
+	// WSOrigins lists the extra browser origins allowed on the WebSocket
+	// listener ("https://ha.example:8123", or a bare "host[:port]" matching
+	// any scheme; "*" allows every origin). Without it, a request with an
+	// Origin header is accepted only if the origin's host equals the
+	// request's Host; requests without Origin (non-browser clients) are
+	// always accepted.
+	WSOrigins []string
 	// Logger receives broker logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -105,11 +116,25 @@ func (o *Options) Validate() error {
 	if o.Logger == nil {
 		errs = append(errs, errors.New("logger is nil"))
 	}
+	if len(o.WSOrigins) > 0 && o.WSAddr == "" {
+		errs = append(errs, errors.New("WSOrigins given without WSAddr"))
+	}
+	for _, origin := range o.WSOrigins {
+		if _, err := parseOriginRule(origin); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("broker options: %w", errors.Join(errs...))
 	}
 	return nil
 }
+
+// ErrNoUsers is returned by New when neither a users file nor anonymous
+// access is configured.
+var ErrNoUsers = errors.New("broker: no users file: create the users with `facemon-broker users init --state DIR` " +
+	"(or start with `facemon-broker --state DIR`, which creates them) and pass --users DIR/users.yaml; " +
+	"--allow-anonymous instead accepts password-less clients from loopback only (development)")
 
 // Broker is an MQTT broker. Create it with New, then Start it.
 type Broker struct {
@@ -137,6 +162,9 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	if opts.UsersFile == "" && !opts.AllowAnonymous {
+		return nil, ErrNoUsers
+	}
 	if opts.UsersFile != "" {
 		us, err := auth.LoadFile(opts.UsersFile)
 		if err != nil {
@@ -160,10 +188,7 @@ func New(opts Options) (*Broker, error) {
 		Logger:       newMochiLogger(opts.Logger),
 		InlineClient: true,
 	})
-	var hook mqtt.Hook = new(mochiauth.AllowHook)
-	if b.users != nil {
-		hook = auth.NewHook(b.users)
-	}
+	hook := auth.NewHook(b.users, auth.HookOptions{AllowAnonymous: opts.AllowAnonymous, Logger: opts.Logger})
 	if err := b.srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}
@@ -185,8 +210,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.started = true
 
+	if b.opts.AllowAnonymous {
+		b.log.Warn("ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): any process on this machine may connect without a password and publish/subscribe to EVERY topic (anonymous clients from other addresses are still refused); do not use this in production")
+	}
 	if b.users == nil {
-		b.log.Warn("NO USERS FILE CONFIGURED: anonymous clients may connect and publish/subscribe to EVERY topic; use --users FILE in production")
+		b.log.Warn("NO USERS FILE CONFIGURED: only anonymous loopback clients can connect; create users with `facemon-broker users init --state DIR`")
 	} else {
 		b.log.Info("mqtt authentication enabled", "users_file", b.users.File(), "users", b.users.Names())
 		if pt := b.users.PlaintextUsers(); len(pt) > 0 {
@@ -197,7 +225,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.tcp = newTCPListener("tcp", b.opts.TCPAddr, nil)
 	ls := []trackedListener{b.tcp}
 	if b.opts.WSAddr != "" {
-		b.ws = newWSListener("ws", b.opts.WSAddr)
+		b.ws = newWSListener("ws", b.opts.WSAddr, b.opts.WSOrigins, b.log)
 		ls = append(ls, b.ws)
 	}
 	if b.opts.TLSAddr != "" {

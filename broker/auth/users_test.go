@@ -179,13 +179,13 @@ func TestLoadFile(t *testing.T) {
 }
 
 func TestHook(t *testing.T) {
-	h := NewHook(testUsers(t))
-	h.Log = slog.New(slog.DiscardHandler)
+	h := NewHook(testUsers(t), HookOptions{Logger: slog.New(slog.DiscardHandler)})
 	if !h.Provides(mqtt.OnConnectAuthenticate) || !h.Provides(mqtt.OnACLCheck) || h.Provides(mqtt.OnPublish) {
 		t.Fatal("Provides wrong")
 	}
 	connect := func(user, pw string, will string) packets.Packet {
 		var pk packets.Packet
+		pk.Connect.ClientIdentifier = user + "-host-1"
 		pk.Connect.UsernameFlag = user != ""
 		pk.Connect.Username = []byte(user)
 		pk.Connect.PasswordFlag = true
