@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ const (
 	DefaultTCPAddr                = ":1883"
 	DefaultMaxPacketSize          = 2 << 20 // 2 MiB: a large JPEG frame plus headers
 	DefaultMaxClientWritesPending = 64      // ~128 MiB worst case per slow client at 2 MiB frames
+	DefaultUsersPoll              = 2 * time.Second
 
 	// MaxPacketSizeLimit is the largest packet MQTT can encode (256 MiB).
 	MaxPacketSizeLimit = 268435455 + 5
@@ -54,6 +56,10 @@ type Options struct {
 	// which generates one). New refuses an empty UsersFile unless
 	// AllowAnonymous is set.
 	UsersFile string
+	// UsersPoll is how often the users file is checked for changes and
+	// reloaded (default 2 s; negative: never). A file that no longer parses
+	// is logged and the previous users are kept.
+	UsersPoll time.Duration
 	// AllowAnonymous accepts clients without a username, from loopback
 	// addresses only, with access to every topic (logged loudly at start).
 	// Clients with a username are still checked against UsersFile.
@@ -79,6 +85,9 @@ func (o *Options) Defaults() {
 	}
 	if o.MaxClientWritesPending == 0 {
 		o.MaxClientWritesPending = DefaultMaxClientWritesPending
+	}
+	if o.UsersPoll == 0 {
+		o.UsersPoll = DefaultUsersPoll
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -142,6 +151,7 @@ type Broker struct {
 	log   *slog.Logger
 	srv   *mqtt.Server
 	users *auth.Users // nil: anonymous
+	hook  *auth.Hook
 	tlsCf *tls.Config
 
 	mu      sync.Mutex
@@ -188,8 +198,8 @@ func New(opts Options) (*Broker, error) {
 		Logger:       newMochiLogger(opts.Logger),
 		InlineClient: true,
 	})
-	hook := auth.NewHook(b.users, auth.HookOptions{AllowAnonymous: opts.AllowAnonymous, Logger: opts.Logger})
-	if err := b.srv.AddHook(hook, nil); err != nil {
+	b.hook = auth.NewHook(b.users, auth.HookOptions{AllowAnonymous: opts.AllowAnonymous, Logger: opts.Logger})
+	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}
 	return b, nil
@@ -253,6 +263,65 @@ func (b *Broker) Start(ctx context.Context) error {
 		case <-b.done:
 		}
 	}()
+	if b.users != nil && b.opts.UsersPoll > 0 {
+		go b.pollUsers()
+	}
+	return nil
+}
+
+// fileStamp identifies a version of a file.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stamp(path string) (fileStamp, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, false
+	}
+	return fileStamp{st.ModTime(), st.Size()}, true
+}
+
+// pollUsers reloads the users file when it changes, until Close.
+func (b *Broker) pollUsers() {
+	last, _ := stamp(b.opts.UsersFile)
+	t := time.NewTicker(b.opts.UsersPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+		}
+		cur, ok := stamp(b.opts.UsersFile)
+		if !ok || cur == last {
+			continue
+		}
+		last = cur
+		if err := b.ReloadUsers(); err != nil {
+			b.log.Warn("users file changed but cannot be loaded; keeping the previous users", "error", err)
+		}
+	}
+}
+
+// ReloadUsers re-reads the users file (the broker also does so by itself
+// when the file changes, see Options.UsersPoll). Connected clients stay
+// connected; new connections and every later publish and subscribe use the
+// new users and rules.
+func (b *Broker) ReloadUsers() error {
+	if b.opts.UsersFile == "" {
+		return errors.New("broker: no users file")
+	}
+	us, err := auth.LoadFile(b.opts.UsersFile)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.users = us
+	b.mu.Unlock()
+	b.hook.SetUsers(us)
+	b.log.Info("mqtt users reloaded", "users_file", us.File(), "users", us.Names())
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -35,7 +36,7 @@ type HookOptions struct {
 // client that holds the id.
 type Hook struct {
 	mqtt.HookBase
-	users *Users // nil: no users file (only anonymous loopback clients)
+	users atomic.Pointer[Users] // nil: no users file (only anonymous loopback clients)
 	opts  HookOptions
 }
 
@@ -43,8 +44,15 @@ type Hook struct {
 // opts.AllowAnonymous is set: then only anonymous loopback clients are
 // accepted).
 func NewHook(users *Users, opts HookOptions) *Hook {
-	return &Hook{users: users, opts: opts}
+	h := &Hook{opts: opts}
+	h.users.Store(users)
+	return h
 }
+
+// SetUsers replaces the users (e.g. after the users file changed). Clients
+// already connected stay connected; their next publish and subscribe are
+// checked against the new rules.
+func (h *Hook) SetUsers(users *Users) { h.users.Store(users) }
 
 // ID implements mqtt.Hook.
 func (h *Hook) ID() string { return "facemon-auth" }
@@ -99,21 +107,22 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		}
 		return true
 	}
-	if h.users == nil {
+	users := h.users.Load()
+	if users == nil {
 		h.log().Warn("mqtt connect refused: username given but no users file is configured", "user", user, "client", id, "remote", remote)
 		return false
 	}
-	if !h.users.Authenticate(user, pk.Connect.Password) {
+	if !users.Authenticate(user, pk.Connect.Password) {
 		h.log().Warn("mqtt connect refused: bad username or password", "user", user, "client", id, "remote", remote)
 		return false
 	}
-	if !h.users.ClientIDAllowed(user, id) {
-		owner, _ := h.users.ClientIDOwner(id)
+	if !users.ClientIDAllowed(user, id) {
+		owner, _ := users.ClientIDOwner(id)
 		h.log().Warn("mqtt connect refused: client id does not belong to the user (want <user> or <user>-<suffix>)",
 			"user", user, "client", id, "owner", owner, "remote", remote)
 		return false
 	}
-	if pk.Connect.WillFlag && !h.users.CanWrite(user, pk.Connect.WillTopic) {
+	if pk.Connect.WillFlag && !users.CanWrite(user, pk.Connect.WillTopic) {
 		h.log().Warn("mqtt connect refused: will topic not allowed", "user", user, "client", id, "topic", pk.Connect.WillTopic, "remote", remote)
 		return false
 	}
@@ -130,18 +139,19 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		// anyway in case another path let it in.
 		return h.opts.AllowAnonymous && (cl.Net.Inline || IsLoopback(cl.Net.Remote))
 	}
-	if h.users == nil {
+	users := h.users.Load()
+	if users == nil {
 		return false
 	}
 	if write {
-		if h.users.CanWrite(user, topic) {
+		if users.CanWrite(user, topic) {
 			return true
 		}
 		// Debug: a misconfigured publisher at frame rate would flood the log.
 		h.log().Debug("mqtt publish denied", "user", user, "client", cl.ID, "topic", topic)
 		return false
 	}
-	if h.users.CanRead(user, topic) {
+	if users.CanRead(user, topic) {
 		return true
 	}
 	h.log().Warn("mqtt subscribe/receive denied", "user", user, "client", cl.ID, "filter", topic)
