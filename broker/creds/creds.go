@@ -154,7 +154,9 @@ type store struct {
 	dirty bool              // users.yaml / mosquitto files need writing
 }
 
-func (s *store) path(elem ...string) string { return filepath.Join(append([]string{s.opts.Dir}, elem...)...) }
+func (s *store) path(elem ...string) string {
+	return filepath.Join(append([]string{s.opts.Dir}, elem...)...)
+}
 
 // open creates the directory layout (0700) and loads users.yaml and the
 // mosquitto hashes if present.
