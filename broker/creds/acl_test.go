@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/facemon/facemon/broker"
 	"github.com/facemon/facemon/broker/auth"
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 const (
