@@ -72,11 +72,7 @@ func TestTemplatesAllowEveryUse(t *testing.T) {
 			if u.ViewAll && u.Role != RoleEdge || u.Commands && u.Role != RoleHomeAssistant {
 				t.Fatalf("bad use %+v", u)
 			}
-			cam := "door"
-			if u.ViewAll {
-				cam = "door" // remote topics in Uses name garage
-			}
-			us := rules(Spec{Role: u.Role, Camera: cam, ViewAll: u.ViewAll, Commands: u.Commands})
+			us := rules(Spec{Role: u.Role, Camera: "door", ViewAll: u.ViewAll, Commands: u.Commands})
 			ok := us.CanRead("u", u.Topic)
 			if u.Publish {
 				ok = us.CanWrite("u", u.Topic)
@@ -531,4 +527,57 @@ func TestMatrixMosquitto(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	runMatrix(t, "tcp://"+addr, m, true)
+}
+
+// TestUsersExample checks broker/users.example.yaml: each user's rules are
+// exactly its role's template, so it allows every topic in Uses and none of
+// the Denials (both checked against the templates above).
+func TestUsersExample(t *testing.T) {
+	const path = "../users.example.yaml"
+	us, err := auth.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := NewTopics("", "")
+	roles := map[string]bool{}
+	for _, n := range us.Names() {
+		u, _ := us.User(n)
+		roles[u.Role] = true
+		read, write, err := (Spec{Role: u.Role, Camera: u.Camera}).Rules(tp)
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if strings.Join(u.Read, " ") != strings.Join(read, " ") || strings.Join(u.Write, " ") != strings.Join(write, " ") {
+			t.Errorf("%s %s: example rules differ from the %s template:\n read  %v\n want  %v\n write %v\n want  %v", path, n, u.Role, u.Read, read, u.Write, write)
+		}
+	}
+	for _, r := range []string{RoleEdge, RoleRecognizer, RoleHomeAssistant, RoleAdmin} {
+		if !roles[r] {
+			t.Errorf("%s has no %s user", path, r)
+		}
+	}
+	// And directly: every use allowed for the example's users.
+	for _, u := range Uses(tp, "door", "garage", "vm-1a2b3c", "facemon-recognizers") {
+		if u.ViewAll || u.Commands {
+			continue
+		}
+		name := roleUser(u.Role, false)
+		ok := us.CanRead(name, u.Topic)
+		if u.Publish {
+			ok = us.CanWrite(name, u.Topic)
+		}
+		if !ok {
+			t.Errorf("%s: %s may not %s %s (%s)", path, name, verb(u.Publish), u.Topic, u.Where)
+		}
+	}
+	for _, d := range Denials(tp, "door", "garage") {
+		name := roleUser(d.Role, false)
+		ok := us.CanRead(name, d.Topic)
+		if d.Publish {
+			ok = us.CanWrite(name, d.Topic)
+		}
+		if ok {
+			t.Errorf("%s: %s: %s may %s %s", path, d.Why, name, verb(d.Publish), d.Topic)
+		}
+	}
 }
