@@ -80,10 +80,10 @@ func (c *Created) Banner(w io.Writer, b BannerOptions) {
 			case RoleHomeAssistant:
 				p(" Home Assistant MQTT:   broker %s port %d, user %s, password %s", b.BrokerHost, b.BrokerPort, u.User, u.Password)
 			case RoleEdge:
-				p(" Edge camera %q:       user %s, password %s", u.Camera, u.User, u.Password)
-				p("   on another Pi:        %s", EdgeCommand(u, b))
+				p(" Edge camera %-10s user %s, password %s", u.Camera+":", u.User, u.Password)
+				p("   run it on its Pi:    %s", EdgeCommand(u, b))
 			default:
-				p(" MQTT user %-12s password %s (role %s)", u.User, u.Password, u.Role)
+				p(" MQTT user %-11s for this machine's %s (password in %s)", u.User, u.Role, SecretFile(c.Dir, u.User))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/facemon/facemon/broker/creds"
 	"github.com/facemon/facemon/recognizer/annotate"
 	"github.com/facemon/facemon/recognizer/cli"
 	"github.com/facemon/facemon/recognizer/face"
@@ -32,6 +33,7 @@ commands:
   encode    print the 128-D descriptor of every face in images (JSON lines)
   serve     recognize camera frames over MQTT (embedded broker unless --broker)
   eval      measure recognition quality on a labelled dataset and LFW
+  users     create and manage MQTT users, dashboard password, API token (users -h)
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
 `
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cli.Serve(ctx, env, args[2:])
 	case "eval":
 		err = cli.Eval(ctx, env, args[2:])
+	case "users":
+		return creds.Command(ctx, "facemon-recognizer users", args[2:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
