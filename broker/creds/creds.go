@@ -148,11 +148,15 @@ func (e *entry) rules() (read, write []string) {
 
 // store is a loaded state directory.
 type store struct {
-	opts  Options
-	users []entry
-	mosq  map[string]string // user -> $7$ hash
-	dirty bool              // users.yaml / mosquitto files need writing
+	opts   Options
+	users  []entry
+	mosq   map[string]string // user -> $7$ hash
+	dirty  bool              // users.yaml / mosquitto files need writing
+	unlock func()            // releases the directory lock
 }
+
+// close releases the directory lock.
+func (s *store) close() { s.unlock() }
 
 func (s *store) path(elem ...string) string {
 	return filepath.Join(append([]string{s.opts.Dir}, elem...)...)
@@ -165,34 +169,50 @@ func open(opts Options) (*store, error) {
 		return nil, err
 	}
 	s := &store{opts: opts, mosq: map[string]string{}}
-	for _, d := range []string{"", DirSecrets, DirMosquitto} {
+	if err := ensureDir(s.path()); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDir(s.path())
+	if err != nil {
+		return nil, err
+	}
+	s.unlock = unlock
+	if err := s.load(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) load() error {
+	for _, d := range []string{DirSecrets, DirMosquitto} {
 		if err := ensureDir(s.path(d)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	data, err := os.ReadFile(s.path(FileUsers))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("creds: %w", err)
+		return fmt.Errorf("creds: %w", err)
 	default:
 		if _, err := auth.Parse(s.path(FileUsers), data); err != nil {
-			return nil, fmt.Errorf("creds: %w", err)
+			return fmt.Errorf("creds: %w", err)
 		}
 		var doc struct {
 			Users []entry `yaml:"users"`
 		}
 		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return nil, fmt.Errorf("creds: users file %s: %w", s.path(FileUsers), err)
+			return fmt.Errorf("creds: users file %s: %w", s.path(FileUsers), err)
 		}
 		s.users = doc.Users
 	}
 	if data, err := os.ReadFile(s.path(DirMosquitto, "password_file")); err == nil {
 		s.mosq = parsePasswordFile(data)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("creds: %w", err)
+		return fmt.Errorf("creds: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 func ensureDir(d string) error {
@@ -379,6 +399,7 @@ func Ensure(opts Options) (*Created, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	fresh := len(s.users) == 0
 	c := &Created{Dir: opts.Dir}
 	note := func(format string, args ...any) {
@@ -524,6 +545,7 @@ func add(opts Options, name string, spec Spec) (Credential, bool, error) {
 	if err != nil {
 		return Credential{}, false, err
 	}
+	defer s.close()
 	if e := s.find(name); e != nil && e.Role != "" && e.Role != spec.Role {
 		return Credential{}, false, fmt.Errorf("user %s exists with role %s", name, e.Role)
 	}
@@ -545,6 +567,7 @@ func Rotate(opts Options, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer s.close()
 	e := s.find(name)
 	if e == nil {
 		return "", fmt.Errorf("no user %q in %s", name, s.path(FileUsers))
@@ -570,6 +593,7 @@ func RotateAPIToken(opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer s.close()
 	tok := NewAPIToken()
 	return tok, writeFile(s.path(FileAPIToken), []byte(tok+"\n"))
 }
@@ -591,6 +615,7 @@ func List(dir string) ([]UserInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	if len(s.users) == 0 {
 		return nil, fmt.Errorf("no users in %s (run `users init`)", s.path(FileUsers))
 	}

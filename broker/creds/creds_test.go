@@ -3,6 +3,7 @@ package creds
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -379,6 +380,36 @@ func TestCommand(t *testing.T) {
 	for _, bad := range [][]string{{"show", "admin"}, {"show", "nobody"}, {"rotate", "nobody"}, {"add", "camera", "a/b"}} {
 		if code, _, errOut := run(bad...); code != 1 || errOut == "" {
 			t.Errorf("%v: exit %d, want 1 with a message", bad, code)
+		}
+	}
+}
+
+// TestConcurrentAdds: concurrent modifications (e.g. `users add` while the
+// recognizer starts) must not lose each other's users.
+func TestConcurrentAdds(t *testing.T) {
+	o := testOpts(t)
+	if _, err := Ensure(o); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			_, _, err := AddCamera(o, fmt.Sprintf("cam%d", i), false)
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	us := loadUsers(t, o.Dir)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("edge-cam%d", i)
+		pw, err := Secret(o.Dir, name)
+		if err != nil || !us.Authenticate(name, []byte(pw)) {
+			t.Errorf("%s lost or inconsistent (%v)", name, err)
 		}
 	}
 }
