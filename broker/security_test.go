@@ -3,11 +3,13 @@ package broker
 import (
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestNoUsersRefusesToStart(t *testing.T) {
@@ -124,5 +126,31 @@ func TestWebSocketOrigin(t *testing.T) {
 	// paho ws client (no Origin header), covered by TestWebSocket.
 	if err := (&Options{WSOrigins: []string{"ftp//x"}, WSAddr: ":0", TCPAddr: ":0", MaxPacketSize: 1024, MaxClientWritesPending: 1, Logger: b.log}).Validate(); err == nil {
 		t.Error("bad --ws-origin accepted")
+	}
+}
+
+func TestUsersReload(t *testing.T) {
+	logger, buf := testLogger(t)
+	p := writeUsers(t)
+	b := startBroker(t, Options{UsersFile: p, UsersPoll: 50 * time.Millisecond, Logger: logger})
+	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw"})
+	// A broken file is logged and the old users stay.
+	if err := os.WriteFile(p, []byte("users: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reload error logged", func() bool { return strings.Contains(buf.String(), "cannot be loaded; keeping the previous users") })
+	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw"})
+	// A new file replaces the users.
+	h, err := bcrypt.GenerateFromPassword([]byte("new-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("users:\n  - name: newbie\n    password_hash: \""+string(h)+"\"\n    read: [\"#\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reload", func() bool { return strings.Contains(buf.String(), "mqtt users reloaded") })
+	mustClient(t, b, clientOpts{user: "newbie", password: "new-pw"})
+	if _, err := newClient(t, b, clientOpts{user: "edge", password: "edge-pw"}); err == nil {
+		t.Error("removed user still accepted after reload")
 	}
 }
