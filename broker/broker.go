@@ -10,13 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/facemon/facemon/broker/auth"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	mochiauth "github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -25,6 +25,7 @@ const (
 	DefaultTCPAddr                = ":1883"
 	DefaultMaxPacketSize          = 2 << 20 // 2 MiB: a large JPEG frame plus headers
 	DefaultMaxClientWritesPending = 64      // ~128 MiB worst case per slow client at 2 MiB frames
+	DefaultUsersPoll              = 2 * time.Second
 
 	// MaxPacketSizeLimit is the largest packet MQTT can encode (256 MiB).
 	MaxPacketSizeLimit = 268435455 + 5
@@ -51,9 +52,25 @@ type Options struct {
 	// client, so one slow subscriber cannot make the broker buffer frames
 	// without limit.
 	MaxClientWritesPending int32
-	// UsersFile is a YAML users file (see package auth). Empty means
-	// anonymous access to every topic, logged as a warning at start.
+	// UsersFile is a YAML users file (see package auth and package creds,
+	// which generates one). New refuses an empty UsersFile unless
+	// AllowAnonymous is set.
 	UsersFile string
+	// UsersPoll is how often the users file is checked for changes and
+	// reloaded (default 2 s; negative: never). A file that no longer parses
+	// is logged and the previous users are kept.
+	UsersPoll time.Duration
+	// AllowAnonymous accepts clients without a username, from loopback
+	// addresses only, with access to every topic (logged loudly at start).
+	// Clients with a username are still checked against UsersFile.
+	AllowAnonymous bool
+	// WSOrigins lists the extra browser origins allowed on the WebSocket
+	// listener ("https://ha.example:8123", or a bare "host[:port]" matching
+	// any scheme; "*" allows every origin). Without it, a request with an
+	// Origin header is accepted only if the origin's host equals the
+	// request's Host; requests without Origin (non-browser clients) are
+	// always accepted.
+	WSOrigins []string
 	// Logger receives broker logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -68,6 +85,9 @@ func (o *Options) Defaults() {
 	}
 	if o.MaxClientWritesPending == 0 {
 		o.MaxClientWritesPending = DefaultMaxClientWritesPending
+	}
+	if o.UsersPoll == 0 {
+		o.UsersPoll = DefaultUsersPoll
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -105,11 +125,25 @@ func (o *Options) Validate() error {
 	if o.Logger == nil {
 		errs = append(errs, errors.New("logger is nil"))
 	}
+	if len(o.WSOrigins) > 0 && o.WSAddr == "" {
+		errs = append(errs, errors.New("WSOrigins given without WSAddr"))
+	}
+	for _, origin := range o.WSOrigins {
+		if _, err := parseOriginRule(origin); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("broker options: %w", errors.Join(errs...))
 	}
 	return nil
 }
+
+// ErrNoUsers is returned by New when neither a users file nor anonymous
+// access is configured.
+var ErrNoUsers = errors.New("broker: no users file: create the users with `facemon-broker users init --state DIR` " +
+	"(or start with `facemon-broker --state DIR`, which creates them) and pass --users DIR/users.yaml; " +
+	"--allow-anonymous instead accepts password-less clients from loopback only (development)")
 
 // Broker is an MQTT broker. Create it with New, then Start it.
 type Broker struct {
@@ -117,6 +151,7 @@ type Broker struct {
 	log   *slog.Logger
 	srv   *mqtt.Server
 	users *auth.Users // nil: anonymous
+	hook  *auth.Hook
 	tlsCf *tls.Config
 
 	mu      sync.Mutex
@@ -137,6 +172,9 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	if opts.UsersFile == "" && !opts.AllowAnonymous {
+		return nil, ErrNoUsers
+	}
 	if opts.UsersFile != "" {
 		us, err := auth.LoadFile(opts.UsersFile)
 		if err != nil {
@@ -160,11 +198,8 @@ func New(opts Options) (*Broker, error) {
 		Logger:       newMochiLogger(opts.Logger),
 		InlineClient: true,
 	})
-	var hook mqtt.Hook = new(mochiauth.AllowHook)
-	if b.users != nil {
-		hook = auth.NewHook(b.users)
-	}
-	if err := b.srv.AddHook(hook, nil); err != nil {
+	b.hook = auth.NewHook(b.users, auth.HookOptions{AllowAnonymous: opts.AllowAnonymous, Logger: opts.Logger})
+	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}
 	return b, nil
@@ -185,8 +220,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.started = true
 
+	if b.opts.AllowAnonymous {
+		b.log.Warn("ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): any process on this machine may connect without a password and publish/subscribe to EVERY topic (anonymous clients from other addresses are still refused); do not use this in production")
+	}
 	if b.users == nil {
-		b.log.Warn("NO USERS FILE CONFIGURED: anonymous clients may connect and publish/subscribe to EVERY topic; use --users FILE in production")
+		b.log.Warn("NO USERS FILE CONFIGURED: only anonymous loopback clients can connect; create users with `facemon-broker users init --state DIR`")
 	} else {
 		b.log.Info("mqtt authentication enabled", "users_file", b.users.File(), "users", b.users.Names())
 		if pt := b.users.PlaintextUsers(); len(pt) > 0 {
@@ -197,7 +235,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.tcp = newTCPListener("tcp", b.opts.TCPAddr, nil)
 	ls := []trackedListener{b.tcp}
 	if b.opts.WSAddr != "" {
-		b.ws = newWSListener("ws", b.opts.WSAddr)
+		b.ws = newWSListener("ws", b.opts.WSAddr, b.opts.WSOrigins, b.log)
 		ls = append(ls, b.ws)
 	}
 	if b.opts.TLSAddr != "" {
@@ -225,6 +263,65 @@ func (b *Broker) Start(ctx context.Context) error {
 		case <-b.done:
 		}
 	}()
+	if b.users != nil && b.opts.UsersPoll > 0 {
+		go b.pollUsers()
+	}
+	return nil
+}
+
+// fileStamp identifies a version of a file.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stamp(path string) (fileStamp, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, false
+	}
+	return fileStamp{st.ModTime(), st.Size()}, true
+}
+
+// pollUsers reloads the users file when it changes, until Close.
+func (b *Broker) pollUsers() {
+	last, _ := stamp(b.opts.UsersFile)
+	t := time.NewTicker(b.opts.UsersPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+		}
+		cur, ok := stamp(b.opts.UsersFile)
+		if !ok || cur == last {
+			continue
+		}
+		last = cur
+		if err := b.ReloadUsers(); err != nil {
+			b.log.Warn("users file changed but cannot be loaded; keeping the previous users", "error", err)
+		}
+	}
+}
+
+// ReloadUsers re-reads the users file (the broker also does so by itself
+// when the file changes, see Options.UsersPoll). Connected clients stay
+// connected; new connections and every later publish and subscribe use the
+// new users and rules.
+func (b *Broker) ReloadUsers() error {
+	if b.opts.UsersFile == "" {
+		return errors.New("broker: no users file")
+	}
+	us, err := auth.LoadFile(b.opts.UsersFile)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.users = us
+	b.mu.Unlock()
+	b.hook.SetUsers(us)
+	b.log.Info("mqtt users reloaded", "users_file", us.File(), "users", us.Names())
 	return nil
 }
 

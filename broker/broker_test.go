@@ -90,12 +90,24 @@ type clientOpts struct {
 	user, password string
 	will           string
 	url            string // default tcp://<broker addr>
+	clientID       string // default <user>-<test>-<n> (or <test>-<n> when anonymous)
 	tls            *tls.Config
 }
 
 type testClient struct {
 	paho.Client
 	lost chan error // receives once when the connection is lost
+}
+
+func clientID(t *testing.T, co clientOpts) string {
+	if co.clientID != "" {
+		return co.clientID
+	}
+	id := fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), clientSeq.Add(1))
+	if co.user != "" {
+		id = co.user + "-" + id
+	}
+	return id
 }
 
 func newClient(t *testing.T, b *Broker, co clientOpts) (*testClient, error) {
@@ -107,7 +119,7 @@ func newClient(t *testing.T, b *Broker, co clientOpts) (*testClient, error) {
 	tc := &testClient{lost: make(chan error, 1)}
 	o := paho.NewClientOptions().
 		AddBroker(url).
-		SetClientID(fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), clientSeq.Add(1))).
+		SetClientID(clientID(t, co)).
 		SetCleanSession(true).
 		SetProtocolVersion(4). // MQTT 3.1.1; no silent fallback to 3.1
 		SetAutoReconnect(false).
@@ -239,7 +251,7 @@ func mustPublish(t *testing.T, c paho.Client, topic string, qos byte, payload an
 }
 
 func TestRoundTripAnonymous(t *testing.T) {
-	b := startBroker(t, Options{})
+	b := startBroker(t, Options{AllowAnonymous: true})
 	if !strings.HasPrefix(b.Addr(), "127.0.0.1:") || strings.HasSuffix(b.Addr(), ":0") {
 		t.Fatalf("Addr() = %q, want bound 127.0.0.1 port", b.Addr())
 	}
@@ -290,7 +302,7 @@ func TestRoundTripAnonymous(t *testing.T) {
 
 func TestMaxPacketSize(t *testing.T) {
 	const limit = 64 << 10
-	b := startBroker(t, Options{MaxPacketSize: limit})
+	b := startBroker(t, Options{MaxPacketSize: limit, AllowAnonymous: true})
 	sub := mustClient(t, b, clientOpts{})
 	var col collector
 	mustSubscribe(t, sub, "cam/#", &col)
@@ -324,7 +336,7 @@ func TestMaxPacketSize(t *testing.T) {
 }
 
 func TestSharedSubscription(t *testing.T) {
-	b := startBroker(t, Options{})
+	b := startBroker(t, Options{AllowAnonymous: true})
 	const filter = "$share/g/cam/+/frames"
 	var cols [2]collector
 	for i := range cols {
@@ -480,8 +492,8 @@ func TestAuth(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	b1 := startBroker(t, Options{})
-	b2, err := New(Options{TCPAddr: b1.Addr(), Logger: slog.New(slog.DiscardHandler)})
+	b1 := startBroker(t, Options{AllowAnonymous: true})
+	b2, err := New(Options{TCPAddr: b1.Addr(), AllowAnonymous: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +516,7 @@ func TestStartErrors(t *testing.T) {
 	}
 	freeAddr := free.Addr().String()
 	free.Close()
-	b3, err := New(Options{TCPAddr: freeAddr, WSAddr: taken.Addr().String(), Logger: slog.New(slog.DiscardHandler)})
+	b3, err := New(Options{TCPAddr: freeAddr, WSAddr: taken.Addr().String(), AllowAnonymous: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +538,7 @@ func TestStartErrors(t *testing.T) {
 
 func TestContextCancelCloses(t *testing.T) {
 	logger, _ := testLogger(t)
-	b, err := New(Options{TCPAddr: "127.0.0.1:0", Logger: logger})
+	b, err := New(Options{TCPAddr: "127.0.0.1:0", AllowAnonymous: true, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +583,7 @@ func TestContextCancelCloses(t *testing.T) {
 }
 
 func TestWebSocket(t *testing.T) {
-	b := startBroker(t, Options{WSAddr: "127.0.0.1:0"})
+	b := startBroker(t, Options{WSAddr: "127.0.0.1:0", AllowAnonymous: true})
 	b.mu.Lock()
 	wsAddr := b.ws.Address()
 	b.mu.Unlock()
@@ -597,7 +609,7 @@ func TestWebSocket(t *testing.T) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
-	b := startBroker(t, Options{TLSAddr: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile})
+	b := startBroker(t, Options{TLSAddr: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile, AllowAnonymous: true})
 	b.mu.Lock()
 	tlsAddr := b.tls.Address()
 	b.mu.Unlock()
@@ -678,7 +690,7 @@ func TestOptions(t *testing.T) {
 			t.Errorf("Validate(%+v) = nil, want error", o)
 		}
 	}
-	if _, err := New(Options{TLSAddr: ":0", TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent.key"}); err == nil || !strings.Contains(err.Error(), "/nonexistent.pem") {
+	if _, err := New(Options{TLSAddr: ":0", TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent.key", AllowAnonymous: true}); err == nil || !strings.Contains(err.Error(), "/nonexistent.pem") {
 		t.Errorf("New with missing cert: %v", err)
 	}
 	p := filepath.Join(t.TempDir(), "users.yaml")
@@ -692,8 +704,8 @@ func TestOptions(t *testing.T) {
 
 func TestWarnings(t *testing.T) {
 	logger, buf := testLogger(t)
-	startBroker(t, Options{Logger: logger})
-	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "NO USERS FILE") {
+	startBroker(t, Options{Logger: logger, AllowAnonymous: true})
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "ANONYMOUS MQTT CLIENTS ALLOWED") {
 		t.Errorf("no anonymous-access warning in log:\n%s", buf.String())
 	}
 	p := filepath.Join(t.TempDir(), "users.yaml")
@@ -702,7 +714,7 @@ func TestWarnings(t *testing.T) {
 	}
 	logger2, buf2 := testLogger(t)
 	startBroker(t, Options{Logger: logger2, UsersFile: p})
-	if !strings.Contains(buf2.String(), "PLAINTEXT PASSWORDS") || strings.Contains(buf2.String(), "NO USERS FILE") {
+	if !strings.Contains(buf2.String(), "PLAINTEXT PASSWORDS") || strings.Contains(buf2.String(), "ANONYMOUS") {
 		t.Errorf("wrong warnings:\n%s", buf2.String())
 	}
 }
@@ -732,7 +744,7 @@ func TestLogSummarizesPackets(t *testing.T) {
 // TestSlowSubscriberBounded checks that a subscriber that stops reading only
 // loses its own messages (bounded queue) while others get everything.
 func TestSlowSubscriberBounded(t *testing.T) {
-	b := startBroker(t, Options{MaxClientWritesPending: 4})
+	b := startBroker(t, Options{MaxClientWritesPending: 4, AllowAnonymous: true})
 
 	// Raw MQTT 3.1.1 client that subscribes and then never reads.
 	conn, err := net.DialTimeout("tcp", b.Addr(), waitTimeout)

@@ -3,10 +3,13 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,17 +35,82 @@ type wsListener struct {
 
 var _ trackedListener = (*wsListener)(nil)
 
-func newWSListener(id, address string) *wsListener {
-	return &wsListener{
-		id:      id,
-		address: address,
-		upgrader: websocket.Upgrader{
-			Subprotocols: []string{"mqtt"},
-			// MQTT clients (browsers, Home Assistant panels) connect from
-			// arbitrary origins; authentication is done at the MQTT layer.
-			CheckOrigin: func(*http.Request) bool { return true },
+// newWSListener returns a listener that accepts WebSocket upgrades whose
+// Origin is absent (non-browser clients), names the request's own Host, or
+// matches one of origins (see parseOriginRule; invalid entries are skipped,
+// Options.Validate reports them). Refusals are logged as warnings.
+func newWSListener(id, address string, origins []string, log *slog.Logger) *wsListener {
+	var rules []originRule
+	for _, o := range origins {
+		if r, err := parseOriginRule(o); err == nil {
+			rules = append(rules, r)
+		}
+	}
+	l := &wsListener{id: id, address: address}
+	l.upgrader = websocket.Upgrader{
+		Subprotocols: []string{"mqtt"},
+		CheckOrigin: func(r *http.Request) bool {
+			if originAllowed(r, rules) {
+				return true
+			}
+			log.Warn("websocket connection refused: origin not allowed (see --ws-origin)", "listener", id,
+				"origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+			return false
 		},
 	}
+	return l
+}
+
+// originRule is one allowed WebSocket origin.
+type originRule struct {
+	any          bool
+	scheme, host string // scheme "" matches any scheme; host is lower case
+}
+
+// parseOriginRule parses "*", "scheme://host[:port]" or "host[:port]".
+func parseOriginRule(s string) (originRule, error) {
+	if s == "*" {
+		return originRule{any: true}, nil
+	}
+	bad := func() (originRule, error) {
+		return originRule{}, fmt.Errorf("websocket origin %q: want scheme://host[:port], host[:port] or *", s)
+	}
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return bad()
+		}
+		return originRule{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host)}, nil
+	}
+	if s == "" || strings.ContainsAny(s, "/?#@ ") {
+		return bad()
+	}
+	return originRule{host: strings.ToLower(s)}, nil
+}
+
+// originAllowed reports whether a WebSocket upgrade request may proceed.
+func originAllowed(r *http.Request, rules []originRule) bool {
+	origin := r.Header.Values("Origin")
+	if len(origin) == 0 {
+		return true // not a browser: browsers always send Origin on WebSocket
+	}
+	if len(origin) > 1 {
+		return false
+	}
+	u, err := url.Parse(origin[0])
+	if err != nil || u.Host == "" {
+		return false // includes "null" (sandboxed frames, file://)
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if host == strings.ToLower(r.Host) {
+		return true
+	}
+	for _, rule := range rules {
+		if rule.any || (rule.host == host && (rule.scheme == "" || rule.scheme == scheme)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *wsListener) ID() string       { return l.id }

@@ -199,7 +199,7 @@ func TestRecognizerAndBrokerRestarts(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	url := "tcp://" + addr
-	brk := start(t, "broker", "facemon-broker", "--listen", addr)
+	brk := start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
 	waitTCP(t, addr, 15*time.Second)
 	obs := observe(t, url)
 	rec, _ := startRecognizer(t, "rec1", "--broker", url)
@@ -228,7 +228,7 @@ func TestRecognizerAndBrokerRestarts(t *testing.T) {
 	// Broker restart on the same port.
 	brk.kill()
 	time.Sleep(time.Second)
-	start(t, "broker2", "facemon-broker", "--listen", addr)
+	start(t, "broker2", "facemon-broker", "--listen", addr, "--allow-anonymous")
 	waitTCP(t, addr, 15*time.Second)
 	ids2, _, _ := obs.snapshot()
 	restart := time.Now()

@@ -27,6 +27,10 @@ type User struct {
 	// Write lists the topic filters the user may publish to (including its
 	// will message).
 	Write []string
+	// Role and Camera are informational (optional `role:` and `camera:`
+	// fields, written by the users command); the rules above are what is
+	// enforced.
+	Role, Camera string
 
 	hash      []byte // bcrypt hash
 	plaintext []byte // plaintext password (discouraged), used when hash is nil
@@ -133,6 +137,31 @@ func (us *Users) CanWrite(name, topic string) bool {
 	return false
 }
 
+// ClientIDOwner returns the user a client id belongs to: the user with the
+// longest name U such that id == U or id starts with U + "-". So with users
+// "edge-door" and "edge-door-2", "edge-door-2-pi-ab12" belongs to
+// "edge-door-2", not to "edge-door". ok is false if no user owns the id.
+func (us *Users) ClientIDOwner(id string) (owner string, ok bool) {
+	for n := range us.users {
+		if (id == n || strings.HasPrefix(id, n+"-")) && len(n) > len(owner) {
+			owner, ok = n, true
+		}
+	}
+	return owner, ok
+}
+
+// ClientIDAllowed reports whether the named user may connect with client
+// id: the id must be owned by the user (see ClientIDOwner), so no user can
+// take over another user's session. An empty id (the broker assigns a
+// random one) is allowed.
+func (us *Users) ClientIDAllowed(user, id string) bool {
+	if id == "" {
+		return true
+	}
+	owner, ok := us.ClientIDOwner(id)
+	return ok && owner == user
+}
+
 // LoadFile reads and parses a users file. Errors name the file and, where
 // possible, the line.
 func LoadFile(path string) (*Users, error) {
@@ -154,6 +183,8 @@ func LoadFile(path string) (*Users, error) {
 //	    read: [cam/+/annotated]
 //	    write: [cam/+/frames]
 //	    readwrite: [facemon/status/edge/+]
+//	    role: edge                     # optional, informational
+//	    camera: door                   # optional, informational
 func Parse(name string, data []byte) (*Users, error) {
 	fail := func(line int, format string, args ...any) error {
 		if line > 0 {
@@ -191,7 +222,7 @@ func Parse(name string, data []byte) (*Users, error) {
 		if _, dup := us.users[n]; dup {
 			return nil, fail(e.Name.Line, "duplicate user %q", n)
 		}
-		u := &User{Name: n}
+		u := &User{Name: n, Role: e.Role.Value, Camera: e.Camera.Value}
 		switch {
 		case e.PasswordHash.set && e.Password.set:
 			return nil, fail(e.Password.Line, "user %q: set either password_hash or password, not both", n)
@@ -247,9 +278,11 @@ type userEntry struct {
 	Read         []lineString `yaml:"read"`
 	Write        []lineString `yaml:"write"`
 	ReadWrite    []lineString `yaml:"readwrite"`
+	Role         lineString   `yaml:"role"`
+	Camera       lineString   `yaml:"camera"`
 }
 
-var userKeys = map[string]bool{"name": true, "password_hash": true, "password": true, "read": true, "write": true, "readwrite": true}
+var userKeys = map[string]bool{"name": true, "password_hash": true, "password": true, "read": true, "write": true, "readwrite": true, "role": true, "camera": true}
 
 func (e *userEntry) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
@@ -258,7 +291,7 @@ func (e *userEntry) UnmarshalYAML(n *yaml.Node) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !userKeys[k.Value] {
-			return fmt.Errorf("line %d: unknown user field %q (allowed: name, password_hash, password, read, write, readwrite)", k.Line, k.Value)
+			return fmt.Errorf("line %d: unknown user field %q (allowed: name, password_hash, password, read, write, readwrite, role, camera)", k.Line, k.Value)
 		}
 	}
 	type plain userEntry // no UnmarshalYAML: avoids recursion

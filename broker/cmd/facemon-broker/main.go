@@ -2,6 +2,7 @@
 //
 //	facemon-broker [flags]              run the broker
 //	facemon-broker hash-password        read a password on stdin, print its bcrypt hash
+//	facemon-broker users ...            manage users (see package creds)
 //
 // Run with -h for the flags.
 package main
@@ -14,12 +15,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/facemon/facemon/broker"
+	"github.com/facemon/facemon/broker/creds"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -46,6 +50,9 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(args[1:], stdin, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "users" {
+		return creds.Command(ctx, name+" users", args[1:], stdout, stderr)
+	}
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -57,13 +64,23 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		tlsKey     = fs.String("tls-key", "", "TLS private key `file` (PEM)")
 		maxPacket  = fs.Uint("max-packet", broker.DefaultMaxPacketSize, "largest MQTT packet accepted from a client, in `bytes`; bigger ones disconnect the client")
 		maxPending = fs.Int("max-pending", broker.DefaultMaxClientWritesPending, "outbound queue length per client (`messages`); messages to a client whose queue is full are dropped")
-		users      = fs.String("users", "", "YAML users `file` (see users.example.yaml); without it any client may do anything (logged as a warning)")
+		users      = fs.String("users", "", "YAML users `file` (see users.example.yaml); or use --state")
+		state      = fs.String("state", "", "state `directory`: creates the users (and dashboard password, API token, Mosquitto files) on first start, prints them once, and uses DIR/users.yaml")
+		allowAnon  = fs.Bool("allow-anonymous", false, "also accept clients without a username, from loopback addresses only, with access to every topic (development; logged loudly)")
+		cameras    multiFlag
+		wsOrigins  multiFlag
+		host       = fs.String("host", "", "with --state: host name other machines use to reach this broker, for the printed edge command line (default: this host name)")
 		logLevel   = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	)
+	fs.Var(&cameras, "camera", "with --state: create the edge user edge-`ID` too (repeatable)")
+	fs.Var(&wsOrigins, "ws-origin", "extra browser `origin` allowed on the WebSocket listener (scheme://host[:port], host[:port] or *; repeatable or comma-separated); by default only the request's own host, and clients sending no Origin")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage:
   %[1]s [flags]          run the facemon MQTT broker (stops on SIGINT/SIGTERM)
   %[1]s hash-password    read a password from stdin, print a bcrypt hash for the users file
+  %[1]s users ...        create and manage users (%[1]s users -h)
+
+Without --users or --state the broker refuses to start unless --allow-anonymous.
 
 Flags:
 `, name)
@@ -94,6 +111,28 @@ Flags:
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *state != "" {
+		if *users != "" {
+			fmt.Fprintf(stderr, "%s: give --users or --state, not both\n", name)
+			return 2
+		}
+		created, err := creds.Ensure(creds.Options{Dir: *state, Cameras: cameras})
+		if err != nil {
+			logger.Error("cannot set up the state directory", "state", *state, "error", err)
+			return 1
+		}
+		port := 1883
+		if _, p, err := net.SplitHostPort(*listen); err == nil {
+			if n, err := strconv.Atoi(p); err == nil && n > 0 {
+				port = n
+			}
+		}
+		created.Banner(stdout, creds.BannerOptions{BrokerHost: *host, BrokerPort: port, Program: name + " users", StateFlag: *state})
+		*users = creds.UsersFile(*state)
+	} else if len(cameras) > 0 || *host != "" {
+		fmt.Fprintf(stderr, "%s: --camera and --host need --state\n", name)
+		return 2
+	}
 
 	b, err := broker.New(broker.Options{
 		TCPAddr:                *listen,
@@ -104,6 +143,8 @@ Flags:
 		MaxPacketSize:          uint32(*maxPacket),
 		MaxClientWritesPending: int32(*maxPending),
 		UsersFile:              *users,
+		AllowAnonymous:         *allowAnon,
+		WSOrigins:              wsOrigins,
 		Logger:                 logger,
 	})
 	if err != nil {
@@ -169,4 +210,18 @@ Flags:
 	}
 	fmt.Fprintln(stdout, string(h))
 	return 0
+}
+
+// multiFlag is a repeatable flag; each value may also be comma-separated.
+type multiFlag []string
+
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
+func (m *multiFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*m = append(*m, s)
+		}
+	}
+	return nil
 }

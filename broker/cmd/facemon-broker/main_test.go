@@ -34,7 +34,8 @@ func TestHelp(t *testing.T) {
 	if code := runIO(context.Background(), []string{"facemon-broker", "-h"}, nil, &out, &errb, nil); code != 0 {
 		t.Fatalf("-h exit code %d", code)
 	}
-	for _, f := range []string{"-listen", "-ws", "-tls-listen", "-tls-cert", "-tls-key", "-max-packet", "-max-pending", "-users", "-log-level", "hash-password", "2097152"} {
+	for _, f := range []string{"-listen", "-ws", "-tls-listen", "-tls-cert", "-tls-key", "-max-packet", "-max-pending", "-users", "-log-level", "hash-password", "2097152",
+		"-state", "-allow-anonymous", "-ws-origin", "-camera", "-host", "users ..."} {
 		if !strings.Contains(errb.String(), f) {
 			t.Errorf("usage lacks %q:\n%s", f, errb.String())
 		}
@@ -48,6 +49,8 @@ func TestBadFlags(t *testing.T) {
 		{"--max-pending", "0"},
 		{"--max-packet", "999999999999"},
 		{"extra"},
+		{"--users", "u.yaml", "--state", "dir"},
+		{"--camera", "door"},
 	} {
 		var out, errb bytes.Buffer
 		if code := runIO(context.Background(), append([]string{"facemon-broker"}, args...), nil, &out, &errb, nil); code != 2 {
@@ -70,7 +73,7 @@ func TestRunAndShutdown(t *testing.T) {
 	started := make(chan string, 1)
 	done := make(chan int, 1)
 	go func() {
-		done <- runIO(ctx, []string{"facemon-broker", "--listen", "127.0.0.1:0", "--log-level", "debug"}, nil, &errb, &errb, started)
+		done <- runIO(ctx, []string{"facemon-broker", "--listen", "127.0.0.1:0", "--allow-anonymous", "--log-level", "debug"}, nil, &errb, &errb, started)
 	}()
 	var addr string
 	select {
@@ -88,7 +91,7 @@ func TestRunAndShutdown(t *testing.T) {
 
 	// The port is now taken: a second instance fails with exit code 1.
 	var errb2 bytes.Buffer
-	if code := runIO(context.Background(), []string{"facemon-broker", "--listen", addr}, nil, &errb2, &errb2, nil); code != 1 {
+	if code := runIO(context.Background(), []string{"facemon-broker", "--listen", addr, "--allow-anonymous"}, nil, &errb2, &errb2, nil); code != 1 {
 		t.Errorf("second instance on %s: exit code %d, want 1", addr, code)
 	}
 
@@ -101,7 +104,7 @@ func TestRunAndShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("broker did not shut down")
 	}
-	if !strings.Contains(errb.String(), "NO USERS FILE") {
+	if !strings.Contains(errb.String(), "ANONYMOUS MQTT CLIENTS ALLOWED") {
 		t.Errorf("no anonymous warning:\n%s", errb.String())
 	}
 }
@@ -124,5 +127,54 @@ func TestHashPassword(t *testing.T) {
 	}
 	if code := runIO(context.Background(), []string{"facemon-broker", "hash-password", "--cost", "99"}, strings.NewReader("x"), &out, &errb, nil); code != 1 {
 		t.Errorf("bad cost: exit %d, want 1", code)
+	}
+}
+
+func TestNoUsersRefused(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := runIO(context.Background(), []string{"facemon-broker", "--listen", "127.0.0.1:0"}, nil, &out, &errb, nil); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(errb.String(), "users init --state DIR") {
+		t.Errorf("error does not say how to create users:\n%s", errb.String())
+	}
+}
+
+func TestStateAndUsersCommand(t *testing.T) {
+	dir := t.TempDir() + "/state"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb lockedBuffer
+	started := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- runIO(ctx, []string{"facemon-broker", "--listen", "127.0.0.1:0", "--state", dir, "--camera", "door", "--host", "hub.lan"}, nil, &out, &errb, started)
+	}()
+	select {
+	case <-started:
+	case code := <-done:
+		t.Fatalf("exited early with %d: %s", code, errb.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker did not start")
+	}
+	for _, want := range []string{"Dashboard login:       admin / ", "--username edge-door --camera-id door", "tcp://hub.lan:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(errb.String(), "ANONYMOUS") {
+		t.Errorf("anonymous warning with --state:\n%s", errb.String())
+	}
+	cancel()
+	<-done
+
+	var lo, le bytes.Buffer
+	if code := runIO(context.Background(), []string{"facemon-broker", "users", "list", "--state", dir}, nil, &lo, &le, nil); code != 0 {
+		t.Fatalf("users list: %d %s", code, le.String())
+	}
+	for _, u := range []string{"admin", "recognizer", "homeassistant", "edge-door"} {
+		if !strings.Contains(lo.String(), u) {
+			t.Errorf("users list lacks %s:\n%s", u, lo.String())
+		}
 	}
 }

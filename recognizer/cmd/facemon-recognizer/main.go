@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/facemon/facemon/broker/creds"
 	"github.com/facemon/facemon/recognizer/annotate"
 	"github.com/facemon/facemon/recognizer/cli"
 	"github.com/facemon/facemon/recognizer/face"
@@ -35,6 +36,7 @@ commands:
   serve     recognize camera frames over MQTT (embedded broker unless --broker)
   eval      measure recognition quality on a labelled dataset and LFW
   certs     generate a local CA and a TLS server certificate (--state DIR, --host names)
+  users     create and manage MQTT users, dashboard password, API token (users -h)
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
 `
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cli.Eval(ctx, env, args[2:])
 	case "certs":
 		return tlsx.Command(args[2:], stdout, stderr)
+	case "users":
+		return creds.Command(ctx, "facemon-recognizer users", args[2:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
