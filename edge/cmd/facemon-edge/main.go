@@ -7,7 +7,9 @@
 //
 // With --recognizer-url the dashboard also shows the recognizer's history
 // (people, events, unknown faces): the edge proxies /rapi/... to
-// <recognizer-url>/api/..., adding --api-token as a bearer token.
+// <recognizer-url>/api/..., adding --api-token(-file) as a bearer token for
+// logged-in dashboard sessions. The dashboard needs a password login
+// (--login-file, created on first start; --no-login disables it).
 package main
 
 import (
@@ -69,6 +71,8 @@ type config struct {
 	RecognizerURL string
 	APIToken      string
 	APITimeout    time.Duration
+	// Web: dashboard login, HTTPS, token files (websec.go).
+	Web webConfig
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -125,6 +129,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.APIToken, "api-token", os.Getenv("FACEMON_API_TOKEN"), "bearer token sent to the recognizer's REST API (env FACEMON_API_TOKEN)")
 	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.Web.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -181,6 +186,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
+	if err := c.Web.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Web.APITokenFile != "" && c.APIToken != "" {
+		errs = append(errs, errors.New("--api-token-file and --api-token (or FACEMON_API_TOKEN) exclude each other"))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -214,6 +225,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	// Dashboard login, token files (websec.go).
+	sec, err := setupWeb(cfg, ln, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 
 	mq, err := mqttx.New(mqttx.Options{
@@ -306,8 +323,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	var history http.Handler
 	if cfg.RecognizerURL != "" {
-		px, err := rapi.New(rapi.Options{Target: cfg.RecognizerURL, Token: cfg.APIToken, Timeout: cfg.APITimeout,
-			Logger: log.With("component", "rapi")})
+		ro := rapi.Options{Target: cfg.RecognizerURL, Token: sec.APIToken, Timeout: cfg.APITimeout,
+			Logger: log.With("component", "rapi")}
+		if sec.Auth != nil {
+			ro.Authorized = sec.Auth.LoggedIn
+		}
+		px, err := rapi.New(ro)
 		if err != nil {
 			ln.Close()
 			return err
@@ -321,7 +342,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Handler: web.New(web.Options{
 			Hub: hub, State: st, Enrol: enr, Train: trn, History: history, Metrics: m, Local: cfg.CameraID,
 			Assets: dashboard.Static(), Watch: watch, Connected: mq.Connected,
-			Logger: log.With("component", "web"),
+			Logger: log.With("component", "web"), Login: sec.Auth, MetricsToken: sec.MetricsToken,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -371,10 +392,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
+	go func() {
+		if cfg.Web.TLSCert != "" {
+			srvErr <- srv.ServeTLS(ln, cfg.Web.TLSCert, cfg.Web.TLSKey)
+			return
+		}
+		srvErr <- srv.Serve(ln)
+	}()
 	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", cfg.Broker,
 		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset,
-		"recognizer_url", cfg.RecognizerURL, "api_token", cfg.APIToken != "")
+		"recognizer_url", cfg.RecognizerURL, "api_token", sec.APIToken != "",
+		"login", sec.Auth != nil, "https", cfg.Web.TLSCert != "")
 
 	var runErr error
 	select {
