@@ -83,7 +83,9 @@ func TestFirstStartPassword(t *testing.T) {
 		logs := &syncBuf{}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))) }()
+		go func() {
+			done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
