@@ -23,6 +23,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
@@ -41,6 +42,9 @@ type Config struct {
 	HTTP     string // metrics/health listen address (default :9101; "" disables)
 	Username string
 	Password string
+	// MetricsToken lets non-loopback clients read /metrics as a bearer
+	// token; loopback clients need none.
+	MetricsToken string
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -226,7 +230,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.httpAddr = ln.Addr().String()
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", httpauth.Metrics(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.cfg.MetricsToken))
 		mux.Handle("/api/", s.in.api)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 			if !cl.Connected() {
