@@ -31,6 +31,14 @@ fi
 if [ -f "$SOURCE" ]; then LOOP=(--loop); fi
 
 mkdir -p "$DATASET" "$(dirname "$GALLERY")"
+# The REST API token (every /api/ request needs it; the edge's /rapi/ proxy
+# adds it for logged-in dashboard sessions). Created once, 0600.
+STATE=${STATE:-var}
+mkdir -p "$STATE" && chmod 700 "$STATE"
+if [ ! -s "$STATE/api-token" ]; then
+  (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$STATE/api-token.tmp" && mv "$STATE/api-token.tmp" "$STATE/api-token")
+  echo "== created the REST API token in $STATE/api-token"
+fi
 echo "== training $GALLERY from $DATASET/ (one folder per person)"
 "$BIN/facemon-recognizer" train --dataset "$DATASET" --gallery "$GALLERY"
 
@@ -45,20 +53,23 @@ if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
   exit 1
 fi
 echo "== starting recognizer (embedded MQTT broker on $BROKER_LISTEN)"
-"$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --listen "$BROKER_LISTEN" &
+"$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --listen "$BROKER_LISTEN" \
+  --api-token-file "$STATE/api-token" &
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
 echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
-  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
+  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" \
+  --state "$STATE/edge" --login-file "$STATE/dashboard.bcrypt" --api-token-file "$STATE/api-token" &
 pids+=($!)
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-localhost}
 cat <<MSG
 
   Dashboard:   http://localhost:${LISTEN##*:}/   (from other machines: http://$host:${LISTEN##*:}/)
-  MJPEG feed:  http://localhost:${LISTEN##*:}/video_feed
+               log in with the password printed above on the first start (hash in $STATE/dashboard.bcrypt)
+  MJPEG feed:  http://localhost:${LISTEN##*:}/video_feed  (after logging in)
   MQTT broker: tcp://$host:$port   (identities on cam/$CAMERA_ID/identities)
   Ctrl-C stops everything.
 
