@@ -346,7 +346,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// TLS handshake and other connection errors (scanners, plain HTTP
+		// to an HTTPS port) are debug-level noise.
+		ErrorLog:    slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 
 	var wg sync.WaitGroup

@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -14,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/facemon/facemon/edge/login"
 )
 
 func TestParseConfigWeb(t *testing.T) {
@@ -145,4 +156,81 @@ func TestFirstStartPassword(t *testing.T) {
 	if len(out.String()) != n {
 		t.Errorf("printed again on the second start: %q", out.String()[n:])
 	}
+}
+
+// TestDashboardTLS: with --tls-cert/--tls-key the dashboard is HTTPS and
+// the session cookie is Secure; a bad key pair stops the start.
+func TestDashboardTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+
+	loginFile := filepath.Join(dir, "state", "dashboard.bcrypt")
+	if err := login.WriteHash(loginFile, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	args := []string{"facemon-edge", "--broker", "tcp://" + freePort(t), "--camera-id", "tls",
+		"--source", sharedVideo(t), "--listen", addr, "--dataset", filepath.Join(dir, "dataset"),
+		"--login-file", loginFile, "--tls-cert", certFile, "--tls-key", keyFile}
+	cfg, err := parseConfig(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	defer func() { cancel(); <-done }()
+
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	var resp *http.Response
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err = c.Post("https://"+addr+"/api/login", "application/json", strings.NewReader(`{"password":"`+testPassword+`"}`))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPS login: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if sc := resp.Header.Get("Set-Cookie"); resp.StatusCode != 200 || !strings.Contains(sc, "; Secure") {
+		t.Errorf("HTTPS login: %d Set-Cookie %q", resp.StatusCode, sc)
+	}
+	if r, err := http.Get("http://" + addr + "/healthz"); err == nil && r.StatusCode == 200 {
+		t.Error("plain HTTP served with --tls-cert")
+	}
+
+	// A key that does not match the certificate: refused at start.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ob, _ := x509.MarshalECPrivateKey(other)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ob}), 0o600)
+	args[len(args)-9] = freePort(t) // --listen
+	cfg, _ = parseConfig(args, io.Discard)
+	if err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
+		t.Errorf("mismatched key pair: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
