@@ -14,7 +14,7 @@ import (
 var FS embed.FS
 
 // Static returns the dashboard files with static/ stripped (index.html,
-// app.js, style.css).
+// app.js, style.css, login.html, login.js).
 func Static() fs.FS {
 	sub, err := fs.Sub(FS, "static")
 	if err != nil {

@@ -141,13 +141,14 @@ func TestCamerasBrowser(t *testing.T) {
 	const fps = 6 // two cameras share the recognizer (and the test host)
 	edge := func(cam string) (*proc, string) {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		p := start(t, "edge-"+cam, "facemon-edge", "--broker", brokerURL, "--camera-id", cam,
-			"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", addr, "--dataset", t.TempDir())
+		p := start(t, "edge-"+cam, "facemon-edge", append([]string{"--broker", brokerURL, "--camera-id", cam,
+			"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", addr, "--dataset", t.TempDir()}, edgeAuth()...)...)
 		waitServing(t, addr)
 		return p, addr
 	}
 	_, frontAddr := edge("front")
 	back, _ := edge("back")
+	loginBrowser(t, ctx, "http://"+frontAddr+"/")
 
 	if err := chromedp.Run(ctx,
 		chromedp.ActionFunc(func(ctx context.Context) error {

@@ -237,14 +237,12 @@ func TestDashboardRealSystem(t *testing.T) {
 
 	edgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dataset := t.TempDir()
-	edge := start(t, "edge-stage", "facemon-edge", "--broker", brokerURL, "--camera-id", "stage",
+	edge := start(t, "edge-stage", "facemon-edge", append([]string{"--broker", brokerURL, "--camera-id", "stage",
 		"--source", video(t), "--loop", "--fps", "10", "--listen", edgeAddr, "--dataset", dataset,
-		"--enrol-timeout", "10s")
+		"--enrol-timeout", "10s"}, edgeAuth()...)...)
 	waitServing(t, edgeAddr)
 
-	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+edgeAddr+"/")); err != nil {
-		t.Fatal(err)
-	}
+	loginBrowser(t, ctx, "http://"+edgeAddr+"/")
 
 	// The image updates.
 	untilJS(t, ctx, `document.getElementById('view').naturalWidth > 0 && `+framesJS+` > 2`, 20*time.Second)

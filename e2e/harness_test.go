@@ -67,6 +67,10 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	binDir = filepath.Join(tmp, "bin")
+	if err := setupSecrets(tmp); err != nil { // dashboard login, API token
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	for _, b := range []struct{ mod, pkg, name string }{
 		{"recognizer", "./cmd/facemon-recognizer", "facemon-recognizer"},
 		{"edge", "./cmd/facemon-edge", "facemon-edge"},

@@ -79,14 +79,12 @@ func TestHistoryBrowser(t *testing.T) {
 	waitTCP(t, httpAddr, 30*time.Second)
 
 	edgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := start(t, "edge-stage", "facemon-edge", "--broker", "tcp://"+brokerAddr, "--camera-id", "stage",
+	edge := start(t, "edge-stage", "facemon-edge", append([]string{"--broker", "tcp://" + brokerAddr, "--camera-id", "stage",
 		"--source", video(t), "--loop", "--fps", "10", "--listen", edgeAddr, "--dataset", t.TempDir(),
-		"--recognizer-url", "http://"+httpAddr)
+		"--recognizer-url", "http://" + httpAddr}, edgeAuth()...)...)
 	waitServing(t, edgeAddr)
 
-	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+edgeAddr+"/")); err != nil {
-		t.Fatal(err)
-	}
+	loginBrowser(t, ctx, "http://"+edgeAddr+"/")
 	untilHistory(t, ctx, "history tabs shown", `!document.querySelector('#tabs [data-view=unknowns]').hidden`, 10*time.Second)
 	untilHistory(t, ctx, "live image", `document.getElementById('view').naturalWidth > 0`, 20*time.Second)
 

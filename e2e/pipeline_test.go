@@ -20,7 +20,8 @@ const performer = "lin_manuel_miranda"
 func startRecognizer(t *testing.T, name string, args ...string) (*proc, string) {
 	httpPort := freePort(t)
 	base := []string{"serve", "--models", models, "--gallery", gallery, "--instance", name,
-		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2"}
+		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2",
+		"--api-token-file", apiTokenFile}
 	p := start(t, name, "facemon-recognizer", append(base, args...)...)
 	return p, fmt.Sprintf("127.0.0.1:%d", httpPort)
 }
@@ -28,7 +29,7 @@ func startRecognizer(t *testing.T, name string, args ...string) (*proc, string) 
 func startEdge(t *testing.T, brokerURL, cam string, fps int) *proc {
 	return start(t, "edge-"+cam, "facemon-edge", "--broker", brokerURL, "--camera-id", cam,
 		"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--dataset", t.TempDir())
+		"--dataset", t.TempDir(), "--login-file", loginFile)
 }
 
 type latencyReport struct {

@@ -57,7 +57,7 @@ echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
   --username "edge-$CAMERA_ID" --password-file "$STATE/secrets/edge-$CAMERA_ID" \
   --login-file "$STATE/dashboard.bcrypt" --api-token-file "$STATE/api-token" --state "$STATE/edge" \
-  --listen "$LISTEN" --dataset "$STATE/edge/queue" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
+  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
 pids+=($!)
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-localhost}
@@ -66,6 +66,7 @@ cat <<MSG
   Dashboard:   http://localhost:${LISTEN##*:}/   (from other machines: http://$host:${LISTEN##*:}/)
                log in as admin with the dashboard password printed when $STATE/ was created
                (forgotten? bin/facemon-recognizer users rotate admin --state $STATE)
+  MJPEG feed:  http://localhost:${LISTEN##*:}/video_feed  (after logging in)
   MQTT broker: tcp://$host:$port   (users and passwords: bin/facemon-recognizer users list --state $STATE)
   Another camera: bin/facemon-recognizer users add camera NAME --state $STATE   (prints its command line)
   Ctrl-C stops everything.

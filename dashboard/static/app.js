@@ -13,6 +13,24 @@
   var frames = 0, fpsCount = 0, lastURL = null, decoding = false, pendingBuf = null;
   var people = [];
 
+  // --- login -----------------------------------------------------------
+  // The edge answers /api/session with the session's CSRF token, sent as
+  // X-CSRF-Token on every request that changes something. Without a
+  // session (expired, logged out, edge restarted) the page goes to /login.
+  var csrf = '', loginOn = false;
+  function toLogin() {
+    location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search + location.hash);
+  }
+  function post(url, body) {
+    return fetch(url, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: body === undefined ? '{}' : JSON.stringify(body)
+    }).then(function (r) {
+      if (r.status === 401 && loginOn) toLogin();
+      return r;
+    });
+  }
+
   // --- frames --------------------------------------------------------
   // Reads the facemon COM segment ("facemon/1 cam=.. seq=.. ts=..") that
   // follows the JPEG SOI marker, if any.
@@ -217,7 +235,7 @@
     trainPending = '';
     updateTrainButton();
     setTrainLine('pending', 'starting training…');
-    fetch('/api/train', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+    post('/api/train')
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
       .then(function (res) {
         if (!res.ok || !res.j.id) {
@@ -258,7 +276,8 @@
     sock.onclose = function () {
       if (sock !== ws) return;
       setConn(false);
-      retry = setTimeout(connect, 1000);
+      // A refused upgrade looks like any close: ask whether the session ended.
+      checkSession().then(function (ok) { if (ok) retry = setTimeout(connect, 1000); });
     };
   }
 
@@ -288,10 +307,7 @@
     btn.disabled = true;
     st.dataset.status = 'pending';
     st.textContent = burst > 1 ? 'capturing ' + burst + ' frames…' : 'capturing…';
-    fetch('/api/enrol', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: name, burst: burst })
-    }).then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
+    post('/api/enrol', { name: name, burst: burst }).then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
       .then(function (res) {
         if (!res.ok || !res.j.results) {
           st.dataset.status = 'error';
@@ -341,9 +357,11 @@
     var opt = { method: method, headers: {} };
     if (method !== 'GET') {
       opt.headers['Content-Type'] = 'application/json';
+      opt.headers['X-CSRF-Token'] = csrf;
       opt.body = body === undefined ? '{}' : JSON.stringify(body);
     }
     return fetch('/rapi' + path, opt).then(function (r) {
+      if (r.status === 401 && loginOn) toLogin();
       return r.text().then(function (t) {
         var j = null;
         try { j = t ? JSON.parse(t) : {}; } catch (e) { j = { error: t.slice(0, 200) }; }
@@ -619,9 +637,29 @@
     if (view !== 'live' && document.visibilityState !== 'hidden') refresh(view);
   }, 5000);
 
-  fetch('/api/config').then(function (r) { return r.json(); })
-    .then(function (c) { setHistory(c.history); })
-    .catch(function () { setHistory(false); });
+  // checkSession resolves true while the page may go on (logged in, or no
+  // login on this edge); otherwise it goes to the login page.
+  function checkSession() {
+    return fetch('/api/session', { cache: 'no-store' }).then(function (r) { return r.json(); })
+      .then(function (s) {
+        loginOn = !!s.login;
+        csrf = s.csrf || '';
+        $('logout').hidden = !loginOn;
+        if (loginOn && !s.logged_in) { toLogin(); return false; }
+        return true;
+      })
+      .catch(function () { return true; }); // edge unreachable: keep retrying
+  }
 
-  connect();
+  $('logout').addEventListener('click', function () {
+    post('/api/logout').then(toLogin, toLogin);
+  });
+
+  checkSession().then(function (ok) {
+    if (!ok) return;
+    fetch('/api/config').then(function (r) { return r.json(); })
+      .then(function (c) { setHistory(c.history); })
+      .catch(function () { setHistory(false); });
+    connect();
+  });
 })();

@@ -5,13 +5,14 @@
 // The proxy only ever talks to the one configured recognizer, forwards only
 // GET, POST, PUT and DELETE, bounds request bodies and the time of each
 // request, and answers {"error":"..."} JSON itself when the recognizer
-// cannot be reached (502) or does not answer in time (504). A configured
-// bearer token is added to every forwarded request, so writes from the
-// dashboard work against a recognizer started with --api-token; writes
-// (POST, PUT, DELETE) must therefore come from the dashboard itself: they
-// need a JSON content type (which a cross-site page cannot send without a
-// CORS preflight, never granted here) and, when the browser says where they
-// come from (Origin, Sec-Fetch-Site), the same origin.
+// cannot be reached (502) or does not answer in time (504). The configured
+// API token is added only to requests Options.Authorized accepts (a
+// logged-in dashboard session); the browser's own Authorization, cookies
+// and CSRF header are never forwarded. Writes (POST, PUT, DELETE) must come
+// from the dashboard itself: they need a JSON content type (which a
+// cross-site page cannot send without a CORS preflight, never granted here)
+// and, when the browser says where they come from (Origin,
+// Sec-Fetch-Site), the same origin.
 package rapi
 
 import (
@@ -47,8 +48,13 @@ type Options struct {
 	// proxies to http://host/facemon/api/...).
 	Target string
 	// Token, when set, is sent as "Authorization: Bearer <token>" on every
-	// forwarded request (replacing whatever the client sent).
+	// forwarded request Authorized accepts (the client's own Authorization
+	// header is always dropped).
 	Token string
+	// Authorized reports whether a request may use the proxy (a logged-in
+	// dashboard session); nil accepts every request (--no-login). Refused
+	// requests get 401 and never reach the recognizer.
+	Authorized func(*http.Request) bool
 	// Timeout bounds each request, response body included (default 20s).
 	Timeout time.Duration
 	// MaxBody bounds request bodies (default 64 KiB).
@@ -179,6 +185,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "bad path")
 		return
 	}
+	if p.o.Authorized != nil && !p.o.Authorized(r) {
+		WriteError(w, http.StatusUnauthorized, "login required")
+		return
+	}
 	if !p.methods[r.Method] {
 		w.Header().Set("Allow", "GET, POST, PUT, DELETE")
 		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
@@ -225,7 +235,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = p.target.Host
 	pr.SetXForwarded()
 	h := pr.Out.Header
-	h.Del("Cookie") // the edge's cookies are not the recognizer's business
+	// The edge's cookies, CSRF token and whatever Authorization the browser
+	// sent are not the recognizer's business.
+	h.Del("Cookie")
+	h.Del("Authorization")
+	h.Del("X-Csrf-Token")
 	if p.o.Token != "" {
 		h.Set("Authorization", "Bearer "+p.o.Token)
 	}

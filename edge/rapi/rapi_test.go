@@ -171,14 +171,39 @@ func TestToken(t *testing.T) {
 	if s := rec.last(t); s.Auth != "Bearer s3cret" {
 		t.Errorf("GET auth %q", s.Auth)
 	}
-	// Without a token of its own the edge passes the client's through.
+	// Without a token of its own the edge never passes the browser's on.
 	ts2 := newProxy(t, Options{Target: rec.URL})
-	do(t, "PUT", ts2.URL+"/rapi/people/bob/threshold", "application/json", `{"threshold":0.5}`, "Authorization", "Bearer client")
-	if s := rec.last(t); s.Auth != "Bearer client" {
-		t.Errorf("client auth %q", s.Auth)
+	do(t, "PUT", ts2.URL+"/rapi/people/bob/threshold", "application/json", `{"threshold":0.5}`,
+		"Authorization", "Bearer client", "Cookie", "facemon_session=abc", "X-CSRF-Token", "csrf1")
+	if s := rec.last(t); s.Auth != "" || s.Cookie != "" {
+		t.Errorf("client auth %q / cookie %q forwarded", s.Auth, s.Cookie)
 	}
 	if _, err := New(Options{Target: rec.URL, Token: "a\r\nX-Evil: 1"}); err == nil {
 		t.Error("token with a line break accepted")
+	}
+}
+
+// The token is only added for an authorized (logged-in) request; others
+// never reach the recognizer.
+func TestAuthorized(t *testing.T) {
+	rec := newRecognizer(t, nil)
+	ts := newProxy(t, Options{Target: rec.URL, Token: "s3cret", Authorized: func(r *http.Request) bool {
+		return r.Header.Get("Cookie") == "facemon_session=good"
+	}})
+	resp, body := do(t, "GET", ts.URL+"/rapi/events/1/frame.jpg", "", "")
+	if resp.StatusCode != http.StatusUnauthorized || jsonError(t, body) != "login required" {
+		t.Errorf("no session: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = do(t, "GET", ts.URL+"/rapi/events/1/frame.jpg", "", "", "Cookie", "facemon_session=bad")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bad session: %d", resp.StatusCode)
+	}
+	if n := rec.count(); n != 0 {
+		t.Fatalf("%d unauthorized requests reached the recognizer", n)
+	}
+	resp, _ = do(t, "GET", ts.URL+"/rapi/people", "", "", "Cookie", "facemon_session=good")
+	if s := rec.last(t); resp.StatusCode != 200 || s.Auth != "Bearer s3cret" || s.Cookie != "" {
+		t.Errorf("session: %d forwarded %+v", resp.StatusCode, s)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,10 +20,12 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/facemon/facemon/edge/enrol"
+	"github.com/facemon/facemon/edge/login"
 	"github.com/facemon/facemon/edge/metrics"
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/edge/train"
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -61,6 +64,14 @@ type Options struct {
 	Logger    *slog.Logger
 	// WriteTimeout bounds each frame write to a client (default 10s).
 	WriteTimeout time.Duration
+	// Login, when set, requires a dashboard session for everything but
+	// /healthz, /metrics, /static/, /login, /api/login and /api/session,
+	// and the session's CSRF token (X-CSRF-Token) on every request that is
+	// not GET or HEAD. Nil serves everything without a login (--no-login).
+	Login *login.Auth
+	// MetricsToken lets non-loopback clients read /metrics with
+	// "Authorization: Bearer <token>"; loopback clients need none.
+	MetricsToken string
 }
 
 // Server is the HTTP interface.
@@ -84,6 +95,14 @@ func New(o Options) *Server {
 	s := &Server{o: o, log: o.Logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /video_feed_page", s.page)
+	s.mux.HandleFunc("GET /login", s.loginPage)
+	if o.Login != nil {
+		s.mux.HandleFunc("POST /api/login", o.Login.HandleLogin)
+		s.mux.HandleFunc("POST /api/logout", o.Login.HandleLogout)
+		s.mux.HandleFunc("GET /api/session", o.Login.HandleSession)
+	} else {
+		s.mux.HandleFunc("GET /api/session", login.OpenSession)
+	}
 	if o.Assets != nil {
 		s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(o.Assets)))
 	}
@@ -102,7 +121,7 @@ func New(o Options) *Server {
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	if o.Metrics != nil {
-		s.mux.Handle("GET /metrics", o.Metrics.Handler())
+		s.mux.Handle("GET /metrics", httpauth.Metrics(o.Metrics.Handler(), o.MetricsToken))
 	}
 	return s
 }
@@ -110,15 +129,53 @@ func New(o Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	if s.o.Login != nil && !public(r) {
+		sess, ok := s.o.Login.Lookup(r)
+		if !ok {
+			if r.Method == http.MethodGet && (r.URL.Path == "/" || r.URL.Path == "/video_feed_page") {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			httpauth.WriteError(w, http.StatusUnauthorized, "login required")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !login.CheckCSRF(r, sess) {
+			httpauth.WriteError(w, http.StatusForbidden, "missing or wrong CSRF token (header "+login.CSRFHeader+")")
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+// public reports whether r is served without a session.
+func public(r *http.Request) bool {
+	p := r.URL.Path
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return p == "/healthz" || p == "/metrics" || p == "/login" || p == "/api/session" || strings.HasPrefix(p, "/static/")
+	case http.MethodPost:
+		return p == "/api/login"
+	}
+	return false
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s.o.Login == nil || s.o.Login.LoggedIn(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.asset(w, "login.html")
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) { s.asset(w, "index.html") }
+
+func (s *Server) asset(w http.ResponseWriter, name string) {
 	if s.o.Assets == nil {
 		http.Error(w, "dashboard not built in", http.StatusNotFound)
 		return
 	}
-	b, err := fs.ReadFile(s.o.Assets, "index.html")
+	b, err := fs.ReadFile(s.o.Assets, name)
 	if err != nil {
 		http.Error(w, "dashboard missing", http.StatusInternalServerError)
 		return

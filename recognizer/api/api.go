@@ -5,13 +5,22 @@
 // # REST API
 //
 // All bodies are JSON (request bodies at most 16 KiB); errors are
-// {"error":"..."} with 400 (bad input or JSON), 401 (missing token), 404
+// {"error":"..."} with 400 (bad input or JSON), 401 (missing or wrong token,
+// with WWW-Authenticate: Bearer), 403 (a browser's cross-site request), 404
 // (no such person/event/group), 409 (conflict: group already named or
 // dismissed, training already running, rename target exists), 413 (body too
-// large), 501 (feature not configured) or 500. Person names follow the
-// dataset rules (1-64 letters, digits, space, '_', '-', '.'; not "unknown").
-// When a token is configured, POST, PUT and DELETE need
-// "Authorization: Bearer <token>"; reads stay open.
+// large), 415 (a POST/PUT, or a DELETE with a body, that is not
+// Content-Type: application/json), 501 (feature not configured), 503 (no
+// token configured and the API not explicitly opened) or 500. Person names
+// follow the dataset rules (1-64 letters, digits, space, '_', '-', '.'; not
+// "unknown").
+//
+// Every request under /api/, reads included, needs
+// "Authorization: Bearer <token>" (compared in constant time). Without a
+// configured token the API refuses everything with 503 unless Options.Open
+// (serve --api-open) is set. No CORS header is ever sent, so no other web
+// origin can read an answer, and the JSON content type keeps a cross-site
+// page from sending a write without a preflight.
 //
 // People:
 //
@@ -70,6 +79,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/recognizer/history"
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -147,8 +157,11 @@ type Options struct {
 	Trainer Trainer
 	History History
 	Dataset Dataset
-	// Token, when set, is required as a Bearer token on POST, PUT and DELETE.
-	Token  string
+	// Token is required as a Bearer token on every request.
+	Token string
+	// Open serves the API without a token when Token is empty (serve
+	// --api-open); otherwise an empty Token refuses every request (503).
+	Open   bool
 	Logger *slog.Logger
 }
 
@@ -227,12 +240,8 @@ func (s *server) recover(h http.Handler) http.Handler {
 
 func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Token != "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if r.Header.Get("Authorization") != "Bearer "+s.o.Token {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="facemon"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
-				return
-			}
+		if !s.admit(w, r) {
+			return
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -245,6 +254,52 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 			writeJSON(w, status, map[string]string{"error": text})
 		}
 	})
+}
+
+// admit applies the API's access rules; it writes the refusal and returns
+// false when the request may not go on.
+func (s *server) admit(w http.ResponseWriter, r *http.Request) bool {
+	if s.o.Token == "" && !s.o.Open {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "REST API disabled: no API token configured on the recognizer (--api-token-file / --api-token; --api-open serves it without one)"})
+		return false
+	}
+	// A browser says when a request comes from another site; nothing
+	// legitimate does that (the dashboard goes through its edge's proxy).
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
+		return false
+	}
+	if s.o.Token != "" {
+		if _, ok := httpauth.Bearer(r); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="facemon"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing bearer token (send Authorization: Bearer TOKEN)"})
+			return false
+		}
+		if !httpauth.BearerOK(r, s.o.Token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="facemon", error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong bearer token"})
+			return false
+		}
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodDelete:
+		if (r.ContentLength > 0 || r.Header.Get("Content-Type") != "") && !isJSON(r.Header.Get("Content-Type")) {
+			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
+			return false
+		}
+	default:
+		if !isJSON(r.Header.Get("Content-Type")) {
+			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
+			return false
+		}
+	}
+	return true
+}
+
+func isJSON(ct string) bool {
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
 }
 
 func (s *server) classify(err error) (int, string) {

@@ -166,7 +166,11 @@ type env struct {
 	store *history.Store
 }
 
-func newEnv(t *testing.T, token string) *env {
+const testToken = "s3cret"
+
+// newEnv serves the API with testToken; e.do sends it (and a JSON content
+// type on writes) unless told otherwise.
+func newEnv(t *testing.T) *env {
 	t.Helper()
 	st, err := history.Open(history.Config{Path: filepath.Join(t.TempDir(), "h.db"), Debounce: -1})
 	if err != nil {
@@ -174,7 +178,7 @@ func newEnv(t *testing.T, token string) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := &env{t: t, ppl: newPeople(), tr: &fakeTrainer{}, ds: &fakeDataset{}, store: st}
-	e.srv = httptest.NewServer(New(Options{People: e.ppl, Trainer: e.tr, History: st, Dataset: e.ds, Token: token}))
+	e.srv = httptest.NewServer(New(Options{People: e.ppl, Trainer: e.tr, History: st, Dataset: e.ds, Token: testToken}))
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -188,8 +192,16 @@ func (e *env) do(method, path, body string, hdr ...string) (int, []byte, http.He
 		rd = strings.NewReader(body)
 	}
 	req, _ := http.NewRequestWithContext(ctx, method, e.srv.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if method != "GET" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+		} else {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -237,7 +249,7 @@ func desc(r *rand.Rand) face.Descriptor {
 // ---- tests
 
 func TestPeople(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	var ps struct{ People []Person }
 	json.Unmarshal(e.want("GET", "/api/people", "", 200), &ps)
 	if len(ps.People) != 2 || ps.People[1].Name != "alice" || ps.People[1].Samples != 3 {
@@ -265,11 +277,11 @@ func TestPeople(t *testing.T) {
 	e.want("DELETE", "/api/people/Alice%20B", "", 204)
 	e.want("DELETE", "/api/people/Alice%20B", "", 404)
 	e.want("GET", "/api/nothing", "", 404)
-	e.want("PATCH", "/api/people", "", 404) // JSON 404 for every unknown route/method
+	e.want("PATCH", "/api/people", "{}", 404) // JSON 404 for every unknown route/method
 }
 
 func TestTrain(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	e.want("GET", "/api/train/status", "", 404)
 	var r map[string]string
 	json.Unmarshal(e.want("POST", "/api/train", "", 202), &r)
@@ -287,10 +299,48 @@ func TestTrain(t *testing.T) {
 }
 
 func TestTokenAndRecover(t *testing.T) {
-	e := newEnv(t, "s3cret")
+	e := newEnv(t)
 	e.want("GET", "/api/people", "", 200)
-	e.want("POST", "/api/train", "", 401)
-	if st, _, _ := e.do("POST", "/api/train", "", "Authorization", "Bearer s3cret"); st != 202 {
+	// Every route, reads included, needs the token.
+	for _, rt := range [][2]string{{"GET", "/api/people"}, {"GET", "/api/events"}, {"GET", "/api/events/1/frame.jpg"},
+		{"GET", "/api/events/1/crop.jpg"}, {"GET", "/api/unknowns"}, {"GET", "/api/unknowns/faces/1/crop.jpg"},
+		{"GET", "/api/train/status"}, {"POST", "/api/train"}, {"DELETE", "/api/people/alice"}, {"GET", "/api/nothing"}} {
+		for _, auth := range []string{"", "Bearer wrong", "Bearer " + testToken + "x", "Basic " + testToken, "Bearer"} {
+			st, b, h := e.do(rt[0], rt[1], "", "Authorization", auth)
+			var er map[string]string
+			if st != 401 || h.Get("WWW-Authenticate") == "" || json.Unmarshal(b, &er) != nil || er["error"] == "" {
+				t.Errorf("%s %s with %q: %d %s (WWW-Authenticate %q)", rt[0], rt[1], auth, st, b, h.Get("WWW-Authenticate"))
+			}
+		}
+	}
+	if e.ppl.ppl["alice"] == nil {
+		t.Fatal("alice deleted without a token")
+	}
+	// Bodies must be JSON: the cross-site no-cors text/plain POST.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		st, b, _ := e.do("POST", "/api/unknowns/1/name", `{"name":"mallory"}`, "Content-Type", ct)
+		if st != 415 || !strings.Contains(string(b), "application/json") {
+			t.Errorf("POST as %q: %d %s", ct, st, b)
+		}
+	}
+	if st, _, _ := e.do("PUT", "/api/people/alice/threshold", `{"threshold":0.3}`, "Content-Type", "text/plain"); st != 415 || e.ppl.ppl["alice"].Threshold == 0.3 {
+		t.Errorf("text/plain PUT: %d", st)
+	}
+	if st, _, _ := e.do("DELETE", "/api/people/alice", `{}`, "Content-Type", "text/plain"); st != 415 {
+		t.Errorf("text/plain DELETE: %d", st)
+	}
+	// A browser's cross-site request: 403, token or not.
+	if st, b, _ := e.do("GET", "/api/people", "", "Sec-Fetch-Site", "cross-site"); st != 403 || !strings.Contains(string(b), `"error"`) {
+		t.Errorf("cross-site: %d %s", st, b)
+	}
+	// No CORS: a preflight gets no Access-Control-* header.
+	_, _, h := e.do("OPTIONS", "/api/unknowns/1/name", "", "Origin", "http://evil.example", "Access-Control-Request-Method", "POST")
+	for k := range h {
+		if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+			t.Errorf("CORS header %s: %v", k, h[k])
+		}
+	}
+	if st, _, _ := e.do("POST", "/api/train", "", "Content-Type", "application/json; charset=utf-8"); st != 202 {
 		t.Fatalf("with token: %d", st)
 	}
 	e.ppl.panic = true
@@ -298,8 +348,8 @@ func TestTokenAndRecover(t *testing.T) {
 	e.ppl.panic = false
 	e.want("GET", "/api/people", "", 200) // still serving
 
-	// Nothing configured: 501.
-	srv := httptest.NewServer(New(Options{}))
+	// Nothing configured (opened without a token): 501.
+	srv := httptest.NewServer(New(Options{Open: true}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/events")
 	if err != nil {
@@ -311,9 +361,44 @@ func TestTokenAndRecover(t *testing.T) {
 	}
 }
 
+// Without a token the API refuses everything unless opened explicitly.
+func TestNoTokenRefuses(t *testing.T) {
+	ppl := newPeople()
+	srv := httptest.NewServer(New(Options{People: ppl}))
+	defer srv.Close()
+	for _, m := range []string{"GET", "DELETE"} {
+		req, _ := http.NewRequest(m, srv.URL+"/api/people/alice", nil)
+		if m == "GET" {
+			req, _ = http.NewRequest(m, srv.URL+"/api/people", nil)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || !strings.Contains(string(b), "no API token configured") {
+			t.Errorf("%s without a configured token: %d %s", m, resp.StatusCode, b)
+		}
+	}
+	if ppl.ppl["alice"] == nil {
+		t.Fatal("deleted")
+	}
+	open := httptest.NewServer(New(Options{People: ppl, Open: true}))
+	defer open.Close()
+	resp, err := http.Get(open.URL + "/api/people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("--api-open: %d", resp.StatusCode)
+	}
+}
+
 // TestWithHistoryStore wires the API to a real history store.
 func TestWithHistoryStore(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	ctx := context.Background()
 	r := rand.New(rand.NewSource(1))
 	fr := frame(t)

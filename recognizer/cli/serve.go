@@ -11,6 +11,7 @@ import (
 
 	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/redact"
 )
 
@@ -45,7 +46,11 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&in.PublicURL, "public-url", "", "this recognizer's HTTP base URL as seen by Home Assistant (e.g. http://server:9101), for snapshot links")
 	fs.StringVar(&in.AlertWebhook, "alert-webhook", "", "URL to POST unknown-face alerts to (JSON with a base64 crop)")
 	fs.DurationVar(&in.AlertCooldown, "alert-cooldown", time.Minute, "least time between two unknown-face alerts of one camera")
-	fs.StringVar(&in.APIToken, "api-token", "", "bearer token required for REST API writes (env FACEMON_API_TOKEN)")
+	fs.StringVar(&in.APIToken, "api-token", "", "bearer token required on every REST API request (env FACEMON_API_TOKEN; prefer --api-token-file)")
+	// REST API and /metrics access (issue 9).
+	apiTokenFile := fs.String("api-token-file", "", "file holding the REST API bearer token (overrides --api-token)")
+	fs.BoolVar(&in.APIOpen, "api-open", false, "serve the REST API WITHOUT a token when none is configured (anyone reaching --http can read faces and frames and change the gallery); without a token and without this flag the API answers 503")
+	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
 	agree := fs.Int("track-agree", pipeline.DefaultTrack.Agree, "frames of a face's track that must name the same person before it is named (1 = decide per frame)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -61,8 +66,19 @@ func Serve(ctx context.Context, env Env, args []string) error {
 		"password": {"FACEMON_MQTT_PASSWORD", &cfg.Password}, "api-token": {"FACEMON_API_TOKEN", &in.APIToken},
 	})
 	var lvl slog.Level
+	var err error
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	if *apiTokenFile != "" {
+		if in.APIToken, err = httpauth.ReadSecret(*apiTokenFile); err != nil {
+			return fmt.Errorf("%w: --api-token-file: %v", errUsage, err)
+		}
+	}
+	if *metricsTokenFile != "" {
+		if cfg.MetricsToken, err = httpauth.ReadSecret(*metricsTokenFile); err != nil {
+			return fmt.Errorf("%w: --metrics-token-file: %v", errUsage, err)
+		}
 	}
 	a, err := c.analyzer()
 	if err != nil {

@@ -31,7 +31,8 @@ type Integrations struct {
 	PublicURL        string // this recognizer's HTTP base URL, for snapshot links
 	AlertWebhook     string // optional webhook for unknown faces
 	AlertCooldown    time.Duration
-	APIToken         string // bearer token for API writes
+	APIToken         string // bearer token required on every API request
+	APIOpen          bool   // serve the API without a token when APIToken is empty
 	RetentionEvery   time.Duration
 	HistoryQueueSize int
 }
@@ -82,7 +83,13 @@ func (s *Service) setupIntegrations() error {
 		s.OnGalleryChange(func() { p.SetPeople(names(s.Pipeline.Gallery())) })
 		s.Pipeline.OnResult(func(r *pipeline.Result) { p.Observe(r.Identities) })
 	}
-	opts := api.Options{People: galleryPeople{s}, Trainer: apiTrainer{s}, Dataset: apiDataset{s}, Token: c.APIToken, Logger: s.log}
+	opts := api.Options{People: galleryPeople{s}, Trainer: apiTrainer{s}, Dataset: apiDataset{s}, Token: c.APIToken, Open: c.APIOpen, Logger: s.log}
+	switch {
+	case c.APIToken == "" && c.APIOpen:
+		s.log.Warn("REST API OPEN WITHOUT A TOKEN (--api-open): anyone who reaches the HTTP port reads faces, frames and events and can change the gallery")
+	case c.APIToken == "":
+		s.log.Warn("REST API disabled: no API token configured (--api-token-file); every /api/ request answers 503")
+	}
 	if in.store != nil {
 		opts.History = apiHistory{in.store, s}
 		in.rec = history.NewRecorder(in.store, c.HistoryQueueSize, func(r *history.Recorded) {

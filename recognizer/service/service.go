@@ -23,6 +23,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/redact"
@@ -50,6 +51,9 @@ type Config struct {
 	ClientID string
 	// CAFile is the CA trusted for an ssl:// or wss:// --broker.
 	CAFile string
+	// MetricsToken lets non-loopback clients read /metrics as a bearer
+	// token; loopback clients need none.
+	MetricsToken string
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -244,7 +248,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.httpAddr = ln.Addr().String()
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", httpauth.Metrics(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.cfg.MetricsToken))
 		mux.Handle("/api/", s.in.api)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 			if !cl.Connected() {

@@ -117,6 +117,23 @@ func evalInt(t *testing.T, ctx context.Context, expr string) int {
 	return n
 }
 
+// browserLogin opens url, which sends the browser to the login page, logs
+// in there with password and waits until the dashboard is back at url.
+func browserLogin(t *testing.T, ctx context.Context, url, password string) {
+	t.Helper()
+	if err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `location.pathname === '/login' && !!document.getElementById('password')`, 10*time.Second)
+	if err := chromedp.Run(ctx,
+		chromedp.SendKeys("#password", password, chromedp.ByID),
+		chromedp.Click("#login", chromedp.ByID),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `location.pathname !== '/login' && !!document.getElementById('view')`, 10*time.Second)
+}
+
 const framesJS = `Number(document.getElementById('view').dataset.frames||0)`
 
 // TestDashboardBrowser drives the dashboard in headless Chromium against an
@@ -129,9 +146,7 @@ func TestDashboardBrowser(t *testing.T) {
 	arts := artifactDir(t)
 	t.Logf("artifacts: %s", arts)
 
-	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+e.Addr+"/")); err != nil {
-		t.Fatal(err)
-	}
+	browserLogin(t, ctx, "http://"+e.Addr+"/", testPassword)
 	// The image updates.
 	waitJS(t, ctx, `document.getElementById('view').naturalWidth > 0 && `+framesJS+` > 2`, 10*time.Second)
 	waitJS(t, ctx, `document.getElementById('badge').dataset.mode === 'raw'`, 5*time.Second)
@@ -248,9 +263,7 @@ func TestDashboardTrain(t *testing.T) {
 	b := testbroker.Start(t)
 	e := startEdge(t, b.URL, "door")
 	ctx := newBrowser(t)
-	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+e.Addr+"/")); err != nil {
-		t.Fatal(err)
-	}
+	browserLogin(t, ctx, "http://"+e.Addr+"/", testPassword)
 	waitJS(t, ctx, framesJS+` > 0`, 10*time.Second)
 	hidden := `document.getElementById('train').hidden`
 	var h bool

@@ -43,7 +43,8 @@ func TestParseConfig(t *testing.T) {
 // TestLiveViewWithoutBroker: the live view works with no broker at all.
 func TestLiveViewWithoutBroker(t *testing.T) {
 	e := startEdge(t, "tcp://"+freePort(t), "nobroker")
-	feed := openMJPEG(t, "http://"+e.Addr+"/video_feed")
+	c, _ := e.Login(t)
+	feed := openMJPEG(t, c, "http://"+e.Addr+"/video_feed")
 	var last uint64
 	for i := 0; i < 5; i++ {
 		p := feed.next(t, 5*time.Second)
@@ -105,7 +106,8 @@ func TestEndToEnd(t *testing.T) {
 	mu.Unlock()
 	t.Logf("10 MQTT frames in %v", time.Since(start).Round(time.Millisecond))
 
-	feed := openMJPEG(t, "http://"+e.Addr+"/video_feed")
+	c, _ := e.Login(t)
+	feed := openMJPEG(t, c, "http://"+e.Addr+"/video_feed")
 	if p := feed.next(t, 5*time.Second); p.Mode != "raw" {
 		t.Fatalf("first part mode %q, want raw", p.Mode)
 	}

@@ -15,13 +15,17 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/facemon/facemon/edge/login"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
@@ -68,10 +72,20 @@ type edge struct {
 func startEdge(t *testing.T, broker, camera string, extra ...string) *edge {
 	t.Helper()
 	addr := freePort(t)
-	dataset := filepath.Join(t.TempDir(), "dataset")
+	dir := t.TempDir()
+	dataset := filepath.Join(dir, "dataset")
+	// The dashboard login: a hash file of a known password, unless the
+	// test brings its own login flags.
+	loginFile := filepath.Join(dir, "state", "dashboard.bcrypt")
+	if !slices.Contains(extra, "--no-login") && !slices.Contains(extra, "--login-file") {
+		if err := login.WriteHash(loginFile, testPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
 	args := append([]string{"facemon-edge", "--broker", broker, "--camera-id", camera,
 		"--source", sharedVideo(t), "--loop", "--fps", "10", "--width", "320",
-		"--listen", addr, "--dataset", dataset, "--log-level", "warn"}, extra...)
+		"--listen", addr, "--dataset", dataset, "--log-level", "warn",
+		"--state", filepath.Join(dir, "state")}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &edge{Addr: addr, Camera: camera, Dataset: dataset, stop: cancel, done: make(chan int, 1)}
 	go func() { e.done <- run(ctx, args) }()
@@ -102,6 +116,29 @@ func startEdge(t *testing.T, broker, camera string, extra ...string) *edge {
 	}
 }
 
+// testPassword is the dashboard password of the edges tests start.
+const testPassword = "test dashboard password"
+
+// Login logs a new HTTP client in to the edge's dashboard and returns it
+// with the session's CSRF token.
+func (e *edge) Login(t *testing.T) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Post("http://"+e.Addr+"/api/login", "application/json", strings.NewReader(`{"password":"`+testPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		CSRF string `json:"csrf"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 200 || s.CSRF == "" {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+	return c, s.CSRF
+}
+
 // part is one MJPEG part.
 type part struct {
 	Mode string
@@ -116,9 +153,9 @@ type mjpeg struct {
 	mr   *multipart.Reader
 }
 
-func openMJPEG(t *testing.T, url string) *mjpeg {
+func openMJPEG(t *testing.T, c *http.Client, url string) *mjpeg {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +240,7 @@ type fakeRecognizer struct {
 	annotated atomic.Int64
 	mu        sync.Mutex
 	enrols    []msg.Enrol
+	trains    int
 	stopped   bool
 }
 
@@ -277,6 +315,9 @@ func (r *fakeRecognizer) train(_ string, b []byte) {
 	if err != nil {
 		return
 	}
+	r.mu.Lock()
+	r.trains++
+	r.mu.Unlock()
 	go func() {
 		start := time.Now()
 		pub := func(st msg.TrainStatus) {
@@ -292,6 +333,13 @@ func (r *fakeRecognizer) train(_ string, b []byte) {
 		pub(msg.TrainStatus{State: msg.TrainDone, Seen: 4, Encoded: 3, Skipped: 1, Reasons: map[string]int{"no_face": 1},
 			People: 2, Encodings: 3, DurationMS: time.Since(start).Milliseconds()})
 	}()
+}
+
+// Trains counts the train commands received.
+func (r *fakeRecognizer) Trains() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.trains
 }
 
 func (r *fakeRecognizer) Enrols() []msg.Enrol {

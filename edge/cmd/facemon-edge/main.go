@@ -7,7 +7,9 @@
 //
 // With --recognizer-url the dashboard also shows the recognizer's history
 // (people, events, unknown faces): the edge proxies /rapi/... to
-// <recognizer-url>/api/..., adding --api-token as a bearer token.
+// <recognizer-url>/api/..., adding --api-token(-file) as a bearer token for
+// logged-in dashboard sessions. The dashboard needs a password login
+// (--login-file, created on first start; --no-login disables it).
 package main
 
 import (
@@ -77,6 +79,8 @@ type config struct {
 	// CAFile is the CA trusted for an ssl:// or wss:// broker and an https
 	// recognizer URL.
 	CAFile string
+	// Web: dashboard login, HTTPS, token files (websec.go).
+	Web webConfig
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -137,6 +141,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker and an https --recognizer-url (from facemon-recognizer certs; default: system roots)")
 	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.Web.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -202,6 +207,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
+	if err := c.Web.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Web.APITokenFile != "" && c.APIToken != "" {
+		errs = append(errs, errors.New("--api-token-file and --api-token (or FACEMON_API_TOKEN) exclude each other"))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -235,6 +246,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	// Dashboard login, token files (websec.go).
+	sec, err := setupWeb(cfg, ln, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 
 	mq, err := mqttx.New(mqttx.Options{
@@ -337,8 +354,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 				return err
 			}
 		}
-		px, err := rapi.New(rapi.Options{Target: cfg.RecognizerURL, Token: cfg.APIToken, Timeout: cfg.APITimeout, TLS: tc,
-			Logger: log.With("component", "rapi")})
+		ro := rapi.Options{Target: cfg.RecognizerURL, Token: sec.APIToken, Timeout: cfg.APITimeout, TLS: tc,
+			Logger: log.With("component", "rapi")}
+		if sec.Auth != nil {
+			ro.Authorized = sec.Auth.LoggedIn
+		}
+		px, err := rapi.New(ro)
 		if err != nil {
 			ln.Close()
 			return err
@@ -352,11 +373,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Handler: web.New(web.Options{
 			Hub: hub, State: st, Enrol: enr, Train: trn, History: history, Metrics: m, Local: cfg.CameraID,
 			Assets: dashboard.Static(), Watch: watch, Connected: mq.Connected,
-			Logger: log.With("component", "web"),
+			Logger: log.With("component", "web"), Login: sec.Auth, MetricsToken: sec.MetricsToken,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// TLS handshake and other connection errors (scanners, plain HTTP
+		// to an HTTPS port) are debug-level noise.
+		ErrorLog:    slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 
 	var wg sync.WaitGroup
@@ -402,10 +426,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
+	go func() {
+		if cfg.Web.TLSCert != "" {
+			srvErr <- srv.ServeTLS(ln, cfg.Web.TLSCert, cfg.Web.TLSKey)
+			return
+		}
+		srvErr <- srv.Serve(ln)
+	}()
 	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", redact.URL(cfg.Broker),
 		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset,
-		"recognizer_url", redact.URL(cfg.RecognizerURL), "api_token", cfg.APIToken != "")
+		"recognizer_url", redact.URL(cfg.RecognizerURL), "api_token", sec.APIToken != "",
+		"login", sec.Auth != nil, "https", cfg.Web.TLSCert != "")
 
 	var runErr error
 	select {

@@ -1,0 +1,30 @@
+// facemon dashboard login: POST /api/login (JSON), then back to the page
+// that sent us here (same origin only).
+(function () {
+  'use strict';
+  var $ = function (id) { return document.getElementById(id); };
+  function next() {
+    var n = new URLSearchParams(location.search).get('next') || '/';
+    // Only a path on this origin: no "//host" or "scheme:".
+    return /^\/(?![\/\\])/.test(n) ? n : '/';
+  }
+  $('login-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var st = $('login-status'), btn = $('login');
+    btn.disabled = true;
+    st.dataset.state = 'pending';
+    st.textContent = 'checking…';
+    fetch('/api/login', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ password: $('password').value })
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (r.ok) { st.dataset.state = 'ok'; st.textContent = 'logged in'; location.replace(next()); return; }
+        st.dataset.state = r.status === 429 ? 'limited' : 'error';
+        st.textContent = '✗ ' + (j.error || ('HTTP ' + r.status));
+        $('password').select();
+      });
+    }).catch(function (err) { st.dataset.state = 'error'; st.textContent = '✗ ' + err; })
+      .then(function () { btn.disabled = false; });
+  });
+})();

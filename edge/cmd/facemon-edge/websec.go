@@ -1,0 +1,130 @@
+package main
+
+// The dashboard's login, HTTPS and the secrets of its web side (issue 9):
+// flags, validation and set-up, kept apart from main.go's MQTT wiring.
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/facemon/facemon/edge/login"
+	"github.com/facemon/facemon/shared/httpauth"
+)
+
+// stdout receives the one-time password banner (not slog: the password
+// must never reach a log pipeline that keeps it).
+var stdout io.Writer = os.Stdout
+
+// webConfig is the web side's part of the command line.
+type webConfig struct {
+	State            string // edge state directory
+	LoginFile        string // bcrypt hash of the dashboard password
+	NoLogin          bool
+	APITokenFile     string
+	MetricsTokenFile string
+	TLSCert, TLSKey  string
+}
+
+func (w *webConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.State, "state", "var/edge", "edge state directory (0700): holds dashboard.bcrypt unless --login-file says otherwise")
+	fs.StringVar(&w.LoginFile, "login-file", "", "bcrypt hash of the dashboard password (default <state>/dashboard.bcrypt); when missing, a random password is generated, its hash stored there and the password printed once on stdout")
+	fs.BoolVar(&w.NoLogin, "no-login", false, "serve the dashboard, live view and /rapi/ WITHOUT a login (anyone who reaches the port gets them, and the API token's rights)")
+	fs.StringVar(&w.APITokenFile, "api-token-file", "", "file holding the recognizer's REST API token (e.g. the recognizer's <state>/api-token); overrides --api-token")
+	fs.StringVar(&w.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
+	fs.StringVar(&w.TLSCert, "tls-cert", "", "serve the dashboard over HTTPS with this certificate (PEM; needs --tls-key)")
+	fs.StringVar(&w.TLSKey, "tls-key", "", "private key (PEM) for --tls-cert")
+}
+
+func (w *webConfig) validate() error {
+	var errs []error
+	if (w.TLSCert == "") != (w.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if w.NoLogin && w.LoginFile != "" {
+		errs = append(errs, errors.New("--no-login and --login-file exclude each other"))
+	}
+	if w.LoginFile == "" && !w.NoLogin {
+		if w.State == "" {
+			errs = append(errs, errors.New("--state: empty (needed for the dashboard login file)"))
+		}
+		w.LoginFile = filepath.Join(w.State, "dashboard.bcrypt")
+	}
+	return errors.Join(errs...)
+}
+
+// webSecrets is what the web side needs at run time.
+type webSecrets struct {
+	Auth         *login.Auth // nil with --no-login
+	APIToken     string
+	MetricsToken string
+}
+
+// setupWeb reads the token files and prepares the login (creating the
+// password file on first start).
+func setupWeb(c config, ln net.Listener, log *slog.Logger) (webSecrets, error) {
+	w := c.Web
+	s := webSecrets{APIToken: c.APIToken}
+	if w.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey); err != nil {
+			return s, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	}
+	if w.APITokenFile != "" {
+		tok, err := httpauth.ReadSecret(w.APITokenFile)
+		if err != nil {
+			return s, fmt.Errorf("--api-token-file: %w", err)
+		}
+		s.APIToken = tok
+	}
+	if w.MetricsTokenFile != "" {
+		tok, err := httpauth.ReadSecret(w.MetricsTokenFile)
+		if err != nil {
+			return s, fmt.Errorf("--metrics-token-file: %w", err)
+		}
+		s.MetricsToken = tok
+	}
+	if w.NoLogin {
+		log.Warn("DASHBOARD LOGIN DISABLED (--no-login): anyone who reaches " + c.Listen +
+			" sees the cameras, can enrol faces and train, and uses the recognizer API with this edge's token")
+		return s, nil
+	}
+	pw, err := login.Ensure(w.LoginFile)
+	if err != nil {
+		return s, err
+	}
+	if pw != "" {
+		fmt.Fprint(stdout, login.Banner(w.LoginFile, pw, dashboardURL(ln, w.TLSCert != "")))
+		log.Info("dashboard password created; shown once on stdout", "login_file", w.LoginFile)
+	}
+	a, err := login.New(login.Options{HashFile: w.LoginFile, Secure: w.TLSCert != "", Logger: log.With("component", "login")})
+	if err != nil {
+		return s, err
+	}
+	s.Auth = a
+	return s, nil
+}
+
+// dashboardURL is the address printed with a new password.
+func dashboardURL(ln net.Listener, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return scheme + "://" + strings.Trim(net.JoinHostPort(host, port), " ") + "/"
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/facemon/facemon/edge/login"
+)
+
+func TestParseConfigWeb(t *testing.T) {
+	t.Setenv("FACEMON_API_TOKEN", "")
+	c, err := parseConfig([]string{"facemon-edge"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Web.LoginFile != filepath.Join("var", "edge", "dashboard.bcrypt") || c.Web.NoLogin {
+		t.Errorf("defaults: %+v", c.Web)
+	}
+	c, err = parseConfig([]string{"facemon-edge", "--state", "/tmp/s"}, io.Discard)
+	if err != nil || c.Web.LoginFile != "/tmp/s/dashboard.bcrypt" {
+		t.Errorf("--state: %+v %v", c.Web, err)
+	}
+	c, err = parseConfig([]string{"facemon-edge", "--no-login"}, io.Discard)
+	if err != nil || c.Web.LoginFile != "" || !c.Web.NoLogin {
+		t.Errorf("--no-login: %+v %v", c.Web, err)
+	}
+	for _, bad := range [][]string{
+		{"--no-login", "--login-file", "x"},
+		{"--tls-cert", "c.pem"},
+		{"--tls-key", "k.pem"},
+		{"--api-token", "t", "--api-token-file", "f"},
+		{"--state", ""},
+	} {
+		if _, err := parseConfig(append([]string{"facemon-edge"}, bad...), io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// syncBuf is a goroutine-safe buffer.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFirstStartPassword: without a login file the edge creates one, prints
+// the password once on stdout (never in the log), and that password logs in.
+func TestFirstStartPassword(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "edge-state")
+	var out syncBuf
+	old := stdout
+	stdout = &out
+	t.Cleanup(func() { stdout = old })
+
+	start := func() (string, *syncBuf, func()) {
+		addr := freePort(t)
+		cfg, err := parseConfig([]string{"facemon-edge", "--broker", "tcp://" + freePort(t), "--camera-id", "first",
+			"--source", sharedVideo(t), "--listen", addr, "--dataset", filepath.Join(state, "..", "dataset"), "--state", state}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := &syncBuf{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
+				r.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("edge not serving")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return addr, logs, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}
+	}
+	addr, logs, stop := start()
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no password banner on stdout: %q", out.String())
+	}
+	pw := m[1]
+	if strings.Contains(logs.String(), pw) {
+		t.Fatal("the password reached the log")
+	}
+	file := filepath.Join(state, "dashboard.bcrypt")
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("login file: %v %v", st, err)
+	}
+	if dst, _ := os.Stat(state); dst.Mode().Perm() != 0o700 {
+		t.Errorf("state dir mode %v", dst.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(file); strings.Contains(string(b), pw) {
+		t.Fatal("the login file holds the password")
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Post("http://"+addr+"/api/login", "application/json", strings.NewReader(`{"password":"`+pw+`"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login with the printed password: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if r, err := c.Get("http://" + addr + "/api/config"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("config after login: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+	stop()
+
+	// Second start: the file is kept, nothing printed.
+	n := len(out.String())
+	_, _, stop = start()
+	stop()
+	if len(out.String()) != n {
+		t.Errorf("printed again on the second start: %q", out.String()[n:])
+	}
+}
+
+// TestDashboardTLS: with --tls-cert/--tls-key the dashboard is HTTPS and
+// the session cookie is Secure; a bad key pair stops the start.
+func TestDashboardTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+
+	loginFile := filepath.Join(dir, "state", "dashboard.bcrypt")
+	if err := login.WriteHash(loginFile, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	args := []string{"facemon-edge", "--broker", "tcp://" + freePort(t), "--camera-id", "tls",
+		"--source", sharedVideo(t), "--listen", addr, "--dataset", filepath.Join(dir, "dataset"),
+		"--login-file", loginFile, "--tls-cert", certFile, "--tls-key", keyFile}
+	cfg, err := parseConfig(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	defer func() { cancel(); <-done }()
+
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	var resp *http.Response
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err = c.Post("https://"+addr+"/api/login", "application/json", strings.NewReader(`{"password":"`+testPassword+`"}`))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPS login: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if sc := resp.Header.Get("Set-Cookie"); resp.StatusCode != 200 || !strings.Contains(sc, "; Secure") {
+		t.Errorf("HTTPS login: %d Set-Cookie %q", resp.StatusCode, sc)
+	}
+	if r, err := http.Get("http://" + addr + "/healthz"); err == nil && r.StatusCode == 200 {
+		t.Error("plain HTTP served with --tls-cert")
+	}
+
+	// A key that does not match the certificate: refused at start.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ob, _ := x509.MarshalECPrivateKey(other)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ob}), 0o600)
+	args[len(args)-9] = freePort(t) // --listen
+	cfg, _ = parseConfig(args, io.Discard)
+	if err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
+		t.Errorf("mismatched key pair: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
