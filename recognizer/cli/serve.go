@@ -25,7 +25,14 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
 	fs.StringVar(&cfg.Broker, "broker", "", "external MQTT broker URL (tcp://host:1883, ssl://host:8883); empty starts the embedded broker (env FACEMON_BROKER)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
-	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: anonymous access)")
+	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: the one generated in --state)")
+	var sf stateFlags
+	fs.StringVar(&sf.dir, "state", "", "state directory: generated MQTT users, dashboard password hash, API token, TLS files (default: the --gallery file's folder; '-' = none)")
+	fs.StringVar(&sf.passwordFile, "password-file", "", "file holding this recognizer's MQTT password (default: <state>/secrets/recognizer, or $FACEMON_MQTT_PASSWORD)")
+	fs.BoolVar(&cfg.AllowAnonymous, "allow-anonymous", false, "embedded broker: also accept clients without a user name, from loopback addresses only (INSECURE on a shared host; logged loudly)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (see the certs command): adds MQTT over TLS on --tls-listen to the embedded broker and serves --http as HTTPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&cfg.TLSListen, "tls-listen", ":8883", "embedded broker MQTT-over-TLS listen address (with --tls-cert)")
 	fs.StringVar(&cfg.Instance, "instance", "", "instance id (default: host name)")
 	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
 	fs.StringVar(&cfg.Prefix, "topic-prefix", "", "prefix for every MQTT topic")
@@ -79,6 +86,11 @@ func Serve(ctx context.Context, env Env, args []string) error {
 		if cfg.MetricsToken, err = httpauth.ReadSecret(*metricsTokenFile); err != nil {
 			return fmt.Errorf("%w: --metrics-token-file: %v", errUsage, err)
 		}
+	}
+	tokenGiven := *apiTokenFile != ""
+	fs.Visit(func(f *flag.Flag) { tokenGiven = tokenGiven || f.Name == "api-token" })
+	if err := prepareState(env, sf, &cfg, tokenGiven); err != nil {
+		return err
 	}
 	a, err := c.analyzer()
 	if err != nil {

@@ -51,6 +51,13 @@ type Config struct {
 	ClientID string
 	// CAFile is the CA trusted for an ssl:// or wss:// --broker.
 	CAFile string
+	// AllowAnonymous lets the embedded broker accept clients without a
+	// user name from loopback addresses (never from the network).
+	AllowAnonymous bool
+	// TLSCert and TLSKey (PEM files) add an MQTT-over-TLS listener on
+	// TLSListen (default :8883) to the embedded broker and serve the HTTP
+	// API over HTTPS.
+	TLSCert, TLSKey, TLSListen string
 	// MetricsToken lets non-loopback clients read /metrics as a bearer
 	// token; loopback clients need none.
 	MetricsToken string
@@ -75,6 +82,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
+	}
+	if c.TLSCert != "" && c.TLSListen == "" {
+		c.TLSListen = ":8883"
 	}
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = 2 * time.Second
@@ -102,6 +112,9 @@ func (c *Config) Validate() error {
 		if err := mqttx.ValidateBroker(c.Broker); err != nil {
 			return err
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	if c.ReconnectMax < 0 || c.ReconnectMax > 10*time.Minute {
 		return fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.ReconnectMax)
@@ -202,7 +215,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
-		b, err := broker.New(broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")})
+		bo := broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, AllowAnonymous: s.cfg.AllowAnonymous,
+			Logger: s.log.With("component", "broker")}
+		if s.cfg.TLSCert != "" {
+			bo.TLSAddr, bo.TLSCert, bo.TLSKey = s.cfg.TLSListen, s.cfg.TLSCert, s.cfg.TLSKey
+		}
+		b, err := broker.New(bo)
 		if err != nil {
 			return err
 		}
@@ -258,7 +276,11 @@ func (s *Service) Run(ctx context.Context) error {
 			fmt.Fprintln(w, "ok")
 		})
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
+		if s.cfg.TLSCert != "" {
+			go srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			go srv.Serve(ln)
+		}
 		defer srv.Close()
 	}
 	<-ctx.Done()

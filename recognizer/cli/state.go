@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"path/filepath"
+	"strconv"
+
+	"github.com/facemon/facemon/broker/creds"
+	"github.com/facemon/facemon/recognizer/service"
+)
+
+// stateFlags are serve's secure-by-default settings: the state directory
+// with generated credentials, and the explicit opt-outs.
+type stateFlags struct {
+	dir          string // --state ("" = the gallery's folder, "-" = none)
+	passwordFile string
+}
+
+// prepareState makes sure the state directory holds the broker users, the
+// recognizer's own MQTT password, the dashboard password hash and the API
+// token (creating what is missing and printing it once), and points the
+// service at them. Flags given explicitly always win.
+func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven bool) error {
+	if sf.passwordFile != "" {
+		pw, err := creds.ReadSecretFile(sf.passwordFile)
+		if err != nil {
+			return fmt.Errorf("%w: --password-file: %v", errUsage, err)
+		}
+		cfg.Password = pw
+	}
+	if sf.dir == "-" {
+		if cfg.Broker == "" && cfg.Users == "" && !cfg.AllowAnonymous {
+			return fmt.Errorf("%w: --state - leaves the embedded broker without users: give --users FILE, or --allow-anonymous for loopback-only anonymous access", errUsage)
+		}
+		return nil
+	}
+	dir := sf.dir
+	if dir == "" {
+		dir = filepath.Dir(cfg.Gallery)
+	}
+	if cfg.Users == "" || cfg.Broker != "" {
+		port := 1883
+		if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
+			if n, err := strconv.Atoi(p); err == nil && n > 0 {
+				port = n
+			}
+		}
+		created, err := creds.Ensure(creds.Options{Dir: dir, Prefix: cfg.Prefix, HAPrefix: haPrefix(cfg.Integrations.HAPrefix)})
+		if err != nil {
+			return err
+		}
+		created.Banner(env.Stdout, creds.BannerOptions{BrokerPort: port, StateFlag: dir, TopicPrefix: cfg.Prefix})
+		if cfg.Broker == "" && cfg.Users == "" {
+			cfg.Users = creds.UsersFile(dir)
+		}
+	}
+	if cfg.Username == "" && cfg.Password == "" {
+		pw, err := creds.ReadSecretFile(creds.SecretFile(dir, creds.UserRecognizer))
+		switch {
+		case err == nil:
+			cfg.Username, cfg.Password = creds.UserRecognizer, pw
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	if !apiTokenGiven && cfg.Integrations.APIToken == "" {
+		tok, err := creds.ReadSecretFile(creds.APITokenFile(dir))
+		switch {
+		case err == nil:
+			cfg.Integrations.APIToken = tok
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	return nil
+}
+
+func haPrefix(p string) string {
+	if p == "-" {
+		return ""
+	}
+	return p
+}
