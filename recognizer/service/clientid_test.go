@@ -66,7 +66,7 @@ func TestTwoDefaultRecognizersOnOneBroker(t *testing.T) {
 		return svc
 	}
 	var logA, logB lockedBuf
-	run(service.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port)}, &logA)
+	run(service.Config{AllowAnonymous: true, Listen: fmt.Sprintf("127.0.0.1:%d", port)}, &logA)
 	waitFor(t, 15*time.Second, "recognizer A connected", func() bool { return strings.Contains(logA.String(), "mqtt connected") })
 	run(service.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port)}, &logB)
 	waitFor(t, 15*time.Second, "recognizer B connected", func() bool { return strings.Contains(logB.String(), "mqtt connected") })

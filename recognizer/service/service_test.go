@@ -71,7 +71,7 @@ func start(t *testing.T) *harness {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	svc, err := service.New(service.Config{Gallery: h.gallery, Dataset: h.dataset, Listen: fmt.Sprintf("127.0.0.1:%d", port),
+	svc, err := service.New(service.Config{AllowAnonymous: true, Gallery: h.gallery, Dataset: h.dataset, Listen: fmt.Sprintf("127.0.0.1:%d", port),
 		Instance: "t1", Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, GalleryPoll: 200 * time.Millisecond,
 		Track: pipeline.TrackConfig{Agree: 1, Window: 1, MaxGap: time.Second, MaxDistance: 0.5}}, pool, annotate.JPEG, log)
 	if err != nil {
