@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,17 @@ func startRecognizer(t *testing.T, name string, args ...string) (*proc, string) 
 	base := []string{"serve", "--models", models, "--gallery", gallery, "--instance", name,
 		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2",
 		"--api-token-file", apiTokenFile}
+	// Tests that are not about credentials opt in to anonymous clients on
+	// loopback (explicitly, as a user would have to); the embedded broker
+	// still gets its generated users in a state folder of the test's own.
+	// security tests give --state themselves.
+	if !slices.Contains(args, "--state") {
+		if slices.Contains(args, "--broker") {
+			base = append(base, "--state", "-")
+		} else {
+			base = append(base, "--state", t.TempDir(), "--allow-anonymous")
+		}
+	}
 	p := start(t, name, "facemon-recognizer", append(base, args...)...)
 	return p, fmt.Sprintf("127.0.0.1:%d", httpPort)
 }

@@ -25,7 +25,7 @@ func TestSoak(t *testing.T) {
 	}
 	port := freePort(t)
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	rec, _ := startRecognizer(t, "soak", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--allow-anonymous")
+	rec, _ := startRecognizer(t, "soak", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 	obs := observe(t, url)
 	edge := startEdge(t, url, "soak", 30)

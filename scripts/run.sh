@@ -34,7 +34,7 @@ if [ -f "$SOURCE" ]; then LOOP=(--loop); fi
 mkdir -p "$DATASET" "$(dirname "$GALLERY")"
 # Credentials: created once in $STATE (mode 0700) and printed once; later
 # runs reuse them, and an upgraded install gets what is missing.
-"$BIN/facemon-recognizer" users init --state "$STATE" --camera "$CAMERA_ID" --listen "$BROKER_LISTEN"
+"$BIN/facemon-recognizer" users init --state "$STATE" --camera "$CAMERA_ID" --port "${BROKER_LISTEN##*:}"
 echo "== training $GALLERY from $DATASET/ (one folder per person)"
 "$BIN/facemon-recognizer" train --dataset "$DATASET" --gallery "$GALLERY"
 
