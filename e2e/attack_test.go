@@ -207,7 +207,21 @@ func attackSuite(t *testing.T, kind string) {
 	apiBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	gal := filepath.Join(t.TempDir(), "gallery.json")
 	copyFile(t, gallery, gal)
+	// The dataset: the shared people as symlinked folders (training
+	// follows them; nothing is copied), plus whatever Capture adds.
 	dataset := t.TempDir()
+	faces := filepath.Join(shared, "testdata", "faces")
+	ents, err := os.ReadDir(faces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	var procs []*proc
 	recArgs := []string{"serve", "--models", models, "--gallery", gal, "--instance", "rsec", "--dataset", dataset,
@@ -215,8 +229,8 @@ func attackSuite(t *testing.T, kind string) {
 	if kind == "mosquitto" {
 		conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 		os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npersistence false\n"+
-			"password_file %s\nacl_file %s\nuse_username_as_clientid true\n", port,
-			filepath.Join(state, "mosquitto", "password_file"), filepath.Join(state, "mosquitto", "acl_file"))), 0o600)
+			"password_file %s\nacl_file %s\nuse_username_as_clientid true\n%s", port,
+			filepath.Join(state, "mosquitto", "password_file"), filepath.Join(state, "mosquitto", "acl_file"), runAsRoot())), 0o600)
 		procs = append(procs, startExternal(t, "mosquitto", mosquittoBin(t), "-c", conf, "-v"))
 		waitTCP(t, addr, 10*time.Second)
 		recArgs = append(recArgs, "--broker", url)
@@ -613,3 +627,12 @@ func wsHeaders(origin string) http.Header {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// runAsRoot keeps mosquitto, started by root, from switching to the
+// mosquitto user, which cannot read the test's 0700 state folder.
+func runAsRoot() string {
+	if os.Geteuid() == 0 {
+		return "user root\n"
+	}
+	return ""
+}
