@@ -11,6 +11,7 @@ GALLERY=${GALLERY:-var/gallery.json}
 CAMERA_ID=${CAMERA_ID:-cam1}
 LISTEN=${LISTEN:-:8001}
 BROKER_LISTEN=${BROKER_LISTEN:-:1883}
+HTTP_LISTEN=${HTTP_LISTEN:-:9101}
 SOURCE=${SOURCE:-}
 LOOP=()
 
@@ -54,13 +55,13 @@ if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
 fi
 echo "== starting recognizer (embedded MQTT broker on $BROKER_LISTEN)"
 "$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --listen "$BROKER_LISTEN" \
-  --api-token-file "$STATE/api-token" &
+  --http "$HTTP_LISTEN" --api-token-file "$STATE/api-token" &
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
 echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
-  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" \
+  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:${HTTP_LISTEN##*:}" "${LOOP[@]}" \
   --state "$STATE/edge" --login-file "$STATE/dashboard.bcrypt" --api-token-file "$STATE/api-token" &
 pids+=($!)
 
@@ -68,7 +69,7 @@ host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-localhost}
 cat <<MSG
 
   Dashboard:   http://localhost:${LISTEN##*:}/   (from other machines: http://$host:${LISTEN##*:}/)
-               log in with the password printed above on the first start (hash in $STATE/dashboard.bcrypt)
+               log in with the password the edge prints (once) on its first start (only its hash is kept, in $STATE/dashboard.bcrypt)
   MJPEG feed:  http://localhost:${LISTEN##*:}/video_feed  (after logging in)
   MQTT broker: tcp://$host:$port   (identities on cam/$CAMERA_ID/identities)
   Ctrl-C stops everything.
