@@ -12,6 +12,7 @@ CAMERA_ID=${CAMERA_ID:-cam1}
 LISTEN=${LISTEN:-:8001}
 BROKER_LISTEN=${BROKER_LISTEN:-:1883}
 STATE=${STATE:-var}
+HTTP_LISTEN=${HTTP_LISTEN:-:9101}
 SOURCE=${SOURCE:-}
 LOOP=()
 
@@ -49,7 +50,8 @@ if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
   exit 1
 fi
 echo "== starting recognizer (embedded MQTT broker on $BROKER_LISTEN)"
-"$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --state "$STATE" --listen "$BROKER_LISTEN" &
+"$BIN/facemon-recognizer" serve --gallery "$GALLERY" --dataset "$DATASET" --state "$STATE" --listen "$BROKER_LISTEN" \
+  --http "$HTTP_LISTEN" &
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
@@ -57,7 +59,7 @@ echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
   --username "edge-$CAMERA_ID" --password-file "$STATE/secrets/edge-$CAMERA_ID" \
   --login-file "$STATE/dashboard.bcrypt" --api-token-file "$STATE/api-token" --state "$STATE/edge" \
-  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:9101" "${LOOP[@]}" &
+  --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:${HTTP_LISTEN##*:}" "${LOOP[@]}" &
 pids+=($!)
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-localhost}
