@@ -10,6 +10,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -635,4 +636,84 @@ func runAsRoot() string {
 		return "user root\n"
 	}
 	return ""
+}
+
+// TLS one flag away: a local CA and server certificate from the certs
+// command; the embedded broker adds MQTT over TLS and the API is served
+// over HTTPS; the edge connects with --ca and proxies to the HTTPS API. A
+// client without the CA is refused.
+func TestTLSEndToEnd(t *testing.T) {
+	state, admin, _, _ := secureState(t, "door")
+	out, err := exec.Command(filepath.Join(binDir, "facemon-recognizer"), "certs", "--state", state, "--host", "127.0.0.1,localhost").CombinedOutput()
+	if err != nil {
+		t.Fatalf("certs: %v\n%s", err, out)
+	}
+	tlsDir := filepath.Join(state, "tls")
+	ca := filepath.Join(tlsDir, "ca.pem")
+	port, tlsPort, httpPort, edgePort := freePort(t), freePort(t), freePort(t), freePort(t)
+	apiBase := fmt.Sprintf("https://127.0.0.1:%d", httpPort)
+	start(t, "recognizer", "facemon-recognizer", "serve", "--models", models, "--gallery", gallery, "--instance", "rtls",
+		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2", "--state", state,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--tls-listen", fmt.Sprintf("127.0.0.1:%d", tlsPort),
+		"--tls-cert", filepath.Join(tlsDir, "server.pem"), "--tls-key", filepath.Join(tlsDir, "server.key"))
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", tlsPort), 30*time.Second)
+	tlsURL := fmt.Sprintf("ssl://127.0.0.1:%d", tlsPort)
+	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
+	start(t, "edge-door", "facemon-edge", "--broker", tlsURL, "--ca", ca, "--camera-id", "door",
+		"--username", "edge-door", "--password-file", filepath.Join(state, "secrets", "edge-door"),
+		"--login-file", filepath.Join(state, "dashboard.bcrypt"), "--api-token-file", filepath.Join(state, "api-token"),
+		"--state", t.TempDir(), "--recognizer-url", apiBase, "--dataset", t.TempDir(),
+		"--source", video(t), "--loop", "--fps", "10", "--listen", fmt.Sprintf("127.0.0.1:%d", edgePort))
+
+	ids := make(chan struct{}, 1000)
+	cl, err := mqttx.New(mqttx.Options{Broker: tlsURL, CAFile: ca, Username: "admin", Password: admin,
+		ClientID: mqttx.DefaultClientID("admin", "e2e")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cl.Subscribe(topic.New("").Identities("door"), 1, func(string, []byte) {
+		select {
+		case ids <- struct{}{}:
+		default:
+		}
+	})
+	waitFor(t, 60*time.Second, "identities over MQTT/TLS", func() bool { return len(ids) >= 5 })
+
+	// Without the CA the broker's certificate is not trusted.
+	noCA, err := mqttx.New(mqttx.Options{Broker: tlsURL, Username: "admin", Password: admin,
+		ClientID: mqttx.DefaultClientID("admin", "noca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	if err := noCA.WaitConnected(ctx); err == nil {
+		t.Error("a client without the CA connected over TLS")
+	} else {
+		t.Logf("client without --ca: %v", err)
+	}
+	cancel()
+	noCA.Close()
+
+	// The API over HTTPS through the dashboard's proxy.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	dashboardLogin(t, browser, edgeURL, admin)
+	resp, err := browser.Get(edgeURL + "/rapi/people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), performer) {
+		t.Fatalf("/rapi/people over the HTTPS API: %d %s", resp.StatusCode, b)
+	}
+	// Plain HTTP to the HTTPS API port gets nowhere.
+	if r, err := (&http.Client{Timeout: 5 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/api/people", httpPort)); err == nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			t.Fatal("plain HTTP answered on the HTTPS API port")
+		}
+	}
 }

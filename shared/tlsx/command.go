@@ -19,7 +19,7 @@ import (
 func Command(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	state := fs.String("state", ".", "state directory; the files go to DIR/tls/")
+	state := fs.String("state", "var", "state directory (as for the users command); the files go to DIR/tls/")
 	hostList := fs.String("host", strings.Join(DefaultHosts(), ","), "comma-separated DNS names and IP addresses clients use to reach this machine (the certificate's names)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: certs [--state DIR] [--host name,ip,...]\n\n"+
