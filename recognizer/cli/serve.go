@@ -31,6 +31,9 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
 	fs.StringVar(&cfg.Username, "username", "", "MQTT username (env FACEMON_MQTT_USER)")
 	fs.StringVar(&cfg.Password, "password", "", "MQTT password (env FACEMON_MQTT_PASSWORD)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "server certificate (PEM, e.g. <state>/tls/server.pem from the certs command): adds MQTT over TLS to the embedded broker on --tls-listen and serves --http as HTTPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
+	fs.StringVar(&cfg.TLSListen, "tls-listen", ":8883", "embedded broker MQTT-over-TLS listen address (with --tls-cert)")
 	fs.StringVar(&cfg.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker (see the certs command; default: system roots)")
 	var rf ruleFlags
 	rf.register(fs)

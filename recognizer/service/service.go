@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -47,6 +49,10 @@ type Config struct {
 	ClientID string
 	// CAFile is the CA trusted for an ssl:// or wss:// --broker.
 	CAFile string
+	// TLSCert/TLSKey (PEM files, e.g. from the certs command) add an
+	// MQTT-over-TLS listener to the embedded broker on TLSListen (default
+	// :8883) and serve the HTTP API and metrics over HTTPS.
+	TLSCert, TLSKey, TLSListen string
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -68,6 +74,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
+	}
+	if c.TLSCert != "" && c.TLSListen == "" {
+		c.TLSListen = ":8883"
 	}
 	if c.ClientID == "" {
 		c.ClientID = mqttx.DefaultClientID(c.Username, "recognizer")
@@ -92,6 +101,9 @@ func (c *Config) Validate() error {
 		if err := mqttx.ValidateBroker(c.Broker); err != nil {
 			return err
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	if c.Group != "-" && !topic.ValidID(c.Group) {
 		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
@@ -189,7 +201,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
-		b, err := broker.New(broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")})
+		bo := broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")}
+		if s.cfg.TLSCert != "" {
+			bo.TLSAddr, bo.TLSCert, bo.TLSKey = s.cfg.TLSListen, s.cfg.TLSCert, s.cfg.TLSKey
+		}
+		b, err := broker.New(bo)
 		if err != nil {
 			return err
 		}
@@ -244,7 +260,15 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			fmt.Fprintln(w, "ok")
 		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		if s.cfg.TLSCert != "" {
+			tc, err := tlsx.ServerConfig(s.cfg.TLSCert, s.cfg.TLSKey, "")
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			ln = tls.NewListener(ln, tc)
+		}
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
