@@ -199,6 +199,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.setupIntegrations(); err != nil {
 		return err
 	}
+	var httpsTLS *tls.Config // --tls-cert: the HTTP API over HTTPS
+	if s.cfg.TLSCert != "" {
+		tc, err := tlsx.ServerConfig(s.cfg.TLSCert, s.cfg.TLSKey, "")
+		if err != nil {
+			return err
+		}
+		httpsTLS = tc
+	}
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
 		bo := broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")}
@@ -261,13 +269,8 @@ func (s *Service) Run(ctx context.Context) error {
 			fmt.Fprintln(w, "ok")
 		})
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-		if s.cfg.TLSCert != "" {
-			tc, err := tlsx.ServerConfig(s.cfg.TLSCert, s.cfg.TLSKey, "")
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			ln = tls.NewListener(ln, tc)
+		if httpsTLS != nil {
+			ln = tls.NewListener(ln, httpsTLS)
 		}
 		go srv.Serve(ln)
 		defer srv.Close()
