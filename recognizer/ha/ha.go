@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -122,8 +123,10 @@ func (c *Config) Validate() error {
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("ha: base URL %q: want http(s)://host[:port]", c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			// No credentials: the URL goes into retained discovery
+			// messages; and none in the error text either.
+			return redact.Errorf("ha: base URL %q: want http(s)://host[:port] without user or password", c.BaseURL)
 		}
 	}
 	return nil

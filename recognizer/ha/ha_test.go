@@ -298,4 +298,10 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v accepted", c)
 		}
 	}
+	// Credentials in the public URL would land in retained discovery
+	// messages: refused, and the error does not repeat them.
+	_, err := NewPublisher(Config{Instance: "x", BaseURL: "http://u:haPW@h:9101"}, &fakeMQTT{}, nil)
+	if err == nil || strings.Contains(err.Error(), "haPW") {
+		t.Errorf("base URL with a password: %v", err)
+	}
 }

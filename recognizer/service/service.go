@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -213,6 +215,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.setupIntegrations(); err != nil {
 		return err
 	}
+	var httpsTLS *tls.Config // --tls-cert: the HTTP API over HTTPS
+	if s.cfg.TLSCert != "" {
+		tc, err := tlsx.ServerConfig(s.cfg.TLSCert, s.cfg.TLSKey, "")
+		if err != nil {
+			return err
+		}
+		httpsTLS = tc
+	}
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
 		bo := broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, AllowAnonymous: s.cfg.AllowAnonymous,
@@ -275,12 +285,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			fmt.Fprintln(w, "ok")
 		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		if s.cfg.TLSCert != "" {
-			go srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
-		} else {
-			go srv.Serve(ln)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		if httpsTLS != nil {
+			ln = tls.NewListener(ln, httpsTLS)
 		}
+		go srv.Serve(ln)
 		defer srv.Close()
 	}
 	<-ctx.Done()

@@ -232,18 +232,12 @@ func New(o Options) (*Client, error) {
 // onNotification records why connection attempts fail, and logs it when
 // the reason changes (not on every retry).
 func (cl *Client) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
-	var err error
-	switch n := n.(type) {
-	case mqtt.ConnectionNotificationFailed:
-		err = n.Reason
-	case mqtt.ConnectionNotificationBrokerFailed:
-		err = n.Reason
-	default:
+	// One Failed per attempt (BrokerFailed repeats the same reason).
+	f, ok := n.(mqtt.ConnectionNotificationFailed)
+	if !ok || f.Reason == nil {
 		return
 	}
-	if err == nil {
-		return
-	}
+	err := f.Reason
 	err = explain(redact.Error(err))
 	cl.errMu.Lock()
 	same := cl.lastErr != nil && cl.lastErr.Error() == err.Error()

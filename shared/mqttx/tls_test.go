@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -65,6 +66,11 @@ func freePort(t *testing.T) int {
 // startTLSMosquitto runs mosquitto with a TLS listener only (no anonymous
 // access, one user) and returns its port.
 func startTLSMosquitto(t *testing.T, f tlsx.Files, user, pass string) int {
+	return startMosquittoConf(t, f, user, pass, "")
+}
+
+// startMosquittoConf is startTLSMosquitto with extra listener settings.
+func startMosquittoConf(t *testing.T, f tlsx.Files, user, pass, extra string) int {
 	bin := mosquittoBin(t)
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "password_file")
@@ -74,7 +80,7 @@ func startTLSMosquitto(t *testing.T, f tlsx.Files, user, pass string) int {
 	os.Chmod(pw, 0o600)
 	port := freePort(t)
 	conf := fmt.Sprintf("per_listener_settings false\nallow_anonymous false\npassword_file %s\npersistence false\n"+
-		"listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", pw, port, f.Cert, f.Key)
+		"listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n%s", pw, port, f.Cert, f.Key, extra)
 	if os.Getuid() == 0 {
 		conf = "user root\n" + conf // else mosquitto drops to "mosquitto", who cannot read the 0600 files
 	}
@@ -207,5 +213,38 @@ func TestTLSMosquitto(t *testing.T) {
 	}
 	if !strings.Contains(out, "ssl://edge-door:"+redact.Mask+"@127.0.0.1") {
 		t.Errorf("broker URL not logged redacted:\n%s", out)
+	}
+}
+
+// TestClientCertificateMosquitto: a mosquitto listener that requires client
+// certificates accepts mqttx with CertFile/KeyFile (a certificate from the
+// same CA) and refuses it without one.
+func TestClientCertificateMosquitto(t *testing.T) {
+	f, _, err := tlsx.Generate(filepath.Join(t.TempDir(), "tls"), []string{"localhost", "127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user, pass = "recognizer", "Client-Cert-pw9"
+	port := startMosquittoConf(t, f, user, pass, fmt.Sprintf("cafile %s\nrequire_certificate true\n", f.CA))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	try := func(cert, key string) error {
+		cl, err := New(Options{Broker: fmt.Sprintf("ssl://127.0.0.1:%d", port), ClientID: DefaultClientID(user, "test"),
+			Username: user, Password: pass, CAFile: f.CA, CertFile: cert, KeyFile: key, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return cl.WaitConnected(ctx)
+	}
+	if err := try(f.Cert, f.Key); err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	if err := try("", ""); err == nil {
+		t.Error("connected without the required client certificate")
+	}
+	if err := try(f.Cert, ""); err == nil || !strings.Contains(err.Error(), "both") {
+		t.Errorf("certificate without key: %v", err)
 	}
 }

@@ -148,8 +148,11 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	// Read after parsing, so --help never shows the token as a default.
-	if c.APIToken == "" {
+	// Read after parsing, so --help never shows the token as a default;
+	// an explicit --api-token (even empty) wins.
+	tokenSet := false
+	fs.Visit(func(f *flag.Flag) { tokenSet = tokenSet || f.Name == "api-token" })
+	if !tokenSet {
 		c.APIToken = os.Getenv("FACEMON_API_TOKEN")
 	}
 	var errs []error
