@@ -642,7 +642,7 @@ func runAsRoot() string {
 // command; the embedded broker adds MQTT over TLS and the API is served
 // over HTTPS; the edge connects with --ca and proxies to the HTTPS API. A
 // client without the CA is refused.
-func TestTLSEndToEnd(t *testing.T) {
+func TestTLSWithCredentialsAndHTTPSAPI(t *testing.T) {
 	state, admin, _, _ := secureState(t, "door")
 	out, err := exec.Command(filepath.Join(binDir, "facemon-recognizer"), "certs", "--state", state, "--host", "127.0.0.1,localhost").CombinedOutput()
 	if err != nil {
