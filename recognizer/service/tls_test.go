@@ -50,7 +50,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tcpPort, tlsPort, httpPort := port0(t), port0(t), port0(t)
-	svc, err := service.New(service.Config{Gallery: filepath.Join(t.TempDir(), "gallery.json"), Dataset: t.TempDir(),
+	svc, err := service.New(service.Config{AllowAnonymous: true, Gallery: filepath.Join(t.TempDir(), "gallery.json"), Dataset: t.TempDir(),
 		Listen: fmt.Sprintf("127.0.0.1:%d", tcpPort), TLSListen: fmt.Sprintf("127.0.0.1:%d", tlsPort), TLSCert: f.Cert, TLSKey: f.Key,
 		HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort), Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule},
 		pool, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -254,12 +254,23 @@ func FilesIn(dir string) Files {
 // hosts into dir (mode 0700; files 0600, written atomically). It reports
 // whether a new CA was made.
 func Generate(dir string, hosts []string, now time.Time) (f Files, newCA bool, err error) {
+	return GenerateNamed(dir, "server", hosts, now)
+}
+
+// GenerateNamed is Generate writing the certificate to dir/<name>.pem and
+// its key to dir/<name>.key, e.g. for an edge's HTTPS dashboard, without
+// touching the server's.
+func GenerateNamed(dir, name string, hosts []string, now time.Time) (f Files, newCA bool, err error) {
+	if !validName(name) {
+		return Files{}, false, fmt.Errorf("certificate name %q: want letters, digits, '-', '_' or '.'", name)
+	}
 	for _, h := range hosts {
 		if err := ValidHost(h); err != nil {
 			return Files{}, false, err
 		}
 	}
 	f = FilesIn(dir)
+	f.Cert, f.Key = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return f, false, err
 	}
@@ -336,6 +347,18 @@ func WriteFileAtomic(path string, b []byte) error {
 		d.Close()
 	}
 	return nil
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 64 || n[0] == '.' || n == "ca" {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func serialNumber() (*big.Int, error) {

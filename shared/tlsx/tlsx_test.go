@@ -262,6 +262,29 @@ func TestCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// A named certificate for an edge: same CA, the server's files untouched.
+	srvBefore, _ := os.ReadFile(filepath.Join(state, "tls", CertFile))
+	out.Reset()
+	if code := Command([]string{"--state", state, "--host", "pi.lan", "--name", "edge-door"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--tls-cert edge-door.pem") {
+		t.Fatalf("--name: %d %s %s", code, out.String(), errb.String())
+	}
+	srvAfter, _ := os.ReadFile(filepath.Join(state, "tls", CertFile))
+	if !bytes.Equal(srvBefore, srvAfter) {
+		t.Error("--name edge-door rewrote server.pem")
+	}
+	srv, err := ServerConfig(filepath.Join(state, "tls", "edge-door.pem"), filepath.Join(state, "tls", "edge-door.key"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, _ := ClientConfig(filepath.Join(state, "tls", CAFile), "", "", "pi.lan")
+	if err := handshake(t, srv, cli, "127.0.0.1"); err != nil {
+		t.Errorf("edge certificate for pi.lan: %v", err)
+	}
+	for _, bad := range []string{"../x", "ca", "", ".hidden", "a b"} {
+		if code := Command([]string{"--state", state, "--name", bad}, &out, &errb); code != 1 {
+			t.Errorf("--name %q: exit %d", bad, code)
+		}
+	}
 	out.Reset()
 	if code := Command([]string{"--state", state}, &out, &errb); code != 0 || !strings.Contains(out.String(), "existing CA reused") {
 		t.Errorf("second run: %d %s", code, out.String())
