@@ -79,13 +79,8 @@ type config struct {
 	// CAFile is the CA trusted for an ssl:// or wss:// broker and an https
 	// recognizer URL.
 	CAFile string
-<<<<<<< HEAD
 	// Web: dashboard login, HTTPS, token files (websec.go).
 	Web webConfig
-=======
-	// TLSCert/TLSKey serve the dashboard over HTTPS.
-	TLSCert, TLSKey string
->>>>>>> sec-misc
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -143,8 +138,6 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Reconnect, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts (a short one lets recognition resume soon after a broker restart)")
 	fs.StringVar(&c.RecognizerURL, "recognizer-url", "", "recognizer HTTP base URL (e.g. http://127.0.0.1:9101): the dashboard's People, Events and Unknowns views use its REST API through /rapi/ (empty: hidden)")
 	fs.StringVar(&c.APIToken, "api-token", "", "bearer token sent to the recognizer's REST API (env FACEMON_API_TOKEN)")
-	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate (PEM, e.g. server.pem from facemon-recognizer certs --host <this Pi>) to serve the dashboard over HTTPS on --listen")
-	fs.StringVar(&c.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
 	fs.StringVar(&c.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker and an https --recognizer-url (from facemon-recognizer certs; default: system roots)")
 	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -211,9 +204,6 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if strings.ContainsAny(c.APIToken, "\r\n") {
 		errs = append(errs, errors.New("--api-token: contains a line break"))
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
-	}
 	if c.APITimeout <= 0 || c.APITimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--recognizer-timeout %v: must be in (0, 10m]", c.APITimeout))
 	}
@@ -256,27 +246,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	hub := stream.New(stream.Options{Freshness: cfg.Freshness})
 	st := state.New(state.Options{Space: space, Local: cfg.CameraID, Logger: log.With("component", "state")})
 
-	var webTLS *tls.Config
-	if cfg.TLSCert != "" {
-		var err error
-		if webTLS, err = tlsx.ServerConfig(cfg.TLSCert, cfg.TLSKey, ""); err != nil {
-			return err
-		}
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-<<<<<<< HEAD
 	// Dashboard login, token files (websec.go).
 	sec, err := setupWeb(cfg, ln, log)
 	if err != nil {
 		ln.Close()
 		return err
-=======
-	if webTLS != nil {
-		ln = tls.NewListener(ln, webTLS)
->>>>>>> sec-misc
 	}
 
 	mq, err := mqttx.New(mqttx.Options{
@@ -451,7 +429,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 
 	srvErr := make(chan error, 1)
-<<<<<<< HEAD
 	go func() {
 		if cfg.Web.TLSCert != "" {
 			srvErr <- srv.ServeTLS(ln, cfg.Web.TLSCert, cfg.Web.TLSKey)
@@ -460,10 +437,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		srvErr <- srv.Serve(ln)
 	}()
 	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", redact.URL(cfg.Broker),
-=======
-	go func() { srvErr <- srv.Serve(ln) }()
-	log.Info("facemon-edge running", "listen", ln.Addr().String(), "https", webTLS != nil, "broker", redact.URL(cfg.Broker),
->>>>>>> sec-misc
 		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset,
 		"recognizer_url", redact.URL(cfg.RecognizerURL), "api_token", sec.APIToken != "",
 		"login", sec.Auth != nil, "https", cfg.Web.TLSCert != "")
