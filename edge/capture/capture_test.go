@@ -7,6 +7,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestParseSource(t *testing.T) {
 		"clip.mp4":            {Kind: KindFile, Path: "clip.mp4"},
 	} {
 		got, err := ParseSource(in)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseSource(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
