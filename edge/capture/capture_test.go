@@ -17,7 +17,7 @@ import (
 
 // sharedVideo returns the shared test clip (FACEMON_SHARED, default
 // ../../shared relative to the module directory).
-func sharedVideo(t *testing.T) string {
+func sharedVideo(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("FACEMON_SHARED")
 	if dir == "" {

@@ -84,3 +84,13 @@ func TestExecSourcePassThrough(t *testing.T) {
 		t.Errorf("passthrough frames %v, want >= 5", v)
 	}
 }
+
+func gradient(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+		}
+	}
+	return img
+}
