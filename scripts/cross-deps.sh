@@ -24,6 +24,10 @@ ARM64_PACKAGES=(
   libopencv-dnn-dev libopencv-calib3d-dev libopencv-photo-dev libopencv-ml-dev
   libopencv-flann-dev libopencv-stitching-dev
 )
+# The recognizer (CROSS_RECOGNIZER=1) also needs dlib and a BLAS/LAPACK.
+if [ -n "${CROSS_RECOGNIZER:-}" ]; then
+  ARM64_PACKAGES+=(libdlib-dev libblas-dev liblapack-dev libatlas-base-dev libjpeg-dev)
+fi
 HOST_PACKAGES=(crossbuild-essential-arm64 qemu-user-static)
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -88,14 +92,14 @@ fi
 # update-alternatives (maintainer scripts, not run by dpkg-deb -x): do that
 # here, preferring OpenBLAS as on the host.
 lib="$SYSROOT/usr/lib/aarch64-linux-gnu"
-for so in libblas.so.3 liblapack.so.3; do
+for so in libblas.so.3 liblapack.so.3 libblas.so liblapack.so; do
   for impl in openblas-pthread blas lapack atlas; do
     if [ -e "$lib/$impl/$so" ]; then
       ln -sfn "$impl/$so" "$lib/$so"
       break
     fi
   done
-  [ -e "$lib/$so" ] || { echo "cross-deps: no $so in the sysroot" >&2; exit 1; }
+  case $so in *.3) [ -e "$lib/$so" ] || { echo "cross-deps: no $so in the sysroot" >&2; exit 1; } ;; esac
 done
 du -sm "$SYSROOT" | awk '{print "cross-deps: sysroot " $1 " MB"}'
 echo "cross-deps: ok ($(( $(date +%s) - start )) s)"

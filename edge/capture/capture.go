@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,9 +52,9 @@ func (s Source) String() string {
 			return "camera " + strconv.Itoa(s.Index)
 		}
 	case KindExec:
-		return "exec:" + strings.Join(s.Args, " ")
+		return "exec:" + redactArgs(s.Args)
 	case KindRPiCam:
-		return strings.TrimSpace("rpicam:" + strings.Join(s.Args, " "))
+		return strings.TrimSpace("rpicam:" + redactArgs(s.Args))
 	case KindURL:
 		if u, err := url.Parse(s.Path); err == nil {
 			return u.Redacted() // never log a camera password
@@ -61,6 +62,14 @@ func (s Source) String() string {
 		return "(unparsable URL)"
 	}
 	return s.Path
+}
+
+// userinfo matches the password part of URL credentials (scheme://user:pass@).
+var userinfo = regexp.MustCompile(`(://[^/@:\s]*):[^/@\s]*@`)
+
+// redactArgs joins a command line for logs, hiding passwords in URLs.
+func redactArgs(args []string) string {
+	return userinfo.ReplaceAllString(strings.Join(args, " "), "$1:xxxxx@")
 }
 
 // PassThrough reports whether the source delivers JPEG frames the edge can
@@ -282,7 +291,7 @@ func (c *capturer) openAny(ctx context.Context) (source, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.log.Info("camera source started", "program", argv[0], "args", strings.Join(argv[1:], " "))
+		c.log.Info("camera source started", "program", argv[0], "args", redactArgs(argv[1:]))
 		return mjpegSource{c, p}, nil
 	case s.Kind == KindURL && isHTTP(s.Path):
 		h, err := mjpeg.OpenHTTP(ctx, nil, s.Path, msg.MaxFrameBytes)

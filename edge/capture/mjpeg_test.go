@@ -103,9 +103,11 @@ func TestParseProgramSources(t *testing.T) {
 			t.Errorf("ParseSource(%q): want error", bad)
 		}
 	}
-	s, _ := ParseSource("rtsp://admin:hunter2@cam/stream")
-	if strings.Contains(s.String(), "hunter2") {
-		t.Errorf("Source.String() shows the password: %s", s)
+	for _, in := range []string{"rtsp://admin:hunter2@cam/stream", "exec:ffmpeg -i rtsp://admin:hunter2@cam/s -c copy -f mjpeg -"} {
+		s, _ := ParseSource(in)
+		if strings.Contains(s.String(), "hunter2") || !strings.Contains(s.String(), "admin") {
+			t.Errorf("Source.String() = %s: must hide the password only", s)
+		}
 	}
 }
 
