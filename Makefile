@@ -72,7 +72,8 @@ bench: models
 	@mkdir -p var; cd recognizer && go test -run '^$$' -bench . -benchtime 30x ./face/dlib/ 2>&1 | tee $(ROOT)/var/bench.txt
 
 # arm64 binaries in bin/linux-arm64/ (installs the cross toolchain, qemu and
-# the arm64 sysroot on first use; see docs/install.md).
+# the arm64 sysroot on first use; see docs/install.md). CROSS_RECOGNIZER=1
+# also builds the recognizer (dlib in the sysroot; ~7 more minutes).
 cross-arm64:
 	@SYSROOT="$(SYSROOT_ARM64)" bash scripts/cross-deps.sh
 	@SYSROOT="$(SYSROOT_ARM64)" OUT="$(BIN)/linux-arm64" bash scripts/cross-arm64.sh

@@ -26,5 +26,16 @@ t1=$(date +%s)
   go build -tags customenv -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$OUT/facemon-edge" ./cmd/facemon-edge)
 t2=$(date +%s)
 echo "cross-arm64: pure-Go binaries $((t1 - t0)) s, facemon-edge $((t2 - t1)) s"
+if [ -n "${CROSS_RECOGNIZER:-}" ]; then
+  # go-face (dlib) and gocv; the wrapper turns go-face's -march=native into
+  # -mcpu=cortex-a72 (CROSS_CPU).
+  (cd recognizer && env CGO_ENABLED=1 GOOS=linux GOARCH=arm64 \
+    CC=aarch64-linux-gnu-gcc CXX="$PWD/../scripts/aarch64-g++" \
+    CGO_CFLAGS="--sysroot=$SYSROOT -O2" CGO_CXXFLAGS="--sysroot=$SYSROOT -O2" \
+    CGO_CPPFLAGS="-I$SYSROOT/usr/include/opencv4" \
+    CGO_LDFLAGS="--sysroot=$SYSROOT -L$lib -Wl,-rpath-link,$lib $cv_libs" \
+    go build -tags customenv -trimpath -ldflags "-s -w" -o "$OUT/facemon-recognizer" ./cmd/facemon-recognizer)
+  echo "cross-arm64: facemon-recognizer $(( $(date +%s) - t2 )) s"
+fi
 ls -l "$OUT" | awk 'NR>1 {printf "cross-arm64: %-16s %6.1f MB\n", $9, $5/1048576}'
 file "$OUT/facemon-edge" 2>/dev/null || true
