@@ -27,7 +27,16 @@ GOTEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 MODULES := shared broker models recognizer edge dashboard e2e
 PURE_PKGS := shared broker
 
-.PHONY: all deps models build test test-pure bench run clean vet fmt
+# arm64 cross build (Raspberry Pi 4/5, 64-bit Raspberry Pi OS): the sysroot
+# with Debian's arm64 OpenCV that scripts/cross-deps.sh builds (cached).
+SYSROOT_ARM64 ?= $(HOME)/.cache/facemon/sysroot-arm64
+# make install: see scripts/install.sh.
+PREFIX ?= /usr/local
+DESTDIR ?=
+COMPONENTS ?=
+BINDIR_FROM ?= bin
+
+.PHONY: all deps models build test test-pure bench run clean vet fmt cross-arm64 test-arm64 install edge-budget
 
 all: build
 
@@ -53,7 +62,7 @@ vet:
 test-pure:
 	@set -e; for m in shared broker; do (cd $$m && CGO_ENABLED=0 go test -count=1 ./...); done
 	cd recognizer && CGO_ENABLED=0 go test -count=1 ./gallery/... ./face ./train/... ./pipeline/... ./eval/... ./quality/... ./service/... ./ha/... ./history/... ./notify/... ./api/... ./cli/...
-	cd edge && CGO_ENABLED=0 go test -count=1 ./stream/... ./publish/... ./enrol/... ./web/... ./state/... ./train/... ./rapi/... ./login/...
+	cd edge && CGO_ENABLED=0 go test -count=1 ./capture/mjpeg/... ./stream/... ./publish/... ./enrol/... ./web/... ./state/... ./train/... ./rapi/... ./login/...
 	cd models && CGO_ENABLED=0 go test -count=1 ./provision/...
 
 test: models vet test-pure
@@ -61,6 +70,29 @@ test: models vet test-pure
 
 bench: models
 	@mkdir -p var; cd recognizer && go test -run '^$$' -bench . -benchtime 30x ./face/dlib/ 2>&1 | tee $(ROOT)/var/bench.txt
+
+# arm64 binaries in bin/linux-arm64/ (installs the cross toolchain, qemu and
+# the arm64 sysroot on first use; see docs/install.md). CROSS_RECOGNIZER=1
+# also builds the recognizer (dlib in the sysroot; ~7 more minutes).
+cross-arm64:
+	@SYSROOT="$(SYSROOT_ARM64)" bash scripts/cross-deps.sh
+	@SYSROOT="$(SYSROOT_ARM64)" OUT="$(BIN)/linux-arm64" bash scripts/cross-arm64.sh
+
+# The arm64 edge (and broker) under qemu-aarch64-static against a broker on
+# 127.0.0.1: --version, the shared video, an MJPEG pass-through source.
+test-arm64: cross-arm64
+	cd edge && FACEMON_ARM64_BIN="$(BIN)/linux-arm64" FACEMON_ARM64_SYSROOT="$(SYSROOT_ARM64)" \
+		go test -count=1 -run 'TestARM64Emulated' -v ./cmd/facemon-edge/
+
+install:
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" COMPONENTS="$(COMPONENTS)" BINDIR_FROM="$(BINDIR_FROM)" MODELS="$(MODELS)" bash scripts/install.sh
+
+# Edge CPU/RSS at 10 fps, 640x480 and 1280x720, with and without MJPEG
+# pass-through (about 3 minutes), then the per-frame microbenchmark.
+edge-budget: deps
+	@mkdir -p var
+	cd edge && FACEMON_BUDGET=1 nice -n 10 go test -count=1 -run 'TestEdgeBudget' -v -timeout 20m ./cmd/facemon-edge/ 2>&1 | grep -v ' INFO ' | tee $(ROOT)/var/edge-budget.txt
+	cd edge && go test -run '^$$' -bench Frame -benchtime 100x ./capture/ | tee -a $(ROOT)/var/edge-budget.txt
 
 run: build models
 	@mkdir -p var $(DATASET)

@@ -35,25 +35,35 @@ func TestComposeMatchesBinaries(t *testing.T) {
 		if len(svc.Command) == 0 {
 			t.Fatalf("service %s has no command", want)
 		}
-		args := svc.Command[1:]
-		helpArgs := []string{"-h"}
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // subcommand
-			helpArgs = []string{args[0], "-h"}
-			args = args[1:]
-		}
-		out, _ := exec.Command(filepath.Join(binDir, svc.Command[0]), helpArgs...).CombinedOutput()
-		help := string(out)
-		for _, a := range args {
-			if !strings.HasPrefix(a, "--") {
-				continue
-			}
-			flag := strings.SplitN(strings.TrimLeft(a, "-"), "=", 2)[0]
-			if !strings.Contains(help, "-"+flag+" ") && !strings.Contains(help, "-"+flag+"\n") && !strings.Contains(help, "-"+flag+"\t") {
-				t.Errorf("%s: %s has no flag --%s\n%s", want, svc.Command[0], flag, help)
-			}
-		}
+		checkFlags(t, "docker-compose.yml service "+want, svc.Command[0], svc.Command[1:])
 	}
 	if !strings.Contains(strings.Join(c.Services["recognizer"].Command, " "), "--broker tcp://broker:1883") {
 		t.Error("recognizer does not use the broker service")
+	}
+}
+
+// checkFlags fails the test for every --flag in args that the binary bin
+// (from binDir) does not define; a first argument that is not a flag is
+// taken as a subcommand.
+func checkFlags(t *testing.T, where, bin string, args []string) {
+	t.Helper()
+	helpArgs := []string{"-h"}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // subcommand
+		helpArgs = []string{args[0], "-h"}
+		args = args[1:]
+	}
+	out, _ := exec.Command(filepath.Join(binDir, bin), helpArgs...).CombinedOutput()
+	help := string(out)
+	if !strings.Contains(help, "-") {
+		t.Fatalf("%s: %s %v printed no flags: %s", where, bin, helpArgs, help)
+	}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "--") {
+			continue
+		}
+		flag := strings.SplitN(strings.TrimLeft(a, "-"), "=", 2)[0]
+		if !strings.Contains(help, "-"+flag+" ") && !strings.Contains(help, "-"+flag+"\n") && !strings.Contains(help, "-"+flag+"\t") {
+			t.Errorf("%s: %s has no flag --%s\n%s", where, bin, flag, help)
+		}
 	}
 }

@@ -7,6 +7,7 @@ require (
 	github.com/coder/websocket v1.8.14
 	github.com/facemon/facemon/dashboard v0.0.0
 	github.com/facemon/facemon/shared v0.0.0
+	github.com/mattn/go-shellwords v1.0.12
 	github.com/prometheus/client_golang v1.23.2
 	gocv.io/x/gocv v0.31.0
 )
@@ -23,6 +24,7 @@ require (
 	github.com/gobwas/ws v1.4.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/kr/text v0.2.0 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.66.1 // indirect

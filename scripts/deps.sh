@@ -17,6 +17,7 @@ APT_PACKAGES=(
   chromium chromium-driver          # dashboard browser tests
   nodejs npm                        # model cross-check against face-api (TF.js)
   ca-certificates curl bzip2
+  systemd                           # systemd-analyze verify of deploy/systemd/*.service (e2e)
 )
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

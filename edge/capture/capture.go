@@ -4,19 +4,27 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
+	"image/jpeg"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/mattn/go-shellwords"
 	"gocv.io/x/gocv"
 
+	"github.com/facemon/facemon/edge/capture/mjpeg"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/redact"
 )
@@ -26,30 +34,133 @@ const (
 	KindDevice = "device" // V4L2 index or /dev/videoN
 	KindURL    = "url"    // rtsp://, http://, ...
 	KindFile   = "file"   // a video file
+	KindExec   = "exec"   // a program writing MJPEG to its stdout
+	KindRPiCam = "rpicam" // rpicam-vid (Raspberry Pi camera module through libcamera)
 )
 
 // Source is a parsed --source value.
 type Source struct {
 	Kind  string
-	Index int    // KindDevice given as a number
-	Path  string // device path, URL or file path
+	Index int      // KindDevice given as a number
+	Path  string   // device path, URL or file path
+	Args  []string // KindExec: the command; KindRPiCam: extra rpicam-vid arguments
 }
 
 // String names the source for logs and errors; a URL's password (and
 // secret-looking query values) are masked.
 func (s Source) String() string {
-	if s.Kind == KindDevice && s.Path == "" {
-		return "camera " + strconv.Itoa(s.Index)
+	switch s.Kind {
+	case KindDevice:
+		if s.Path == "" {
+			return "camera " + strconv.Itoa(s.Index)
+		}
+	case KindExec:
+		return "exec:" + redactArgs(s.Args)
+	case KindRPiCam:
+		return strings.TrimSpace("rpicam:" + redactArgs(s.Args))
+	case KindURL:
+		if u, err := url.Parse(s.Path); err == nil {
+			return u.Redacted() // never log a camera password
+		}
+		return "(unparsable URL)"
 	}
 	return redact.URL(s.Path)
 }
 
+// userinfo matches the password part of URL credentials (scheme://user:pass@).
+var userinfo = regexp.MustCompile(`(://[^/@:\s]*):[^/@\s]*@`)
+
+// redactArgs joins a command line for logs, hiding passwords in URLs.
+func redactArgs(args []string) string {
+	return userinfo.ReplaceAllString(strings.Join(args, " "), "$1:xxxxx@")
+}
+
+// PassThrough reports whether the source delivers JPEG frames the edge can
+// publish as they are (exec:, rpicam:, and http(s) URLs that answer with
+// multipart MJPEG).
+func (s Source) PassThrough() bool {
+	return s.Kind == KindExec || s.Kind == KindRPiCam || s.Kind == KindURL && isHTTP(s.Path)
+}
+
+func isHTTP(p string) bool {
+	l := strings.ToLower(p)
+	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
+}
+
+// RPiCamTools are the names rpicam-vid has had (bullseye: libcamera-vid).
+var RPiCamTools = []string{"rpicam-vid", "libcamera-vid"}
+
+// ErrNoRPiCam is returned when no rpicam-vid is installed.
+var ErrNoRPiCam = errors.New("rpicam-vid not found in PATH: on Raspberry Pi OS bookworm install it with `sudo apt install rpicam-apps` (or rpicam-apps-lite); check the camera with `rpicam-hello --list-cameras`")
+
+// Command returns the program line an exec: or rpicam: source runs for
+// the given frame size and rate (0 size: 640x480), after checking that the
+// program is installed.
+func (s Source) Command(width, height int, fps float64) ([]string, error) {
+	switch s.Kind {
+	case KindExec:
+		if _, err := exec.LookPath(s.Args[0]); err != nil {
+			return nil, fmt.Errorf("exec source: %s is not installed or not in PATH", s.Args[0])
+		}
+		return s.Args, nil
+	case KindRPiCam:
+		tool := ""
+		for _, t := range RPiCamTools {
+			if _, err := exec.LookPath(t); err == nil {
+				tool = t
+				break
+			}
+		}
+		if tool == "" {
+			return nil, ErrNoRPiCam
+		}
+		if width <= 0 && height <= 0 {
+			width, height = 640, 480
+		} else if width <= 0 {
+			width = (height*4/3 + 1) &^ 1
+		} else if height <= 0 {
+			height = (width*3/4 + 1) &^ 1
+		}
+		argv := []string{tool, "--codec", "mjpeg", "-t", "0", "--nopreview",
+			"--width", strconv.Itoa(width), "--height", strconv.Itoa(height),
+			"--framerate", strconv.FormatFloat(fps, 'f', -1, 64), "-o", "-"}
+		return append(argv, s.Args...), nil
+	}
+	return nil, fmt.Errorf("source %s runs no program", s)
+}
+
 // ParseSource recognises a V4L2 index ("0"), a device path ("/dev/video0"),
-// a URL with a scheme ("rtsp://...") or a video file path.
+// a URL with a scheme ("rtsp://...", "http://..."), a program writing MJPEG
+// ("exec:CMD ARGS", shell-like quoting, no shell), the Raspberry Pi camera
+// ("rpicam:" with optional extra rpicam-vid arguments) or a video file path.
 func ParseSource(s string) (Source, error) {
 	switch {
 	case s == "":
 		return Source{}, errors.New("empty source")
+	case strings.HasPrefix(s, "exec:"):
+		args, err := shellwords.Parse(strings.TrimPrefix(s, "exec:"))
+		if err != nil {
+			return Source{}, fmt.Errorf("exec source: %w", err)
+		}
+		if len(args) == 0 {
+			return Source{}, errors.New("exec source: no command (want exec:CMD ARGS)")
+		}
+		return Source{Kind: KindExec, Args: args}, nil
+	case strings.HasPrefix(s, "rpicam:") || s == "rpicam":
+		args, err := shellwords.Parse(strings.TrimPrefix(strings.TrimPrefix(s, "rpicam"), ":"))
+		if err != nil {
+			return Source{}, fmt.Errorf("rpicam source: %w", err)
+		}
+		for _, a := range args {
+			switch a {
+			case "-o", "--output", "--codec", "-t", "--timeout":
+				return Source{}, fmt.Errorf("rpicam source: %s is set by facemon-edge", a)
+			}
+		}
+		if len(args) == 0 {
+			args = nil
+		}
+		return Source{Kind: KindRPiCam, Args: args}, nil
 	case isDigits(s):
 		n, err := strconv.Atoi(s)
 		if err != nil || n > 1024 {
@@ -76,12 +187,14 @@ func isDigits(s string) bool {
 
 // Options configure a capture.
 type Options struct {
-	Source  Source
-	Camera  string  // camera id written into each frame's metadata
-	FPS     float64 // frames delivered per second (default 10)
-	Width   int     // resize to this width (0: keep; with only one of Width/Height the aspect ratio is kept)
-	Height  int
-	Quality int  // JPEG quality 1-100 (default 80)
+	Source Source
+	Camera string  // camera id written into each frame's metadata
+	FPS    float64 // frames delivered per second (default 10)
+	Width  int     // resize to this width (0: keep; with only one of Width/Height the aspect ratio is kept)
+	Height int
+	// Quality is the JPEG quality 1-100 for frames the edge encodes (0:
+	// 80). For a pass-through source a non-zero Quality forces a re-encode.
+	Quality int
 	Loop    bool // restart a video file at its end
 	Logger  *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between attempts to (re)open
@@ -98,6 +211,9 @@ type Frame struct {
 	Captured time.Time
 	Width    int
 	Height   int
+	// PassThrough is true when JPEG holds the camera's own bytes (only the
+	// metadata segment inserted).
+	PassThrough bool
 }
 
 // ErrEnded is returned by Run when a video file ends and Loop is off.
@@ -110,6 +226,7 @@ func Run(ctx context.Context, o Options, out func(Frame)) error {
 	if o.FPS <= 0 {
 		o.FPS = 10
 	}
+	reencode := o.Quality > 0
 	if o.Quality <= 0 || o.Quality > 100 {
 		o.Quality = 80
 	}
@@ -125,22 +242,82 @@ func Run(ctx context.Context, o Options, out func(Frame)) error {
 	if o.OnError == nil {
 		o.OnError = func(error) {}
 	}
-	c := &capturer{o: o, log: o.Logger.With("source", o.Source.String()), out: out}
+	c := &capturer{o: o, log: o.Logger.With("source", o.Source.String()), out: out, reencode: reencode}
 	return c.run(ctx)
 }
 
 type capturer struct {
-	o    Options
-	log  *slog.Logger
-	out  func(Frame)
-	seq  uint64
-	next time.Time // earliest time the next frame may be delivered
+	o        Options
+	log      *slog.Logger
+	out      func(Frame)
+	seq      uint64
+	next     time.Time // earliest time the next frame may be delivered
+	reencode bool      // a quality was asked for: never pass JPEG through
+}
+
+// source is an open camera.
+type source interface {
+	read(ctx context.Context) (int, error)
+	Close()
+}
+
+type cvSource struct {
+	c  *capturer
+	vc *gocv.VideoCapture
+}
+
+func (s cvSource) read(ctx context.Context) (int, error) { return s.c.read(ctx, s.vc) }
+func (s cvSource) Close()                                { s.vc.Close() }
+
+type mjpegSource struct {
+	c  *capturer
+	st mjpeg.Stream
+}
+
+func (s mjpegSource) read(ctx context.Context) (int, error) { return s.c.readMJPEG(ctx, s.st) }
+func (s mjpegSource) Close()                                { s.st.Close() }
+
+// StallTimeout is how long an MJPEG source may deliver nothing before it is
+// closed and reopened.
+var StallTimeout = 10 * time.Second
+
+// openAny opens the source: MJPEG sources without OpenCV, the rest with it.
+func (c *capturer) openAny(ctx context.Context) (source, error) {
+	s := c.o.Source
+	switch {
+	case s.Kind == KindExec || s.Kind == KindRPiCam:
+		argv, err := s.Command(c.o.Width, c.o.Height, c.o.FPS)
+		if err != nil {
+			return nil, err
+		}
+		p, err := mjpeg.Start(ctx, argv, msg.MaxFrameBytes, c.log)
+		if err != nil {
+			return nil, err
+		}
+		c.log.Info("camera source started", "program", argv[0], "args", redactArgs(argv[1:]))
+		return mjpegSource{c, p}, nil
+	case s.Kind == KindURL && isHTTP(s.Path):
+		h, err := mjpeg.OpenHTTP(ctx, nil, s.Path, msg.MaxFrameBytes)
+		if err == nil {
+			c.log.Info("camera source opened (HTTP MJPEG, read without OpenCV)")
+			return mjpegSource{c, h}, nil
+		}
+		if !errors.Is(err, mjpeg.ErrNotMultipart) {
+			return nil, err
+		}
+		c.log.Info("HTTP source is not multipart MJPEG; opening it with OpenCV", "why", err)
+	}
+	vc, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	return cvSource{c, vc}, nil
 }
 
 func (c *capturer) run(ctx context.Context) error {
 	backoff := c.o.MinBackoff
 	for ctx.Err() == nil {
-		vc, err := c.open()
+		src, err := c.openAny(ctx)
 		if err != nil {
 			c.o.OnError(err)
 			c.log.Error("cannot open camera source; retrying", "err", err, "retry_in", backoff)
@@ -150,8 +327,8 @@ func (c *capturer) run(ctx context.Context) error {
 			backoff = min(backoff*2, c.o.MaxBackoff)
 			continue
 		}
-		got, err := c.read(ctx, vc)
-		vc.Close()
+		got, err := src.read(ctx)
+		src.Close()
 		if got > 0 {
 			backoff = c.o.MinBackoff
 		}
@@ -260,18 +437,8 @@ func (c *capturer) read(ctx context.Context, vc *gocv.VideoCapture) (int, error)
 			return got, errors.New("read failed (camera unplugged or stream ended?)")
 		}
 		now := time.Now()
-		// Faster than --fps: skip this frame (with a little slack for jitter,
-		// so a source at exactly --fps is not halved).
-		if now.Before(c.next.Add(-outPeriod / 4)) {
+		if !c.due(now, outPeriod) {
 			continue
-		}
-		// Keep a steady cadence without drifting, but never burst to catch up.
-		// A frame taken up to the slack early keeps the schedule: resetting
-		// it to now+outPeriod would pull each frame earlier and deliver
-		// more than --fps (7.5 instead of 6 from a 29.97 fps file).
-		c.next = c.next.Add(outPeriod)
-		if c.next.Before(now) || c.next.After(now.Add(outPeriod+outPeriod/4)) {
-			c.next = now.Add(outPeriod)
 		}
 		f, err := c.encode(img, &small, now)
 		if err != nil {
@@ -283,6 +450,102 @@ func (c *capturer) read(ctx context.Context, vc *gocv.VideoCapture) (int, error)
 		c.out(f)
 	}
 	return got, nil
+}
+
+// due reports whether a frame read at now is to be delivered, and
+// schedules the next one.
+func (c *capturer) due(now time.Time, outPeriod time.Duration) bool {
+	// Faster than --fps: skip this frame (with a little slack for jitter,
+	// so a source at exactly --fps is not halved).
+	if now.Before(c.next.Add(-outPeriod / 4)) {
+		return false
+	}
+	// Keep a steady cadence without drifting, but never burst to catch up.
+	// A frame taken up to the slack early keeps the schedule: resetting
+	// it to now+outPeriod would pull each frame earlier and deliver
+	// more than --fps (7.5 instead of 6 from a 29.97 fps file).
+	c.next = c.next.Add(outPeriod)
+	if c.next.Before(now) || c.next.After(now.Add(outPeriod+outPeriod/4)) {
+		c.next = now.Add(outPeriod)
+	}
+	return true
+}
+
+// readMJPEG delivers the frames of an MJPEG stream until it fails or ends.
+// A stream that delivers nothing for StallTimeout is closed.
+func (c *capturer) readMJPEG(ctx context.Context, st mjpeg.Stream) (int, error) {
+	outPeriod := time.Duration(float64(time.Second) / c.o.FPS)
+	var stalled atomic.Bool
+	stall := time.AfterFunc(StallTimeout, func() { stalled.Store(true); st.Close() })
+	defer stall.Stop()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	small := gocv.NewMat()
+	defer small.Close()
+	got, bad := 0, 0
+	for ctx.Err() == nil {
+		b, err := st.Next()
+		stall.Reset(StallTimeout)
+		if errors.Is(err, mjpeg.ErrBadFrame) {
+			c.o.OnError(err)
+			if bad++; bad <= 3 || bad%100 == 0 {
+				c.log.Warn("bad frame from the camera; skipped", "err", err, "bad_frames", bad)
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return got, nil
+			}
+			if stalled.Load() {
+				return got, fmt.Errorf("no frame for %v; restarting the source (%v)", StallTimeout, err)
+			}
+			return got, err
+		}
+		now := time.Now()
+		if !c.due(now, outPeriod) {
+			continue
+		}
+		f, err := c.passOrEncode(b, &small, now)
+		if err != nil {
+			c.o.OnError(err)
+			if bad++; bad <= 3 || bad%100 == 0 {
+				c.log.Warn("undecodable frame from the camera; skipped", "err", err, "bad_frames", bad)
+			}
+			continue
+		}
+		got++
+		c.out(f)
+	}
+	return got, nil
+}
+
+// passOrEncode publishes the camera's JPEG as it is (metadata inserted) when
+// no other size or quality is asked for; otherwise decodes and re-encodes.
+func (c *capturer) passOrEncode(b []byte, small *gocv.Mat, now time.Time) (Frame, error) {
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return Frame{}, fmt.Errorf("camera JPEG header: %w", err)
+	}
+	tw, th := c.o.Width, c.o.Height
+	sameSize := (tw == 0 || tw == cfg.Width) && (th == 0 || th == cfg.Height)
+	if !c.reencode && sameSize {
+		c.seq++
+		out, err := msg.EmbedMeta(b, msg.FrameMeta{Camera: c.o.Camera, Seq: c.seq, Captured: now})
+		if err != nil {
+			return Frame{}, err
+		}
+		return Frame{JPEG: out, Seq: c.seq, Captured: now, Width: cfg.Width, Height: cfg.Height, PassThrough: true}, nil
+	}
+	m, err := gocv.IMDecode(b, gocv.IMReadColor)
+	if err != nil {
+		return Frame{}, fmt.Errorf("camera JPEG does not decode: %w", err)
+	}
+	defer m.Close()
+	if m.Empty() {
+		return Frame{}, errors.New("camera JPEG does not decode")
+	}
+	return c.encode(m, small, now)
 }
 
 func (c *capturer) encode(img gocv.Mat, small *gocv.Mat, captured time.Time) (Frame, error) {
@@ -329,3 +592,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// OpenCVVersion returns the version of the OpenCV library linked in.
+func OpenCVVersion() string { return gocv.OpenCVVersion() }

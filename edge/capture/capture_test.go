@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ import (
 
 // sharedVideo returns the shared test clip (FACEMON_SHARED, default
 // ../../shared relative to the module directory).
-func sharedVideo(t *testing.T) string {
+func sharedVideo(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("FACEMON_SHARED")
 	if dir == "" {
@@ -44,7 +45,7 @@ func TestParseSource(t *testing.T) {
 		"clip.mp4":            {Kind: KindFile, Path: "clip.mp4"},
 	} {
 		got, err := ParseSource(in)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseSource(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}

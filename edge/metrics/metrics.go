@@ -25,7 +25,10 @@ type Metrics struct {
 	FramesDropped   *prometheus.CounterVec
 	CaptureErrors   prometheus.Counter
 	AnnotatedIn     prometheus.Counter
+	FramesPassed    prometheus.Counter
 	ViewClients     *prometheus.GaugeVec
+	ViewFrames      *prometheus.CounterVec
+	ViewBytes       *prometheus.CounterVec
 	Enrolments      *prometheus.CounterVec
 }
 
@@ -53,6 +56,18 @@ func New() *Metrics {
 			Name: "facemon_edge_annotated_frames_received_total",
 			Help: "Annotated frames received from the recognizer.",
 		}),
+		FramesPassed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facemon_edge_frames_passthrough_total",
+			Help: "Captured frames published with the camera's own JPEG bytes (MJPEG pass-through, no re-encode).",
+		}),
+		ViewFrames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facemon_edge_view_frames_sent_total",
+			Help: "Live view frames sent to dashboard viewers, by kind (mjpeg, ws); per viewer: rate / facemon_edge_view_clients.",
+		}, []string{"kind"}),
+		ViewBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facemon_edge_view_bytes_sent_total",
+			Help: "Live view JPEG bytes sent to dashboard viewers, by kind (mjpeg, ws).",
+		}, []string{"kind"}),
 		ViewClients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "facemon_edge_view_clients",
 			Help: "Live view clients connected, by kind (mjpeg, ws).",
@@ -64,8 +79,13 @@ func New() *Metrics {
 	}
 	m.FramesDropped.WithLabelValues(DropBusy)
 	m.FramesDropped.WithLabelValues(DropDisconnected)
+	for _, k := range []string{"mjpeg", "ws"} {
+		m.ViewClients.WithLabelValues(k)
+		m.ViewFrames.WithLabelValues(k)
+		m.ViewBytes.WithLabelValues(k)
+	}
 	m.Reg.MustRegister(m.FramesCaptured, m.FramesPublished, m.FramesDropped, m.CaptureErrors,
-		m.AnnotatedIn, m.ViewClients, m.Enrolments,
+		m.AnnotatedIn, m.FramesPassed, m.ViewClients, m.ViewFrames, m.ViewBytes, m.Enrolments,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -242,7 +242,16 @@ func (s *Server) videoFeed(w http.ResponseWriter, r *http.Request) {
 				s.log.Debug("mjpeg client gone", "err", err)
 				return
 			}
+			s.sent("mjpeg", len(f.JPEG))
 		}
+	}
+}
+
+// sent counts one live view frame of n bytes sent to a viewer.
+func (s *Server) sent(kind string, n int) {
+	if s.o.Metrics != nil {
+		s.o.Metrics.ViewFrames.WithLabelValues(kind).Inc()
+		s.o.Metrics.ViewBytes.WithLabelValues(kind).Add(float64(n))
 	}
 }
 
@@ -351,7 +360,9 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 			return
 		case f := <-sub.C():
 			if err = setMode(f.Mode); err == nil {
-				err = write(websocket.MessageBinary, f.JPEG)
+				if err = write(websocket.MessageBinary, f.JPEG); err == nil {
+					s.sent("ws", len(f.JPEG))
+				}
 			}
 		case ev := <-events:
 			if ev.Camera == "" || ev.Camera == cam {

@@ -20,6 +20,7 @@ import (
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 type fakeEnrol struct{ names []string }
@@ -132,5 +133,57 @@ func TestRoutes(t *testing.T) {
 	}
 	if len(fe.names) != 1 || fe.names[0] != "Ada" {
 		t.Errorf("enrolments %v", fe.names)
+	}
+}
+
+func TestViewerMetrics(t *testing.T) {
+	hub := stream.New(stream.Options{})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := metrics.New()
+	ts := httptest.NewServer(New(Options{Hub: hub, State: state.New(state.Options{Space: topic.New(""), Local: "c1", Logger: quiet}),
+		Metrics: m, Local: "c1", Logger: quiet, Assets: fstest.MapFS{}}))
+	defer ts.Close()
+	sentBytes := 0
+	put := func(seq uint64) {
+		f := frame(t, seq)
+		sentBytes += len(f)
+		hub.PutRaw("c1", f)
+	}
+	put(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/video_feed", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	mr := multipart.NewReader(resp.Body, "frame")
+	// A part ends at the next boundary: frame i+1 completes part i, and the
+	// server has taken frame i+1 from its mailbox before the next put.
+	for i := 0; i < 3; i++ {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(uint64(i + 2))
+		io.ReadAll(p)
+	}
+	if g := testutil.ToFloat64(m.ViewClients.WithLabelValues("mjpeg")); g != 1 {
+		t.Errorf("viewers gauge %v, want 1", g)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for testutil.ToFloat64(m.ViewFrames.WithLabelValues("mjpeg")) < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f, b := testutil.ToFloat64(m.ViewFrames.WithLabelValues("mjpeg")), testutil.ToFloat64(m.ViewBytes.WithLabelValues("mjpeg")); f != 4 || int(b) != sentBytes {
+		t.Errorf("frames sent %v (want 4), bytes sent %v (want %d)", f, b, sentBytes)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, name := range []string{"facemon_edge_view_bytes_sent_total{kind=\"ws\"} 0", "facemon_edge_view_frames_sent_total{kind=\"mjpeg\"} 4", "facemon_edge_frames_passthrough_total"} {
+		if !strings.Contains(rec.Body.String(), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,6 +82,16 @@ type config struct {
 	CAFile string
 	// Web: dashboard login, HTTPS, token files (websec.go).
 	Web webConfig
+	// QualitySet: --quality was given (an MJPEG source is then re-encoded).
+	QualitySet bool
+	Version    bool
+}
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "facemon-edge %s (%s, %s/%s, OpenCV %s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, capture.OpenCVVersion())
 }
 
 // defaultCameraID derives a camera id from the host name.
@@ -124,11 +135,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&mqttUser, "username", "", "MQTT user name (default $"+mqttx.EnvUser+"; `facemon-recognizer users add camera ID` creates one)")
 	fs.StringVar(&mqttPasswordFile, "password-file", "", "file holding the MQTT password (default: $"+mqttx.EnvPassword+")")
 	fs.StringVar(&c.CameraID, "camera-id", defaultCameraID(), "camera id used in topics ([A-Za-z0-9_.-], default: host name)")
-	fs.StringVar(&source, "source", "0", "camera: V4L2 index (0), device path (/dev/video0), stream URL (rtsp://...) or video file")
+	fs.StringVar(&source, "source", "0", "camera: V4L2 index (0), device path (/dev/video0), stream URL (rtsp://..., http://... multipart MJPEG is read directly), "+
+		"'exec:CMD ARGS' (a program writing MJPEG to stdout), 'rpicam:' (Raspberry Pi camera via rpicam-vid; optional extra rpicam-vid args after the colon) or video file")
 	fs.Float64Var(&c.FPS, "fps", 10, "frames per second to capture and publish")
 	fs.IntVar(&c.Width, "width", 0, "resize frames to this width (0: keep; alone keeps the aspect ratio)")
 	fs.IntVar(&c.Height, "height", 0, "resize frames to this height (0: keep)")
-	fs.IntVar(&c.Quality, "quality", 80, "JPEG quality 1-100")
+	fs.IntVar(&c.Quality, "quality", 80, "JPEG quality 1-100 (MJPEG sources: giving it forces a decode and re-encode; without it and without --width/--height changes the camera's JPEG is published as it is)")
 	fs.StringVar(&c.Listen, "listen", ":8001", "HTTP listen address for the live view")
 	fs.BoolVar(&c.Loop, "loop", false, "restart a video file source at its end")
 	fs.StringVar(&c.Dataset, "dataset", "dataset", "directory for enrolled face images (<dataset>/<name>/*.jpg)")
@@ -142,9 +154,14 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	c.Web.register(fs)
+	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
+	if c.Version {
+		return c, nil
+	}
+	fs.Visit(func(f *flag.Flag) { c.QualitySet = c.QualitySet || f.Name == "quality" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -172,6 +189,11 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		errs = append(errs, fmt.Errorf("--source: %w", err))
 	}
 	c.Source = src
+	if err == nil && (src.Kind == capture.KindExec || src.Kind == capture.KindRPiCam) {
+		if _, err := src.Command(c.Width, c.Height, c.FPS); err != nil {
+			errs = append(errs, fmt.Errorf("--source: %w", err))
+		}
+	}
 	if c.FPS <= 0 || c.FPS > 120 {
 		errs = append(errs, fmt.Errorf("--fps %v: must be in (0, 120]", c.FPS))
 	}
@@ -227,6 +249,10 @@ func run(ctx context.Context, args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "facemon-edge: %v\n", redact.Error(err))
 		return 2
+	}
+	if cfg.Version {
+		printVersion(os.Stdout)
+		return 0
 	}
 	log := slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
 		With("camera", cfg.CameraID)
@@ -413,13 +439,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	go func() {
 		defer wg.Done()
 		capLog := log.With("component", "capture")
+		quality := 0 // the camera's own JPEG where it has one
+		if cfg.QualitySet || !cfg.Source.PassThrough() {
+			quality = cfg.Quality
+		}
 		err := capture.Run(ctx, capture.Options{
 			Source: cfg.Source, Camera: cfg.CameraID, FPS: cfg.FPS,
-			Width: cfg.Width, Height: cfg.Height, Quality: cfg.Quality, Loop: cfg.Loop,
+			Width: cfg.Width, Height: cfg.Height, Quality: quality, Loop: cfg.Loop,
 			Logger:  capLog,
 			OnError: func(error) { m.CaptureErrors.Inc() },
 		}, func(f capture.Frame) {
 			m.FramesCaptured.Inc()
+			if f.PassThrough {
+				m.FramesPassed.Inc()
+			}
 			hub.PutRaw(cfg.CameraID, f.JPEG)
 			pub.Offer(f.JPEG)
 		})
