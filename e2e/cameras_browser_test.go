@@ -142,7 +142,7 @@ func TestCamerasBrowser(t *testing.T) {
 	edge := func(cam string) (*proc, string) {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		p := start(t, "edge-"+cam, "facemon-edge", append([]string{"--broker", brokerURL, "--camera-id", cam,
-			"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", addr, "--dataset", t.TempDir()}, edgeAuth()...)...)
+			"--source", video(t), "--loop", "--fps", fmt.Sprint(fps), "--listen", addr, "--dataset", t.TempDir(), "--view-all"}, edgeAuth()...)...)
 		waitServing(t, addr)
 		return p, addr
 	}

@@ -100,15 +100,13 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 		}
 		read = []string{
 			sp.Annotated(s.Camera),
-			// The edge's dashboard lists every camera's identities (edge
-			// main subscribes cam/+/identities whatever the flags).
-			sp.AllCameras(topic.Identities),
+			sp.Identities(s.Camera),
 			sp.EnrolResult(),
 			sp.TrainStatus(),
 			sp.AllStatus(),
 		}
 		if s.ViewAll {
-			read = append(read, sp.AllCameras(topic.Frames), sp.AllCameras(topic.Annotated))
+			read = append(read, sp.AllCameras(topic.Frames), sp.AllCameras(topic.Annotated), sp.AllCameras(topic.Identities))
 		}
 		write = []string{
 			sp.Frames(s.Camera),
@@ -162,7 +160,8 @@ func Uses(t Topics, cam, remote, inst, group string) []Use {
 		pub(RoleEdge, sp.Frames(cam), "edge/publish via main.go"),
 		pub(RoleEdge, sp.Status(topic.KindEdge, cam), "shared/mqttx StatusTopic (retained + will)"),
 		sub(RoleEdge, sp.Annotated(cam), "edge main.go"),
-		sub(RoleEdge, sp.AllCameras(topic.Identities), "edge main.go (state.HandleIdentities)"),
+		sub(RoleEdge, sp.Identities(cam), "edge main.go (state.HandleIdentities)"),
+		{Role: RoleEdge, Topic: sp.AllCameras(topic.Identities), ViewAll: true, Where: "edge main.go --view-all (state.HandleIdentities)"},
 		sub(RoleEdge, sp.AllStatus(), "edge main.go (state.HandleStatus)"),
 		pub(RoleEdge, sp.Command("enrol"), "edge/enrol"),
 		sub(RoleEdge, sp.EnrolResult(), "edge/enrol"),
@@ -229,6 +228,7 @@ func Denials(t Topics, cam, remote string) []Denial {
 		{RoleEdge, false, sp.AllCameras(topic.Frames), "edge subscribing every camera's frames"},
 		{RoleEdge, false, sp.Frames(remote), "edge reading another camera's frames"},
 		{RoleEdge, false, sp.Annotated(remote), "edge reading another camera's annotated frames"},
+		{RoleEdge, false, sp.Identities(remote), "edge reading who another camera saw"},
 		{RoleEdge, true, sp.Command("threshold"), "edge changing a threshold"},
 		{RoleEdge, true, sp.Command("delete"), "edge deleting a person"},
 		{RoleEdge, true, sp.Command("rename"), "edge renaming a person"},

@@ -82,6 +82,10 @@ type config struct {
 	CAFile string
 	// Web: dashboard login, HTTPS, token files (websec.go).
 	Web webConfig
+	// ViewAll: the dashboard may show every camera (remote frames,
+	// annotated frames and identities), which the MQTT user must be allowed
+	// to read (`users add camera ID --view-all`).
+	ViewAll bool
 	// QualitySet: --quality was given (an MJPEG source is then re-encoded).
 	QualitySet bool
 	Version    bool
@@ -155,6 +159,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	c.Web.register(fs)
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	fs.BoolVar(&c.ViewAll, "view-all", false, "let the dashboard show every camera, not only this one (its MQTT user needs read access: `users add camera ID --view-all`)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -313,7 +318,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}
 	mq.Subscribe(space.Annotated(cfg.CameraID), 0, annotated(cfg.CameraID))
-	mq.Subscribe(space.AllCameras(topic.Identities), 1, st.HandleIdentities)
+	if cfg.ViewAll {
+		mq.Subscribe(space.AllCameras(topic.Identities), 1, st.HandleIdentities)
+	} else {
+		// Only this camera: an edge's user may read no other camera.
+		mq.Subscribe(space.Identities(cfg.CameraID), 1, st.HandleIdentities)
+	}
 	mq.Subscribe(space.AllStatus(), 1, st.HandleStatus)
 
 	// Remote cameras are fed into the hub once someone views them.
@@ -326,6 +336,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer watchMu.Unlock()
 		if watched[id] || id == cfg.CameraID {
 			return nil
+		}
+		if !cfg.ViewAll {
+			return errors.New("this edge shows only its own camera (start it with --view-all, and give its MQTT user read access with `users add camera ID --view-all`)")
 		}
 		watched[id] = true
 		mq.Subscribe(space.Frames(id), 0, func(t string, b []byte) {
