@@ -20,6 +20,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	var cfg service.Config
 	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
+	fs.BoolVar(&cfg.KeepHistory, "keep-history", false, "deleting a person keeps their history events (crops, frames); by default they are erased with the person")
 	fs.StringVar(&cfg.Broker, "broker", os.Getenv("FACEMON_BROKER"), "external MQTT broker URL (tcp://host:1883); empty starts the embedded broker")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
 	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: anonymous access)")

@@ -1158,7 +1158,9 @@ func (s *Store) RenamePerson(ctx context.Context, old, name string) error {
 	return nil
 }
 
-// DeletePerson removes a person's negatives; with events also their events.
+// DeletePerson removes a person's negatives; with events also their events
+// (with their crops and frames) and the unknown-face groups named after them
+// (with their faces).
 func (s *Store) DeletePerson(ctx context.Context, name string, events bool) error {
 	if !msg.ValidName(name) {
 		return fmt.Errorf("%w: person %q", ErrInvalid, name)
@@ -1175,6 +1177,12 @@ func (s *Store) DeletePerson(ctx context.Context, name string, events bool) erro
 	}
 	if events {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE name = ?`, name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM unknowns WHERE name = ? OR group_id IN (SELECT id FROM ugroups WHERE name = ?)`, name, name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ugroups WHERE name = ?`, name); err != nil {
 			return err
 		}
 	}

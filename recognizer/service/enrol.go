@@ -21,6 +21,9 @@ func (s *Service) handleEnrol(t string, payload []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res := s.Enrol(ctx, payload)
+		if res.Status == msg.EnrolError {
+			s.log.Warn("enrol refused", "id", res.ID, "name", res.Name, "err", res.Error)
+		}
 		b, _ := json.Marshal(res)
 		if err := s.client.Publish(s.space.EnrolResult(), 1, false, b); err != nil {
 			s.log.Warn("enrol result not sent", "id", res.ID, "err", err)
@@ -71,27 +74,28 @@ func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
 	if q, err := quality.Assess(r.PreparedJPG, r.Scale, f, quality.DefaultLimits); err == nil {
 		problems = q.Problems
 	}
+	res.Warnings = problems
+	// The image is saved and the sample added under the writer's lock, so a
+	// training run either sees both (its scan comes after) or gets the
+	// sample replayed (see writer.go).
+	s.galMu.Lock()
 	rel, err := s.saveImage(cmd.Name, cmd.Image)
 	if err != nil {
+		s.galMu.Unlock()
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
 	}
 	sample := gallery.Sample{Descriptor: f.Descriptor, Source: rel, Hash: train.Hash(cmd.Image),
 		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}, Problems: problems}
-	res.Warnings = problems
-	s.galMu.Lock()
-	defer s.galMu.Unlock()
-	g := s.Pipeline.Gallery().Clone()
-	if err := g.Add(cmd.Name, sample); err != nil {
+	err = s.mutateLocked("enrol "+cmd.Name, func(g *gallery.Gallery) error {
+		_, err := g.AddUnique(cmd.Name, sample)
+		return err
+	})
+	s.galMu.Unlock()
+	if err != nil {
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
 	}
-	if err := g.Save(s.cfg.Gallery); err != nil {
-		res.Status, res.Error = msg.EnrolError, fmt.Sprintf("save gallery: %v", err)
-		return res
-	}
-	s.stampGallery()
-	s.Pipeline.SetGallery(g)
 	go s.onGalleryChange()
 	res.Status, res.Path = msg.EnrolSaved, rel
 	s.log.Info("enrolled", "name", cmd.Name, "image", rel, "camera", cmd.Camera)

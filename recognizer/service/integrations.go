@@ -174,8 +174,11 @@ func names(g *gallery.Gallery) []string {
 }
 
 func apiErr(err error) error {
-	if errors.Is(err, ErrNoPerson) {
+	switch {
+	case errors.Is(err, ErrNoPerson):
 		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	case errors.Is(err, ErrRefused):
+		return fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
 	return err
 }
@@ -269,9 +272,7 @@ func (h apiHistory) NotThisPerson(ctx context.Context, event int64) (history.Neg
 	if err != nil {
 		return n, err
 	}
-	err = h.s.editGallery(func(g *gallery.Gallery) error {
-		return g.AddNegative(n.Person, gallery.Sample{Descriptor: n.Descriptor, Source: n.Source})
-	})
+	err = h.s.addNegative(n.Person, gallery.Sample{Descriptor: n.Descriptor, Source: n.Source})
 	if errors.Is(err, ErrNoPerson) || (err != nil && h.s.Pipeline.Gallery().Person(n.Person) == nil) {
 		return n, nil // person gone since: the history keeps the correction
 	}

@@ -30,17 +30,20 @@ import (
 
 // Config is the recognizer service configuration.
 type Config struct {
-	Gallery  string // gallery file (reloaded when it changes)
-	Dataset  string // dataset folder, where enrolled images are saved
-	Broker   string // external broker URL; empty starts the embedded broker
-	Listen   string // embedded broker listen address (default :1883)
-	Users    string // embedded broker users file (optional)
-	Instance string // instance id (default: hostname)
-	Group    string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
-	Prefix   string // topic prefix
-	HTTP     string // metrics/health listen address (default :9101; "" disables)
-	Username string
-	Password string
+	Gallery string // gallery file (reloaded when it changes)
+	Dataset string // dataset folder, where enrolled images are saved
+	// KeepHistory keeps a deleted person's history events (and their crops
+	// and frames); by default deleting a person erases them.
+	KeepHistory bool
+	Broker      string // external broker URL; empty starts the embedded broker
+	Listen      string // embedded broker listen address (default :1883)
+	Users       string // embedded broker users file (optional)
+	Instance    string // instance id (default: hostname)
+	Group       string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
+	Prefix      string // topic prefix
+	HTTP        string // metrics/health listen address (default :9101; "" disables)
+	Username    string
+	Password    string
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -119,8 +122,9 @@ type Service struct {
 	broker   *broker.Broker
 	space    topic.Space
 	reg      *prometheus.Registry
-	galMu    sync.Mutex // serialises gallery writes (enrolment)
+	galMu    sync.Mutex // the gallery writer's lock (see writer.go)
 	galStamp fileStamp
+	journal  []galleryEdit // edits made during a training run; nil when none runs
 	httpAddr string
 	trainer  *trainer
 
@@ -178,6 +182,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.setupIntegrations(); err != nil {
 		return err
 	}
+	s.purgeDeleted()
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
 		b, err := broker.New(broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")})

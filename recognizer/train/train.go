@@ -85,6 +85,9 @@ type Options struct {
 	RejectLowQuality bool
 	// GoodPhotos is the number of good photos per person to aim for (default 3).
 	GoodPhotos int
+	// Full re-encodes every image instead of reusing the previous gallery's
+	// encodings; per-person thresholds and negatives are kept either way.
+	Full bool
 }
 
 // IsImage reports whether a file name has a supported image extension.
@@ -168,7 +171,7 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 	}
 	cache := map[string]gallery.Sample{}
 	noFace := map[string]bool{}
-	if prev != nil {
+	if prev != nil && !o.Full {
 		for _, nf := range prev.NoFace {
 			noFace[nf.Hash] = true
 		}
@@ -324,13 +327,15 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	}
 	f := res.Faces[idx]
 	out.cnn = res.UsedCNN
+	out.sample = gallery.Sample{Descriptor: f.Descriptor, Source: img.Rel, Hash: h,
+		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
 	if o.Quality != nil {
 		if q, err := quality.Assess(res.PreparedJPG, res.Scale, f, *o.Quality); err == nil {
+			// Stored with the sample, so a later run that reuses the
+			// encoding still knows (and --reject-low-quality still rejects).
 			out.flags = q.Problems
 			out.sample.Problems = q.Problems
 		}
 	}
-	out.sample = gallery.Sample{Descriptor: f.Descriptor, Source: img.Rel, Hash: h,
-		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
 	return out
 }
