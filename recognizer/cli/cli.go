@@ -189,7 +189,8 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	defer pool.Close()
 	bar := newProgress(env.Stderr)
-	opts := train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update, RejectLowQuality: *rejectLow, GoodPhotos: *goodPhotos, Full: *full}
+	opts := train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update, RejectLowQuality: *rejectLow, GoodPhotos: *goodPhotos, Full: *full,
+		Journal: train.JournalPath(*galPath)}
 	if !*noQuality {
 		lim := quality.DefaultLimits
 		opts.Quality = &lim
@@ -201,6 +202,12 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	if err := g.Save(*galPath); err != nil {
 		return fmt.Errorf("save gallery: %w", err)
+	}
+	if err := os.Remove(opts.Journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+	}
+	if sum.Resumed > 0 {
+		fmt.Fprintf(env.Stdout, "resumed an interrupted run: %d encodings from %s\n", sum.Resumed, opts.Journal)
 	}
 	fmt.Fprintf(env.Stdout, "trained %s: %d people, %d images, %d encodings (%d reused from cache, %d found by CNN fallback), %d skipped, %.1fs\n",
 		*galPath, sum.People, sum.Images, sum.Encodings, sum.Reused, sum.CNN, len(sum.Skipped), sum.Duration.Seconds())

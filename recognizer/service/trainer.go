@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -99,7 +101,8 @@ func (s *Service) Train(ctx context.Context, id string) {
 	a := s.cfg.Analyzer
 	a.CNNFallback = true
 	prev := s.beginTraining()
-	g, sum, err := train.Run(ctx, s.pool, prev, train.Options{Dataset: s.cfg.Dataset, Analyzer: a, Progress: func(p train.Progress) {
+	journal := train.JournalPath(s.cfg.Gallery)
+	g, sum, err := train.Run(ctx, s.pool, prev, train.Options{Dataset: s.cfg.Dataset, Analyzer: a, Journal: journal, Progress: func(p train.Progress) {
 		if time.Since(last) < 250*time.Millisecond && p.Seen != p.Total {
 			return
 		}
@@ -118,8 +121,11 @@ func (s *Service) Train(ctx context.Context, id string) {
 		s.publishTrain(msg.TrainStatus{ID: id, State: msg.TrainError, Error: err.Error()})
 		return
 	}
+	if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("encoding journal not removed", "err", err)
+	}
 	st := msg.TrainStatus{ID: id, State: msg.TrainDone, Seen: sum.Images, Total: sum.Images, Encoded: sum.Encodings,
 		Skipped: len(sum.Skipped), Reasons: sum.Reasons(), People: sum.People, Encodings: sum.Encodings, DurationMS: sum.Duration.Milliseconds()}
-	s.log.Info("training done", "id", id, "people", sum.People, "encodings", sum.Encodings, "reused", sum.Reused, "edits_replayed", replayed, "skipped", len(sum.Skipped), "duration", sum.Duration)
+	s.log.Info("training done", "id", id, "people", sum.People, "encodings", sum.Encodings, "reused", sum.Reused, "resumed", sum.Resumed, "edits_replayed", replayed, "skipped", len(sum.Skipped), "duration", sum.Duration)
 	s.publishTrain(st)
 }
