@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/quality"
 	"github.com/facemon/facemon/recognizer/train"
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -102,14 +104,29 @@ func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
 	return res
 }
 
-// saveImage writes the image as <dataset>/<name>/<timestamp>.jpg atomically
-// and returns its dataset-relative path.
+// saveImage writes the image as <dataset>/<name>/<timestamp>-<hash>.jpg
+// atomically and returns its dataset-relative path. An image already in the
+// person's folder (same content hash: a resent or late-answered enrolment)
+// is not written again; its existing path is returned.
 func (s *Service) saveImage(name string, img []byte) (string, error) {
 	if !msg.ValidName(name) {
 		return "", msg.ErrBadName
 	}
-	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + ".jpg"
-	if err := gallery.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o644); err != nil {
+	h := train.Hash(img)
+	if p := s.Pipeline.Gallery().Person(name); p != nil {
+		for _, sm := range p.Samples {
+			if sm.Hash == h {
+				if _, err := os.Stat(filepath.Join(s.cfg.Dataset, filepath.FromSlash(sm.Source))); err == nil {
+					return sm.Source, nil
+				}
+			}
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.cfg.Dataset, name, "*-"+h[:16]+".jpg")); len(m) > 0 {
+		return name + "/" + filepath.Base(m[0]), nil
+	}
+	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + h[:16] + ".jpg"
+	if err := fsx.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o600); err != nil {
 		return "", fmt.Errorf("save image: %w", err)
 	}
 	return rel, nil

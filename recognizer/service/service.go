@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
@@ -61,7 +61,7 @@ func (c *Config) Defaults() {
 	}
 	if c.Instance == "" {
 		h, _ := os.Hostname()
-		c.Instance = sanitizeID(h)
+		c.Instance = ids.Sanitize(h, "recognizer")
 	}
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
@@ -91,25 +91,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
 	}
 	return nil
-}
-
-func sanitizeID(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if topic.ValidID(string(r)) {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	if b.Len() == 0 {
-		return "recognizer"
-	}
-	out := b.String()
-	if len(out) > 64 {
-		out = out[:64]
-	}
-	return out
 }
 
 // Service is a running recognizer.

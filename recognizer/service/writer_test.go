@@ -170,6 +170,9 @@ func TestEnrolSameImageTwice(t *testing.T) {
 	if p := s.Pipeline.Gallery().Person("alice"); p == nil || len(p.Samples) != 1 {
 		t.Fatalf("alice: %+v", p)
 	}
+	if m, _ := filepath.Glob(filepath.Join(s.cfg.Dataset, "alice", "*")); len(m) != 1 {
+		t.Fatalf("dataset files %v, want one", m)
+	}
 }
 
 func TestPersonCommandValidation(t *testing.T) {
