@@ -16,21 +16,59 @@ import (
 	"github.com/facemon/facemon/shared/msg"
 )
 
+// Command queue limits (see workers). Enrolments wait for an engine
+// shared with recognition; at most EnrolQueue wait (EnrolQueue x 4 MiB of
+// payload), the rest are refused with an answer.
+const (
+	EnrolQueue  = 16
+	PersonQueue = 64
+	enrolWait   = 30 * time.Second
+)
+
 // handleEnrol is the MQTT handler for facemon/cmd/enrol. It never blocks:
-// the work runs on its own goroutine.
-func (s *Service) handleEnrol(t string, payload []byte) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// the work is queued for the enrolment workers, or refused when the queue is
+// full.
+func (s *Service) handleEnrol(_ string, payload []byte) {
+	ok := s.enrolWork.submit(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, enrolWait)
 		defer cancel()
 		res := s.Enrol(ctx, payload)
 		if res.Status == msg.EnrolError {
 			s.log.Warn("enrol refused", "id", res.ID, "name", res.Name, "err", res.Error)
 		}
-		b, _ := json.Marshal(res)
-		if err := s.client.Publish(s.space.EnrolResult(), 1, false, b); err != nil {
-			s.log.Warn("enrol result not sent", "id", res.ID, "err", err)
-		}
-	}()
+		s.answerEnrol(res)
+	})
+	if !ok {
+		id, name := commandHead(payload)
+		s.refused.WithLabelValues("enrol").Inc()
+		s.log.Warn("enrol refused: queue full", "id", id, "queued", EnrolQueue)
+		s.answerEnrol(msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError,
+			Error: fmt.Sprintf("busy: %d enrolments already queued; try again", EnrolQueue)})
+	}
+}
+
+func (s *Service) answerEnrol(res msg.EnrolResult) {
+	b, _ := json.Marshal(res)
+	if err := s.out.Publish(s.space.EnrolResult(), 1, false, b); err != nil {
+		s.log.Warn("enrol result not sent", "id", res.ID, "err", err)
+	}
+}
+
+// commandHead returns the id and name a command payload carries, if any
+// (for answers to commands that are not decoded).
+func commandHead(payload []byte) (id, name string) {
+	var head struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	json.Unmarshal(payload, &head)
+	if len(head.ID) > 128 {
+		head.ID = head.ID[:128]
+	}
+	if len(head.Name) > 128 {
+		head.Name = head.Name[:128]
+	}
+	return head.ID, head.Name
 }
 
 // Enrol handles one enrolment command payload and returns the result.
@@ -38,13 +76,9 @@ func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
 	cmd, err := msg.DecodeEnrol(payload)
 	if err != nil {
 		// Echo the request id when the JSON at least carries one.
-		var head struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		}
-		json.Unmarshal(payload, &head)
+		id, name := commandHead(payload)
 		s.log.Warn("malformed enrol command", "err", err)
-		return msg.EnrolResult{V: msg.Version, ID: head.ID, Name: head.Name, Status: msg.EnrolError, Error: err.Error()}
+		return msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: err.Error()}
 	}
 	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
 	var r *face.Result

@@ -22,44 +22,57 @@ var ErrNoPerson = errors.New("no such person")
 var ErrRefused = errors.New("refused")
 
 // handlePerson returns the MQTT handler for a person command verb. The
-// work (gallery and dataset writes) runs off the MQTT goroutine.
+// work (gallery and dataset writes) is queued for the person-command worker,
+// or refused with an answer when the queue is full.
 func (s *Service) handlePerson(verb string) func(string, []byte) {
-	return func(_ string, payload []byte) { go s.personCommand(verb, payload) }
+	return func(_ string, payload []byte) {
+		if !s.personWork.submit(func(context.Context) { s.personCommand(verb, payload) }) {
+			id, _ := commandHead(payload)
+			s.refused.WithLabelValues(verb).Inc()
+			s.log.Warn("person command refused: queue full", "command", verb, "id", id, "queued", PersonQueue)
+			s.answerCommand(msg.CommandResult{V: msg.Version, ID: id, Command: verb,
+				Error: fmt.Sprintf("busy: %d commands already queued; try again", PersonQueue)})
+		}
+	}
 }
 
 func (s *Service) personCommand(verb string, payload []byte) {
-	{
-		res := msg.CommandResult{V: msg.Version, Command: verb}
-		cmd, err := msg.DecodePersonCmd(payload)
-		if err == nil {
-			res.ID = cmd.ID
-			switch verb {
-			case "delete":
-				err = s.DeletePerson(cmd.Name)
-			case "rename":
-				if cmd.NewName == "" {
-					err = errors.New("rename needs new_name")
-				} else {
-					err = s.RenamePerson(cmd.Name, cmd.NewName)
-				}
-			case "threshold":
-				if cmd.Threshold == nil {
-					err = errors.New("threshold command needs threshold")
-				} else {
-					err = s.SetThreshold(cmd.Name, *cmd.Threshold)
-				}
+	res := msg.CommandResult{V: msg.Version, Command: verb}
+	cmd, err := msg.DecodePersonCmd(payload)
+	if err == nil {
+		res.ID = cmd.ID
+		switch verb {
+		case "delete":
+			err = s.DeletePerson(cmd.Name)
+		case "rename":
+			if cmd.NewName == "" {
+				err = errors.New("rename needs new_name")
+			} else {
+				err = s.RenamePerson(cmd.Name, cmd.NewName)
+			}
+		case "threshold":
+			if cmd.Threshold == nil {
+				err = errors.New("threshold command needs threshold")
+			} else {
+				err = s.SetThreshold(cmd.Name, *cmd.Threshold)
 			}
 		}
-		if err != nil {
-			s.log.Warn("person command failed", "command", verb, "err", err)
-			res.Error = err.Error()
-		} else {
-			res.OK = true
-		}
-		b, _ := json.Marshal(res)
-		if s.client != nil {
-			s.client.Publish(s.space.Result(), 1, false, b)
-		}
+	} else {
+		res.ID, _ = commandHead(payload)
+	}
+	if err != nil {
+		s.log.Warn("person command refused", "command", verb, "id", res.ID, "err", err)
+		res.Error = err.Error()
+	} else {
+		res.OK = true
+	}
+	s.answerCommand(res)
+}
+
+func (s *Service) answerCommand(res msg.CommandResult) {
+	b, _ := json.Marshal(res)
+	if err := s.out.Publish(s.space.Result(), 1, false, b); err != nil {
+		s.log.Warn("command result not sent", "command", res.Command, "id", res.ID, "err", err)
 	}
 }
 

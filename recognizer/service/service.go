@@ -116,6 +116,11 @@ type Service struct {
 	// reload, edits), e.g. to re-send Home Assistant discovery.
 	galleryHooks []func()
 	in           *integrations
+
+	// Bounded command handling (see work.go); answers go out through out.
+	enrolWork, personWork *workers
+	refused               *prometheus.CounterVec
+	out                   pipeline.Publisher
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -130,6 +135,12 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.trainer = newTrainer(s)
+	s.out = publisher{s}
+	s.enrolWork = newWorkers(pool.Size(), EnrolQueue)
+	s.personWork = newWorkers(1, PersonQueue) // the gallery has one writer anyway
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_commands_refused_total",
+		Help: "Commands refused because their queue was full."}, []string{"command"})
+	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
 }
@@ -200,6 +211,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("recognizer started", "broker", brokerURL, "frames", frames, "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
+	s.enrolWork.run(ctx, &wg)
+	s.personWork.run(ctx, &wg)
 	wg.Add(4)
 	go func() { defer wg.Done(); s.in.run(ctx, s) }()
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
