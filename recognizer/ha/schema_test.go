@@ -15,8 +15,8 @@ import (
 // commits).
 type haSchema struct {
 	Base, RO, Common, AvailabilityItem, AvailabilityModes []string
-	Device, Origin, OriginRequired, EntityCategories     []string
-	Platforms                                            map[string]struct {
+	Device, Origin, OriginRequired, EntityCategories      []string
+	Platforms                                             map[string]struct {
 		Schema    string
 		Keys      []string
 		Required  []string
