@@ -27,7 +27,7 @@ GOTEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 MODULES := shared broker models recognizer edge dashboard e2e
 PURE_PKGS := shared broker
 
-.PHONY: all deps models build test test-pure bench run clean vet fmt
+.PHONY: all deps models build test test-pure test-race fuzz bench run clean vet fmt
 
 all: build
 
@@ -56,7 +56,29 @@ test-pure:
 	cd edge && CGO_ENABLED=0 go test -count=1 ./stream/... ./publish/... ./enrol/... ./web/... ./state/... ./train/... ./rapi/...
 	cd models && CGO_ENABLED=0 go test -count=1 ./provision/...
 
-test: models vet test-pure
+# The race detector needs cgo. It covers the pure-Go packages and the
+# recognizer's service and pipeline (their cgo test files run real dlib
+# under -race too: that is the cost, a few minutes on 2 cores).
+RACE_RECOGNIZER := ./gallery/... ./face ./train/... ./pipeline/... ./service/... ./quality/... ./ha/... ./history/... ./notify/... ./api/...
+RACE_EDGE := ./stream/... ./publish/... ./enrol/... ./web/... ./state/... ./train/...
+test-race:
+	@set -e; for m in shared broker; do (cd $$m && CGO_ENABLED=1 go test -race -count=1 ./...); done
+	cd recognizer && CGO_ENABLED=1 go test -race -count=1 -p 1 -timeout 40m $(RACE_RECOGNIZER)
+	cd edge && CGO_ENABLED=1 go test -race -count=1 $(RACE_EDGE)
+
+# Every fuzz target for FUZZTIME. Seed corpora live in each package's
+# testdata/fuzz/<Target>/ (a failing input is written there too, to be
+# committed with its fix); the generated corpus is kept in var/fuzz/ so
+# later runs (and CI, caching var/fuzz) start from it.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := shared:./topic:FuzzParseCamera shared:./msg:FuzzExtractMeta shared:./msg:FuzzDecode broker:./auth:FuzzMatch
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<< "$$t"; \
+	  echo "== fuzz $$mod $$pkg $$name for $(FUZZTIME)"; \
+	  (cd $$mod && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg -test.fuzzcachedir "$(ROOT)/var/fuzz/$$mod/$$name"); \
+	done
+
+test: models vet test-pure test-race fuzz
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
 
 bench: models
