@@ -1100,34 +1100,6 @@ func (s *Store) Negatives(ctx context.Context, person string) ([]Negative, error
 	return out, rows.Err()
 }
 
-// NegativeDescriptors returns every person's negative descriptors, for the
-// decision rule.
-func (s *Store) NegativeDescriptors(ctx context.Context) (map[string][]face.Descriptor, error) {
-	ns, err := s.Negatives(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]face.Descriptor{}
-	for _, n := range ns {
-		out[n.Person] = append(out[n.Person], n.Descriptor)
-	}
-	return out, nil
-}
-
-// DeleteNegative removes one correction.
-func (s *Store) DeleteNegative(ctx context.Context, id int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res, err := s.db.ExecContext(ctx, `DELETE FROM negatives WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: negative %d", ErrNotFound, id)
-	}
-	return nil
-}
-
 // RenamePerson renames a person's events and negatives (call it when the
 // gallery renames a person).
 func (s *Store) RenamePerson(ctx context.Context, old, name string) error {
