@@ -37,12 +37,14 @@ func ThresholdFor(level string) (float64, error) {
 
 // Rule decides whether a face belongs to a person.
 //
-// Each person is scored by the distance to their nearest sample, so a person
-// with many samples cannot outvote a closer match; Votes counts how many of
-// the winner's samples lie within the threshold (capped at MaxVotes) and is
-// reported for confidence. The winner is named when their nearest distance is
-// within their threshold and, when Margin > 0, when the second-best person is
-// at least Margin farther away.
+// Each person is scored by the distance to the centroid (mean descriptor) of
+// their samples when Centroid is set and they have two or more (the shipped
+// rule), else by the distance to their nearest sample. The best-scoring
+// person is named when the score is within their own threshold (or the
+// global one), no negative of theirs is nearer than their nearest sample,
+// and, when Margin > 0, the second-best person scores at least Margin
+// worse. Votes counts the winner's samples within the threshold (capped at
+// MaxVotes) and is reported for confidence only.
 type Rule struct {
 	Threshold float64 // global threshold (Euclidean); 0 means DefaultThreshold
 	Margin    float64 // required gap to the second-best person; 0 disables
