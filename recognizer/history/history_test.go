@@ -448,3 +448,55 @@ func TestCrop(t *testing.T) {
 		t.Fatal("corrupt frame cropped")
 	}
 }
+
+// Deleting a person erases their events (with crops and frames), their
+// negatives and the unknown-face groups named after them; keeping history
+// keeps the events.
+func TestDeletePersonErasesHistory(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Config{MaxBytes: -1, Debounce: -1})
+	r := rand.New(rand.NewSource(9))
+	frame := testFrame(t)
+	a, b := person(r), person(r)
+	for _, n := range []string{"alice", "bob"} {
+		d := a
+		if n == "bob" {
+			d = b
+		}
+		if _, err := s.Record(ctx, Observation{Camera: "door", Time: t0, Frame: frame, Faces: []Seen{known(n, d)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := s.Record(ctx, Observation{Camera: "door", Time: t0, Frame: frame, Faces: []Seen{unknown(person(r))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NameGroup(ctx, rec.Unknowns[0].Group, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddNegative(ctx, "alice", b, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePerson(ctx, "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.Events(ctx, Query{Person: "bob"}); len(evs) != 1 {
+		t.Fatalf("keep-history delete removed bob's events: %d left", len(evs))
+	}
+	if err := s.DeletePerson(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.Events(ctx, Query{Person: "alice"}); len(evs) != 0 {
+		t.Fatalf("%d of alice's events left", len(evs))
+	}
+	if ns, _ := s.Negatives(ctx, "alice"); len(ns) != 0 {
+		t.Fatalf("%d of alice's negatives left", len(ns))
+	}
+	if gs, _ := s.Groups(ctx, GroupQuery{State: "all"}); len(gs) != 0 {
+		t.Fatalf("groups named alice left: %+v", gs)
+	}
+	var blobs int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE name = 'alice'`).Scan(&blobs); err != nil || blobs != 0 {
+		t.Fatalf("alice rows with crops/frames: %d %v", blobs, err)
+	}
+}

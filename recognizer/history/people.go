@@ -100,17 +100,11 @@ func (s *Store) RenamePerson(ctx context.Context, old, name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := s.execAll(ctx, [][]any{
+		{`UPDATE events SET name = ? WHERE name = ?`, name, old},
+		{`UPDATE negatives SET person = ? WHERE person = ?`, name, old},
+	})
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, stmt := range []string{`UPDATE events SET name = ? WHERE name = ?`, `UPDATE negatives SET person = ? WHERE person = ?`} {
-		if _, err := tx.ExecContext(ctx, stmt, name, old); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
 		return err
 	}
 	for k, v := range s.lastSeen {
@@ -129,24 +123,38 @@ func (s *Store) DeletePerson(ctx context.Context, name string, events bool) erro
 	if !msg.ValidName(name) {
 		return fmt.Errorf("%w: person %q", ErrInvalid, name)
 	}
+	stmts := [][]any{{`DELETE FROM negatives WHERE person = ?`, name}}
+	if events {
+		stmts = append(stmts,
+			[]any{`DELETE FROM events WHERE name = ?`, name},
+			[]any{`DELETE FROM unknowns WHERE name = ? OR group_id IN (SELECT id FROM ugroups WHERE name = ?)`, name, name},
+			[]any{`DELETE FROM ugroups WHERE name = ?`, name})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.execAll(ctx, stmts); err != nil {
+		return err
+	}
+	if events {
+		for k := range s.lastSeen {
+			if _, n, _ := strings.Cut(k, "\x00"); n == name {
+				delete(s.lastSeen, k)
+			}
+		}
+	}
+	return nil
+}
+
+// execAll runs statements ({query, args...}) in one transaction; s.mu must
+// be held.
+func (s *Store) execAll(ctx context.Context, stmts [][]any) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM negatives WHERE person = ?`, name); err != nil {
-		return err
-	}
-	if events {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE name = ?`, name); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM unknowns WHERE name = ? OR group_id IN (SELECT id FROM ugroups WHERE name = ?)`, name, name); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ugroups WHERE name = ?`, name); err != nil {
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st[0].(string), st[1:]...); err != nil {
 			return err
 		}
 	}
