@@ -500,3 +500,29 @@ func TestDeletePersonErasesHistory(t *testing.T) {
 		t.Fatalf("alice rows with crops/frames: %d %v", blobs, err)
 	}
 }
+
+// Group(id) finds any group, not only the newest MaxLimit.
+func TestGroupBeyondNewestPage(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Config{MaxBytes: -1, Debounce: -1})
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < MaxLimit+50; i++ {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ugroups (n, centroid, first, last, state) VALUES (1, ?, ?, ?, 'dismissed')`,
+			encodeDescriptor(face.Descriptor{1}), int64(i), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.Group(ctx, 1) // the oldest
+	if err != nil || g.ID != 1 || g.State != StateDismissed {
+		t.Fatalf("oldest group: %+v %v", g, err)
+	}
+	if _, err := s.Group(ctx, int64(MaxLimit+51)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing group: %v", err)
+	}
+}

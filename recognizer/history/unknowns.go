@@ -32,6 +32,7 @@ type GroupQuery struct {
 	State   string // default StateOpen; "all" for every state
 	Limit   int    // default DefaultLimit, at most MaxLimit
 	Samples int    // sample ids per group (default 4, at most 32)
+	ID      int64  // only this group (0: any)
 }
 
 // Groups returns unknown-face groups, most recently seen first.
@@ -52,11 +53,15 @@ func (s *Store) Groups(ctx context.Context, q GroupQuery) ([]Group, error) {
 	if q.Samples == 0 {
 		q.Samples = 4
 	}
-	stmt := `SELECT id, state, COALESCE(name, ''), n, first, last FROM ugroups`
+	stmt := `SELECT id, state, COALESCE(name, ''), n, first, last FROM ugroups WHERE 1`
 	args := []any{}
 	if q.State != "all" {
-		stmt += ` WHERE state = ?`
+		stmt += ` AND state = ?`
 		args = append(args, q.State)
+	}
+	if q.ID != 0 {
+		stmt += ` AND id = ?`
+		args = append(args, q.ID)
 	}
 	stmt += ` ORDER BY last DESC, id DESC LIMIT ?`
 	args = append(args, q.Limit)
@@ -120,16 +125,14 @@ func (s *Store) strings(ctx context.Context, dst *[]string, stmt string, args ..
 
 // Group returns one group.
 func (s *Store) Group(ctx context.Context, id int64) (Group, error) {
-	gs, err := s.Groups(ctx, GroupQuery{State: "all", Limit: MaxLimit})
+	gs, err := s.Groups(ctx, GroupQuery{State: "all", ID: id, Limit: 1})
 	if err != nil {
 		return Group{}, err
 	}
-	for _, g := range gs {
-		if g.ID == id {
-			return g, nil
-		}
+	if len(gs) == 0 {
+		return Group{}, fmt.Errorf("%w: group %d", ErrNotFound, id)
 	}
-	return Group{}, fmt.Errorf("%w: group %d", ErrNotFound, id)
+	return gs[0], nil
 }
 
 const unknownCols = `id, group_id, camera, t, distance, candidate, x0, y0, x1, y1, state, COALESCE(name, ''), size, descriptor`
