@@ -526,3 +526,33 @@ func TestGroupBeyondNewestPage(t *testing.T) {
 		t.Fatalf("missing group: %v", err)
 	}
 }
+
+// A storage failure pauses recording: one attempt (and one log line) per
+// pause, the rest skipped and counted.
+func TestRecorderBacksOffOnStorageFailure(t *testing.T) {
+	s := open(t, Config{})
+	rc := NewRecorder(s, 32, nil)
+	r := rand.New(rand.NewSource(8))
+	o := Observation{Camera: "door", Time: t0, Frame: testFrame(t), Faces: []Seen{unknown(person(r))}}
+	s.db.Close() // every write now fails, as on a full or broken disk
+	for i := 0; i < 20; i++ {
+		if !rc.Submit(o) {
+			t.Fatal("queue full")
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rc.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for rc.Failed()+rc.Skipped() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("failed %d skipped %d", rc.Failed(), rc.Skipped())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if rc.Failed() != 1 || rc.Skipped() != 19 {
+		t.Fatalf("failed %d, skipped %d: want 1 attempt, 19 skipped", rc.Failed(), rc.Skipped())
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/facemon/facemon/recognizer/api"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/ha"
@@ -91,6 +93,12 @@ func (s *Service) setupIntegrations() error {
 					Group: u.Group, NewGroup: u.NewGroup, Box: u.Box, Crop: u.Crop})
 			}
 		})
+		rec := in.rec
+		for result, f := range map[string]func() uint64{"dropped": rec.Dropped, "failed": rec.Failed, "skipped": rec.Skipped} {
+			s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "facemon_history_observations_lost_total",
+				Help:        "Observations not recorded: dropped (queue full), failed (Record error), skipped (paused after a storage failure).",
+				ConstLabels: prometheus.Labels{"result": result}}, func() float64 { return float64(f()) }))
+		}
 		interval := c.UnknownInterval
 		if interval == 0 {
 			interval = 5 * time.Second
