@@ -27,7 +27,7 @@ GOTEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 MODULES := shared broker models recognizer edge dashboard e2e
 PURE_PKGS := shared broker
 
-.PHONY: all deps models build test test-pure test-race fuzz bench run clean vet fmt
+.PHONY: all deps models build test test-pure test-race fuzz soak bench run clean vet fmt
 
 all: build
 
@@ -80,6 +80,11 @@ fuzz:
 
 test: models vet test-pure test-race fuzz
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+# The full soak: 10,000 frames through edge and recognizer, RSS sampled every
+# 1,000 (make test runs the 2,000-frame short mode with the e2e suite).
+soak: models
+	cd e2e && FACEMON_SOAK_FRAMES=10000 go test -count=1 -run '^TestSoak$$' -timeout 90m -v .
 
 bench: models
 	@mkdir -p var; cd recognizer && go test -run '^$$' -bench . -benchtime 30x ./face/dlib/ 2>&1 | tee $(ROOT)/var/bench.txt
