@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/train"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -124,11 +125,17 @@ func (s *Service) DeletePerson(name string) error {
 		g.Remove(name) // absent is fine: a replay, or only a dataset folder
 		return nil
 	})
+	if err == nil && s.journal == nil {
+		// An interrupted training run's journal may hold their encodings.
+		os.Remove(train.JournalPath(s.cfg.Gallery))
+	}
 	s.galMu.Unlock()
 	if err != nil {
 		return err
 	}
 	s.onGalleryChange()
+	// Captures an edge sharing this dataset folder still queues for them.
+	os.RemoveAll(filepath.Join(s.cfg.Dataset, ".queue", name))
 	if staged != "" {
 		if err := os.RemoveAll(staged); err != nil {
 			s.log.Error("deleted person's images not erased; they are purged at the next start", "name", name, "dir", staged, "err", err)

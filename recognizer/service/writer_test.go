@@ -15,6 +15,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/internal/fakeface"
+	"github.com/facemon/facemon/recognizer/train"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -204,5 +205,33 @@ func TestPersonCommandValidation(t *testing.T) {
 		if err := s.SetThreshold("alice", thr); err != nil {
 			t.Errorf("threshold %v refused: %v", thr, err)
 		}
+	}
+}
+
+// Deleting a person leaves nothing of theirs on disk: dataset folder,
+// gallery samples, a shared edge queue, an interrupted run's journal.
+func TestDeleteLeavesNothing(t *testing.T) {
+	s := newTestService(t, 0)
+	if r := s.Enrol(context.Background(), enrolPayload(t, "alice", fakeface.JPEG(3))); r.Status != msg.EnrolSaved {
+		t.Fatalf("enrol: %+v", r)
+	}
+	queued := filepath.Join(s.cfg.Dataset, ".queue", "alice", "x.jpg")
+	os.MkdirAll(filepath.Dir(queued), 0o755)
+	os.WriteFile(queued, fakeface.JPEG(4), 0o600)
+	journal := train.JournalPath(s.cfg.Gallery)
+	os.WriteFile(journal, []byte("{}\n"), 0o600)
+	if err := s.DeletePerson("alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(s.cfg.Dataset, "alice"), filepath.Dir(queued), journal} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still exists (%v)", p, err)
+		}
+	}
+	if g, _ := gallery.Load(s.cfg.Gallery); g == nil || g.Person("alice") != nil {
+		t.Error("alice still in the gallery file")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.cfg.Dataset, deletedDir)); len(ents) != 0 {
+		t.Errorf("%d entries linger in .deleted", len(ents))
 	}
 }
