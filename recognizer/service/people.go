@@ -129,6 +129,9 @@ func (s *Service) DeletePerson(name string) error {
 		// An interrupted training run's journal may hold their encodings.
 		os.Remove(train.JournalPath(s.cfg.Gallery))
 	}
+	if err != nil && staged != "" {
+		os.Rename(staged, src) // the gallery still has them: keep their images too
+	}
 	s.galMu.Unlock()
 	if err != nil {
 		return err
@@ -193,11 +196,13 @@ func (s *Service) RenamePerson(from, to string) error {
 		s.galMu.Unlock()
 		return fmt.Errorf("%w: dataset folder %s already exists", ErrRefused, dst)
 	}
+	moved := false
 	if _, err := os.Stat(src); err == nil {
 		if err := os.Rename(src, dst); err != nil {
 			s.galMu.Unlock()
 			return fmt.Errorf("rename %s: %w", src, err)
 		}
+		moved = true
 	}
 	err := s.mutateLocked("rename "+from+" to "+to, func(g *gallery.Gallery) error {
 		if g.Person(from) == nil {
@@ -205,6 +210,9 @@ func (s *Service) RenamePerson(from, to string) error {
 		}
 		return g.Rename(from, to)
 	})
+	if err != nil && moved {
+		os.Rename(dst, src) // the gallery still has the old name
+	}
 	s.galMu.Unlock()
 	if err != nil {
 		return err
