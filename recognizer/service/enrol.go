@@ -29,10 +29,16 @@ const (
 // the work is queued for the enrolment workers, or refused when the queue is
 // full.
 func (s *Service) handleEnrol(_ string, payload []byte) {
+	// Malformed commands are answered at once, not queued behind real work.
+	cmd, res := s.decodeEnrol(payload)
+	if cmd == nil {
+		s.answerEnrol(res)
+		return
+	}
 	ok := s.enrolWork.submit(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, enrolWait)
 		defer cancel()
-		res := s.Enrol(ctx, payload)
+		res := s.enrol(ctx, cmd)
 		if res.Status == msg.EnrolError {
 			s.log.Warn("enrol refused", "id", res.ID, "name", res.Name, "err", res.Error)
 		}
@@ -73,18 +79,31 @@ func commandHead(payload []byte) (id, name string) {
 
 // Enrol handles one enrolment command payload and returns the result.
 func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
+	cmd, res := s.decodeEnrol(payload)
+	if cmd == nil {
+		return res
+	}
+	return s.enrol(ctx, cmd)
+}
+
+// decodeEnrol decodes an enrolment command; a malformed one gives nil and
+// its (error) answer, echoing the request id when the JSON carries one.
+func (s *Service) decodeEnrol(payload []byte) (*msg.Enrol, msg.EnrolResult) {
 	cmd, err := msg.DecodeEnrol(payload)
 	if err != nil {
-		// Echo the request id when the JSON at least carries one.
 		id, name := commandHead(payload)
-		s.log.Warn("malformed enrol command", "err", err)
-		return msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: err.Error()}
+		s.log.Warn("malformed enrol command refused", "id", id, "err", err)
+		return nil, msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: err.Error()}
 	}
+	return cmd, msg.EnrolResult{}
+}
+
+func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
 	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
 	var r *face.Result
 	a := s.cfg.Analyzer
 	a.CNNFallback = true
-	err = s.pool.Do(ctx, func(e face.Engine) error {
+	err := s.pool.Do(ctx, func(e face.Engine) error {
 		var err error
 		r, err = a.Analyze(e, cmd.Image)
 		return err
