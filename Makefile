@@ -57,9 +57,10 @@ test-pure:
 	cd models && CGO_ENABLED=0 go test -count=1 ./provision/...
 
 # The race detector needs cgo. It covers the pure-Go packages and the
-# recognizer's service and pipeline (their cgo test files run real dlib
-# under -race too: that is the cost, a few minutes on 2 cores).
-RACE_RECOGNIZER := ./gallery/... ./face ./train/... ./pipeline/... ./service/... ./quality/... ./ha/... ./history/... ./notify/... ./api/...
+# recognizer's concurrent ones (service and pipeline run their real-dlib,
+# real-MQTT tests under -race too). The slow single-threaded real-model
+# tests of train (tagged !race) and quality are left to the plain run.
+RACE_RECOGNIZER := ./gallery/... ./face ./train/... ./pipeline/... ./service/... ./ha/... ./history/... ./notify/... ./api/...
 RACE_EDGE := ./stream/... ./publish/... ./enrol/... ./web/... ./state/... ./train/...
 test-race:
 	@set -e; for m in shared broker; do (cd $$m && CGO_ENABLED=1 go test -race -count=1 ./...); done
