@@ -30,20 +30,17 @@ import (
 
 // Config is the recognizer service configuration.
 type Config struct {
-	Gallery string // gallery file (reloaded when it changes)
-	Dataset string // dataset folder, where enrolled images are saved
-	// KeepHistory keeps a deleted person's history events (and their crops
-	// and frames); by default deleting a person erases them.
-	KeepHistory bool
-	Broker      string // external broker URL; empty starts the embedded broker
-	Listen      string // embedded broker listen address (default :1883)
-	Users       string // embedded broker users file (optional)
-	Instance    string // instance id (default: hostname)
-	Group       string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
-	Prefix      string // topic prefix
-	HTTP        string // metrics/health listen address (default :9101; "" disables)
-	Username    string
-	Password    string
+	Gallery  string // gallery file (reloaded when it changes)
+	Dataset  string // dataset folder, where enrolled images are saved
+	Broker   string // external broker URL; empty starts the embedded broker
+	Listen   string // embedded broker listen address (default :1883)
+	Users    string // embedded broker users file (optional)
+	Instance string // instance id (default: hostname)
+	Group    string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
+	Prefix   string // topic prefix
+	HTTP     string // metrics/health listen address (default :9101; "" disables)
+	Username string
+	Password string
 
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
@@ -52,6 +49,9 @@ type Config struct {
 	GalleryPoll time.Duration
 	// Integrations: history, alerts, Home Assistant, REST API.
 	Integrations Integrations
+	// KeepHistory keeps a deleted person's history events (and their crops
+	// and frames); by default deleting a person erases them.
+	KeepHistory bool
 }
 
 // Defaults fills unset fields.
@@ -168,13 +168,13 @@ func (s *Service) HTTPAddr() string { return s.httpAddr }
 
 // Run starts everything and blocks until ctx ends, then shuts down.
 func (s *Service) Run(ctx context.Context) error {
+	s.purgeDeleted()
 	if err := s.loadGallery(true); err != nil {
 		return err
 	}
 	if err := s.setupIntegrations(); err != nil {
 		return err
 	}
-	s.purgeDeleted()
 	brokerURL := s.cfg.Broker
 	if brokerURL == "" {
 		b, err := broker.New(broker.Options{TCPAddr: s.cfg.Listen, UsersFile: s.cfg.Users, Logger: s.log.With("component", "broker")})
