@@ -20,7 +20,6 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	var cfg service.Config
 	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
-	fs.BoolVar(&cfg.KeepHistory, "keep-history", false, "deleting a person keeps their history events (crops, frames); by default they are erased with the person")
 	fs.StringVar(&cfg.Broker, "broker", os.Getenv("FACEMON_BROKER"), "external MQTT broker URL (tcp://host:1883); empty starts the embedded broker")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
 	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: anonymous access)")
@@ -37,6 +36,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.DurationVar(&in.HistoryMaxAge, "history-max-age", 30*24*time.Hour, "delete events and unknown faces older than this")
 	fs.Int64Var(&in.HistoryMaxBytes, "history-max-bytes", 1<<30, "keep stored images under this many bytes (oldest deleted first)")
 	fs.DurationVar(&in.HistoryDebounce, "history-debounce", 30*time.Second, "least time between two events of one person on one camera")
+	fs.BoolVar(&cfg.KeepHistory, "keep-history", false, "deleting a person keeps their history events (crops, frames); by default they are erased with the person")
 	fs.StringVar(&in.HAPrefix, "ha-prefix", "homeassistant", "Home Assistant MQTT discovery prefix ('-' disables discovery)")
 	fs.DurationVar(&in.HAOffDelay, "ha-off-delay", time.Minute, "Home Assistant presence sensors turn off this long after the last sighting")
 	fs.StringVar(&in.PublicURL, "public-url", "", "this recognizer's HTTP base URL as seen by Home Assistant (e.g. http://server:9101), for snapshot links")
