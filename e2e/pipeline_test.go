@@ -100,10 +100,14 @@ func TestEndToEndEmbeddedBroker(t *testing.T) {
 		}
 	}
 	t.Logf("first face at capture %v, first named %v later", firstFace.Format("15:04:05.000"), firstNamed.Sub(firstFace))
-	// The target is 1 s (measured 0.2-0.6 s); allow 2 s for a
-	// loaded CI machine, where the mailbox may drop frames.
-	if d := firstNamed.Sub(firstFace); firstNamed.IsZero() || d > 2*time.Second {
-		t.Errorf("performer named %v after his face first appeared (target: within 1 s)", d)
+	// Asserted: a 2 s bound, which holds on a loaded 2-core CI machine
+	// where the mailbox drops frames. The 1 s target (measured 0.2-0.6 s on
+	// an idle machine) is a measurement, printed on the "e2e: naming" line,
+	// not an assertion.
+	d := firstNamed.Sub(firstFace)
+	fmt.Fprintf(os.Stderr, "e2e: naming latency (first face -> first named frame) %v; target 1 s, bound 2 s\n", d.Round(time.Millisecond))
+	if firstNamed.IsZero() || d > 2*time.Second {
+		t.Errorf("performer named %v after his face first appeared (bound 2 s)", d)
 	}
 	if r.frames < 50 {
 		t.Fatalf("only %d identities messages in 12 s at 10 fps", r.frames)

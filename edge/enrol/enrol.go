@@ -1,14 +1,18 @@
 // Package enrol adds faces to the recognizer's gallery from the edge's live
-// camera: it sends the current raw frame as a msg.Enrol command, waits for
-// the recognizer's msg.EnrolResult, and keeps a copy of accepted images in
-// the local dataset (<dataset>/<name>/<timestamp>.jpg). When the recognizer
-// does not answer (offline, or no broker), images wait in
-// <dataset>/.queue/<name>/ and are sent again once a recognizer comes online.
+// camera: it sends the current raw frame as a msg.Enrol command and waits for
+// the recognizer's msg.EnrolResult. The recognizer owns the dataset (it saves
+// accepted images); the edge keeps an image only while the recognizer does
+// not answer (offline, or no broker): in <dataset>/.queue/<name>/, named by
+// its content hash so a capture is queued once, sent again once a recognizer
+// comes online, removed when any answer arrives (even a late one), and
+// dropped after QueueMaxAge. The recognizer, keyed by the same content hash,
+// never stores one image twice, so a late answer or a resend does not
+// duplicate a sample.
 package enrol
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,6 +29,8 @@ import (
 	"github.com/facemon/facemon/edge/publish"
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
+	"github.com/facemon/facemon/shared/fsx"
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -39,6 +45,12 @@ const QueueDir = ".queue"
 
 // MaxBurst bounds the frames of one burst.
 const MaxBurst = 20
+
+// QueueMaxAge is how long an unsent image waits in the queue by default.
+const QueueMaxAge = 72 * time.Hour
+
+// maxLate bounds the remembered requests whose answer may still arrive.
+const maxLate = 1024
 
 // Errors.
 var (
@@ -79,6 +91,8 @@ type Options struct {
 	// RetryInterval is how often the queue is retried while a recognizer
 	// is online (default 15s).
 	RetryInterval time.Duration
+	// QueueMaxAge drops queued images older than this (default QueueMaxAge).
+	QueueMaxAge time.Duration
 }
 
 // Enroller is safe for concurrent use.
@@ -88,6 +102,7 @@ type Enroller struct {
 
 	mu      sync.Mutex
 	pending map[string]chan msg.EnrolResult
+	late    map[string]string // request id -> queued file, for answers after the timeout
 
 	draining sync.Mutex
 }
@@ -106,6 +121,9 @@ func New(o Options) (*Enroller, error) {
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 15 * time.Second
 	}
+	if o.QueueMaxAge <= 0 {
+		o.QueueMaxAge = QueueMaxAge
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -115,7 +133,7 @@ func New(o Options) (*Enroller, error) {
 	if o.RecognizerOnline == nil {
 		o.RecognizerOnline = func() bool { return false }
 	}
-	e := &Enroller{o: o, log: o.Logger, pending: map[string]chan msg.EnrolResult{}}
+	e := &Enroller{o: o, log: o.Logger, pending: map[string]chan msg.EnrolResult{}, late: map[string]string{}}
 	o.Client.Subscribe(o.Space.EnrolResult(), 1, e.handleResult)
 	return e, nil
 }
@@ -128,9 +146,18 @@ func (e *Enroller) handleResult(_ string, payload []byte) {
 	e.mu.Lock()
 	ch := e.pending[r.ID]
 	delete(e.pending, r.ID)
+	queued, late := e.late[r.ID]
+	delete(e.late, r.ID)
 	e.mu.Unlock()
 	if ch != nil {
 		ch <- r // buffered, one result per id
+		return
+	}
+	if late && queued != "" {
+		// The recognizer answered after the timeout: it has the image (or
+		// judged it), so the queued copy must not be sent again.
+		os.Remove(filepath.Join(e.o.Dataset, queued))
+		e.log.Info("late enrolment answer; queued copy removed", "id", r.ID, "status", r.Status, "file", queued)
 	}
 }
 
@@ -187,23 +214,24 @@ func (e *Enroller) Enrol(ctx context.Context, name string, burst int) ([]Result,
 	return results, nil
 }
 
-// one sends a single image and stores it according to the answer.
+// one sends a single image; an unanswered one is queued.
 func (e *Enroller) one(ctx context.Context, name string, img []byte) Result {
 	r := e.send(ctx, name, img, false)
-	switch r.Status {
-	case msg.EnrolSaved:
-		rel, err := e.save(name, img)
-		if err != nil {
-			r.Status, r.Message = msg.EnrolError, "recognizer saved it, but the local copy failed: "+err.Error()
-		} else {
-			r.File = rel
-		}
-	case StatusQueued:
-		rel, err := e.save(filepath.Join(QueueDir, name), img)
+	if r.Status == StatusQueued {
+		rel, err := e.enqueue(name, img)
 		if err != nil {
 			r.Status, r.Message = msg.EnrolError, "recognizer unreachable and queueing failed: "+err.Error()
 		} else {
 			r.File = rel
+			e.mu.Lock()
+			if len(e.late) >= maxLate {
+				for k := range e.late {
+					delete(e.late, k)
+					break
+				}
+			}
+			e.late[r.ID] = rel
+			e.mu.Unlock()
 		}
 	}
 	e.report(r)
@@ -221,7 +249,7 @@ func (e *Enroller) report(r Result) {
 // send publishes one enrol command and waits for its answer; it returns
 // StatusQueued when the recognizer cannot be reached in time.
 func (e *Enroller) send(ctx context.Context, name string, img []byte, resent bool) Result {
-	id := newID()
+	id := ids.New()
 	r := Result{ID: id, Name: name, Resent: resent}
 	payload, err := json.Marshal(msg.Enrol{V: msg.Version, ID: id, Name: name, Camera: e.o.Camera, Image: img})
 	if err != nil {
@@ -248,7 +276,7 @@ func (e *Enroller) send(ctx context.Context, name string, img []byte, resent boo
 		r.Status, r.Faces = res.Status, res.Faces
 		switch res.Status {
 		case msg.EnrolSaved:
-			r.Message = fmt.Sprintf("saved as %s", name)
+			r.Message, r.File = fmt.Sprintf("saved as %s", name), res.Path
 		case msg.EnrolNoFace:
 			r.Message = "no face found; nothing saved"
 		case msg.EnrolSeveralFaces:
@@ -265,44 +293,19 @@ func (e *Enroller) send(ctx context.Context, name string, img []byte, resent boo
 	return r
 }
 
-// save writes img atomically as <dataset>/<dir>/<timestamp>.jpg and returns
-// the path relative to the dataset.
-func (e *Enroller) save(dir string, img []byte) (string, error) {
-	name := time.Now().UTC().Format("20060102T150405.000000Z") + "-" + newID()[:6] + ".jpg"
-	rel := filepath.Join(dir, name)
+// enqueue writes img atomically as <dataset>/.queue/<name>/<hash>.jpg
+// (once per content) and returns the path relative to the dataset.
+func (e *Enroller) enqueue(name string, img []byte) (string, error) {
+	sum := sha256.Sum256(img)
+	rel := filepath.Join(QueueDir, name, hex.EncodeToString(sum[:12])+".jpg")
 	if !filepath.IsLocal(rel) {
 		return "", fmt.Errorf("refusing path %q", rel)
 	}
-	return rel, writeAtomic(filepath.Join(e.o.Dataset, rel), img)
-}
-
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	path := filepath.Join(e.o.Dataset, rel)
+	if _, err := os.Stat(path); err == nil {
+		return rel, nil // the same capture is already queued
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return rel, fsx.WriteFileAtomic(path, img, 0o600)
 }
 
 // queued lists queued images as paths relative to the dataset, oldest first.
@@ -324,8 +327,27 @@ func (e *Enroller) queued() []string {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return filepath.Base(out[i]) < filepath.Base(out[j]) })
+	sort.Slice(out, func(i, j int) bool { return modTime(e.o.Dataset, out[i]).Before(modTime(e.o.Dataset, out[j])) })
 	return out
+}
+
+func modTime(root, rel string) time.Time {
+	st, err := os.Stat(filepath.Join(root, rel))
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+// expire drops queued images older than QueueMaxAge.
+func (e *Enroller) expire() {
+	for _, rel := range e.queued() {
+		if t := modTime(e.o.Dataset, rel); !t.IsZero() && time.Since(t) > e.o.QueueMaxAge {
+			if os.Remove(filepath.Join(e.o.Dataset, rel)) == nil {
+				e.log.Warn("queued enrolment image expired unsent", "file", rel, "max_age", e.o.QueueMaxAge)
+			}
+		}
+	}
 }
 
 // Queued returns how many images wait in the queue.
@@ -339,6 +361,7 @@ func (e *Enroller) Drain(ctx context.Context) int {
 		return 0
 	}
 	defer e.draining.Unlock()
+	e.expire()
 	done := 0
 	for _, rel := range e.queued() {
 		if ctx.Err() != nil {
@@ -360,17 +383,8 @@ func (e *Enroller) Drain(ctx context.Context) int {
 		case StatusQueued:
 			e.log.Info("recognizer still not answering; queue kept", "queued", len(e.queued()))
 			return done
-		case msg.EnrolSaved:
-			dst := filepath.Join(e.o.Dataset, name, filepath.Base(rel))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
-				err = os.Rename(path, dst)
-			}
-			if err != nil {
-				r.Message += " (moving the local copy failed: " + err.Error() + ")"
-			} else {
-				r.File = filepath.Join(name, filepath.Base(rel))
-			}
 		default:
+			// Answered (saved, or judged unusable): the recognizer has it.
 			os.Remove(path)
 		}
 		r.Message = "queued image: " + r.Message
@@ -392,13 +406,9 @@ func (e *Enroller) Run(ctx context.Context) {
 		case <-t.C:
 			if e.o.RecognizerOnline() && e.Queued() > 0 {
 				e.Drain(ctx)
+			} else {
+				e.expire()
 			}
 		}
 	}
-}
-
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

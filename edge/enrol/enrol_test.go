@@ -37,7 +37,7 @@ func setup(t *testing.T, status *atomic.Value) (*Enroller, *fakemqtt.Client, str
 		}
 		var e msg.Enrol
 		json.Unmarshal(m.Payload, &e)
-		b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: st, Faces: 2})
+		b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: st, Faces: 2, Path: e.Name + "/x.jpg"})
 		go c.Deliver(sp.EnrolResult(), b)
 	}
 	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: dir, Timeout: 200 * time.Millisecond,
@@ -66,15 +66,13 @@ func TestEnrolOutcomes(t *testing.T) {
 		t.Fatalf("Enrol = %v, %v", res, err)
 	}
 	for _, r := range res {
-		if r.Status != msg.EnrolSaved || r.File == "" {
+		if r.Status != msg.EnrolSaved || r.File != "Ada/x.jpg" {
 			t.Fatalf("result %+v", r)
 		}
 	}
-	if f := files(t, filepath.Join(dir, "Ada", "*.jpg")); len(f) != 3 {
-		t.Fatalf("saved files %v", f)
-	}
-	if f := files(t, filepath.Join(dir, "Ada", ".tmp-*")); len(f) != 0 {
-		t.Fatalf("temp files left: %v", f)
+	// The recognizer owns the dataset: the edge keeps no copy.
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("edge wrote into the dataset: %v", entries)
 	}
 
 	for _, st := range []string{msg.EnrolNoFace, msg.EnrolSeveralFaces} {
@@ -94,20 +92,21 @@ func TestEnrolOutcomes(t *testing.T) {
 	c.SetDown(true)
 	res2, _ := e.Enrol(ctx, "Cy", 1)
 	c.SetDown(false)
-	if res[0].Status != StatusQueued || res2[0].Status != StatusQueued || e.Queued() != 2 {
+	// The same capture twice is queued once (keyed by content).
+	if res[0].Status != StatusQueued || res2[0].Status != StatusQueued || e.Queued() != 1 {
 		t.Fatalf("want queued: %+v %+v (queue %d)", res, res2, e.Queued())
 	}
 	// Still no answer: the queue stays.
-	if n := e.Drain(ctx); n != 0 || e.Queued() != 2 {
+	if n := e.Drain(ctx); n != 0 || e.Queued() != 1 {
 		t.Fatalf("drain without recognizer: %d sent, %d queued", n, e.Queued())
 	}
-	// Recognizer back: the queue drains into the dataset.
+	// Recognizer back: the queue drains; the recognizer keeps the image.
 	status.Store(msg.EnrolSaved)
-	if n := e.Drain(ctx); n != 2 || e.Queued() != 0 {
+	if n := e.Drain(ctx); n != 1 || e.Queued() != 0 {
 		t.Fatalf("drain: %d sent, %d queued", n, e.Queued())
 	}
-	if f := files(t, filepath.Join(dir, "Cy", "*.jpg")); len(f) != 2 {
-		t.Fatalf("resent files %v", f)
+	if f := files(t, filepath.Join(dir, "Cy", "*")); len(f) != 0 {
+		t.Fatalf("edge copies %v", f)
 	}
 }
 
@@ -132,5 +131,65 @@ func TestEnrolRejects(t *testing.T) {
 	e.o.Frame = func() (*stream.Frame, bool) { return nil, false }
 	if _, err := e.Enrol(context.Background(), "Ok", 1); !errors.Is(err, ErrNoFrame) {
 		t.Errorf("no frame: %v", err)
+	}
+}
+
+// A recognizer answering after the timeout: the image is queued, the late
+// "saved" removes the queued copy, so nothing is sent (or stored) twice.
+func TestLateAnswerLeavesOneCopy(t *testing.T) {
+	sp := topic.New("")
+	c := &fakemqtt.Client{}
+	dir := t.TempDir()
+	var sent atomic.Int32
+	c.OnPublish = func(m fakemqtt.Message) {
+		if m.Topic != sp.Command("enrol") {
+			return
+		}
+		sent.Add(1)
+		var e msg.Enrol
+		json.Unmarshal(m.Payload, &e)
+		b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: msg.EnrolSaved, Faces: 1, Path: e.Name + "/x.jpg"})
+		time.AfterFunc(300*time.Millisecond, func() { c.Deliver(sp.EnrolResult(), b) }) // slower than the timeout
+	}
+	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: dir, Timeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Frame:  func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Enrol(context.Background(), "Dee", 1)
+	if err != nil || res[0].Status != StatusQueued || e.Queued() != 1 {
+		t.Fatalf("slow answer: %+v %v (queue %d)", res, err, e.Queued())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Queued() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the late answer did not clear the queued copy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.Drain(context.Background()); n != 0 || sent.Load() != 1 {
+		t.Fatalf("image sent %d times (drain %d)", sent.Load(), n)
+	}
+	if f := files(t, filepath.Join(dir, "Dee", "*")); len(f) != 0 {
+		t.Fatalf("edge copies %v", f)
+	}
+}
+
+// Queued images older than QueueMaxAge are dropped.
+func TestQueueExpires(t *testing.T) {
+	var status atomic.Value
+	e, _, dir := setup(t, &status)
+	e.o.QueueMaxAge = time.Hour
+	if res, _ := e.Enrol(context.Background(), "Old", 1); res[0].Status != StatusQueued {
+		t.Fatalf("%+v", res)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, f := range files(t, filepath.Join(dir, QueueDir, "Old", "*.jpg")) {
+		os.Chtimes(f, old, old)
+	}
+	e.expire()
+	if e.Queued() != 0 {
+		t.Fatal("expired image still queued")
 	}
 }

@@ -1,7 +1,9 @@
 package stream
 
 import (
+	"bytes"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,9 +181,12 @@ func TestSubscribeGetsCurrentAndClose(t *testing.T) {
 	}
 }
 
+// Concurrent subscribers each get a whole frame of their camera, and closing
+// removes them (run under -race by `make test`).
 func TestConcurrentPutAndSubscribe(t *testing.T) {
 	h := New(Options{})
 	var wg sync.WaitGroup
+	var bad atomic.Int32
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
 		go func() {
@@ -190,10 +195,26 @@ func TestConcurrentPutAndSubscribe(t *testing.T) {
 				s := h.Subscribe("c1")
 				h.PutRaw("c1", tinyJPEG)
 				h.PutAnnotated("c1", tinyJPEG)
-				<-s.C()
+				select {
+				case f := <-s.C():
+					if f == nil || f.Camera != "c1" || !bytes.Equal(f.JPEG, tinyJPEG) {
+						bad.Add(1)
+					}
+				case <-time.After(5 * time.Second):
+					bad.Add(1) // a subscriber that never gets a frame
+				}
 				s.Close()
 			}
 		}()
 	}
 	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d of 800 subscriptions got no frame or a wrong one", bad.Load())
+	}
+	h.mu.Lock()
+	left := len(h.cams["c1"].subs)
+	h.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d subscribers left after every one closed", left)
+	}
 }

@@ -5,8 +5,6 @@
 package train
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/facemon/facemon/edge/publish"
 	"github.com/facemon/facemon/edge/state"
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -119,7 +118,7 @@ func (t *Trainer) Start() (string, error) {
 	if t.o.RecognizerOnline != nil && !t.o.RecognizerOnline() {
 		return "", ErrNoRecognizer
 	}
-	id := newID()
+	id := ids.New()
 	b, err := json.Marshal(msg.Train{V: msg.Version, ID: id})
 	if err != nil {
 		return "", err
@@ -129,10 +128,4 @@ func (t *Trainer) Start() (string, error) {
 	}
 	t.log.Info("training requested", "id", id)
 	return id, nil
-}
-
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

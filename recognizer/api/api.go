@@ -27,7 +27,7 @@
 //	GET    /api/people                      {"people":[{"name":"alice","samples":12,"threshold":0.55}]}
 //	                                        (threshold 0 = the global threshold)
 //	GET    /api/people/{name}/samples       {"name":"alice","samples":[{"source":"alice/1.jpg","hash":"..","box":[x0,y0,x1,y1]}]}
-//	PUT    /api/people/{name}/threshold     {"threshold":0.55}  (0 to reset; at most 2)  -> 200 person
+//	PUT    /api/people/{name}/threshold     {"threshold":0.55}  (0 to reset, else 0.3-0.7)  -> 200 person
 //	DELETE /api/people/{name}               -> 204
 //	POST   /api/people/{name}/rename        {"name":"Alice B"}  -> 200 {"name":"Alice B"}
 //
@@ -439,8 +439,8 @@ func (s *server) setThreshold(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &body, false); err != nil {
 		return err
 	}
-	if body.Threshold == nil || !(*body.Threshold >= 0 && *body.Threshold <= 2) {
-		return errStatus(http.StatusBadRequest, "threshold must be a number in [0,2] (0 = global)")
+	if body.Threshold == nil || !(*body.Threshold == 0 || (*body.Threshold >= 0.3 && *body.Threshold <= 0.7)) {
+		return errStatus(http.StatusBadRequest, "threshold must be a number in [0.3,0.7] (0 = global)")
 	}
 	if err := s.o.People.SetThreshold(r.Context(), name, *body.Threshold); err != nil {
 		return err

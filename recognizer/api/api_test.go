@@ -265,7 +265,7 @@ func TestPeople(t *testing.T) {
 	if e.ppl.ppl["alice"].Threshold != 0.55 {
 		t.Fatal("threshold not set")
 	}
-	for _, bad := range []string{``, `{`, `{"threshold":-1}`, `{"threshold":3}`, `{"threshold":"x"}`, `{}`, `{"threshold":0.5,"x":1}`, `{"threshold":0.5} {}`, `[]`} {
+	for _, bad := range []string{``, `{`, `{"threshold":-1}`, `{"threshold":3}`, `{"threshold":0.2}`, `{"threshold":0.8}`, `{"threshold":"x"}`, `{}`, `{"threshold":0.5,"x":1}`, `{"threshold":0.5} {}`, `[]`} {
 		e.want("PUT", "/api/people/alice/threshold", bad, 400)
 	}
 	e.want("PUT", "/api/people/alice/threshold", `{"threshold":0.5,"pad":"`+strings.Repeat("x", MaxBodyBytes)+`"}`, 413)

@@ -166,7 +166,7 @@ func Train(ctx context.Context, env Env, args []string) error {
 	galPath := fs.String("gallery", "gallery.json", "gallery file to write (atomically)")
 	largest := fs.Bool("largest", false, "with several faces in an image, use the largest instead of skipping it")
 	noCNN := fs.Bool("no-cnn-fallback", false, "do not retry with the CNN detector when HOG finds no face")
-	full := fs.Bool("full", false, "re-encode every image (ignore the previous gallery's cache)")
+	full := fs.Bool("full", false, "re-encode every image (ignore the previous gallery's cached encodings; thresholds and negatives are kept)")
 	noQuality := fs.Bool("no-quality", false, "skip the enrolment quality checks (blur, size, head turn, lighting)")
 	rejectLow := fs.Bool("reject-low-quality", false, "leave out faces that fail a quality check instead of only flagging them")
 	goodPhotos := fs.Int("good-photos", 3, "good photos per person to aim for; the summary says who needs more")
@@ -178,13 +178,10 @@ func Train(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	a.CNNFallback = !*noCNN
-	var prev *gallery.Gallery
-	if !*full {
-		prev, err = gallery.LoadOrEmpty(*galPath)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "warning: previous gallery unreadable, encoding everything: %v\n", err)
-			prev = nil
-		}
+	prev, err := gallery.LoadOrEmpty(*galPath)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "warning: previous gallery unreadable, encoding everything: %v\n", err)
+		prev = nil
 	}
 	pool, err := env.OpenPool(c.models, c.workers)
 	if err != nil {
@@ -192,7 +189,8 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	defer pool.Close()
 	bar := newProgress(env.Stderr)
-	opts := train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update, RejectLowQuality: *rejectLow, GoodPhotos: *goodPhotos}
+	opts := train.Options{Dataset: *dataset, Largest: *largest, Analyzer: a, Progress: bar.update, RejectLowQuality: *rejectLow, GoodPhotos: *goodPhotos, Full: *full,
+		Journal: train.JournalPath(*galPath)}
 	if !*noQuality {
 		lim := quality.DefaultLimits
 		opts.Quality = &lim
@@ -204,6 +202,12 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	if err := g.Save(*galPath); err != nil {
 		return fmt.Errorf("save gallery: %w", err)
+	}
+	if err := os.Remove(opts.Journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+	}
+	if sum.Resumed > 0 {
+		fmt.Fprintf(env.Stdout, "resumed an interrupted run: %d encodings from %s\n", sum.Resumed, opts.Journal)
 	}
 	fmt.Fprintf(env.Stdout, "trained %s: %d people, %d images, %d encodings (%d reused from cache, %d found by CNN fallback), %d skipped, %.1fs\n",
 		*galPath, sum.People, sum.Images, sum.Encodings, sum.Reused, sum.CNN, len(sum.Skipped), sum.Duration.Seconds())

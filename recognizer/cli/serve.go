@@ -48,6 +48,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.DurationVar(&in.HistoryMaxAge, "history-max-age", 30*24*time.Hour, "delete events and unknown faces older than this")
 	fs.Int64Var(&in.HistoryMaxBytes, "history-max-bytes", 1<<30, "keep stored images under this many bytes (oldest deleted first)")
 	fs.DurationVar(&in.HistoryDebounce, "history-debounce", 30*time.Second, "least time between two events of one person on one camera")
+	fs.BoolVar(&cfg.KeepHistory, "keep-history", false, "deleting a person keeps their history events (crops, frames); by default they are erased with the person")
 	fs.StringVar(&in.HAPrefix, "ha-prefix", "homeassistant", "Home Assistant MQTT discovery prefix ('-' disables discovery)")
 	fs.DurationVar(&in.HAOffDelay, "ha-off-delay", time.Minute, "Home Assistant presence sensors turn off this long after the last sighting")
 	fs.StringVar(&in.PublicURL, "public-url", "", "this recognizer's HTTP base URL as seen by Home Assistant (e.g. http://server:9101), for snapshot links")

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -84,6 +85,67 @@ func (g *Gallery) Add(name string, s Sample) error {
 		return nil
 	}
 	g.People = append(g.People, Person{Name: name, Samples: []Sample{s}})
+	g.sort()
+	return nil
+}
+
+// AddUnique adds a sample unless the person already has one with the same
+// content hash (or, without a hash, the same source); it reports whether it
+// added. Replaying an enrolment onto a gallery trained from a dataset that
+// already held the image therefore does not count the image twice.
+func (g *Gallery) AddUnique(name string, s Sample) (bool, error) {
+	if p := g.Person(name); p != nil && p.has(s) {
+		return false, nil
+	}
+	return true, g.Add(name, s)
+}
+
+func (p *Person) has(s Sample) bool {
+	for _, o := range p.Samples {
+		if (s.Hash != "" && o.Hash == s.Hash) || (s.Hash == "" && o.Source == s.Source) {
+			return true
+		}
+	}
+	return false
+}
+
+// Rename renames a person and rewrites their samples' dataset paths
+// (from/x.jpg becomes to/x.jpg). When to already exists (a gallery trained
+// while the dataset folder was being renamed) the samples are merged into
+// it, without duplicates, and from's threshold and negatives are kept where
+// to has none.
+func (g *Gallery) Rename(from, to string) error {
+	if !msg.ValidName(to) {
+		return fmt.Errorf("gallery: %q: %w", to, msg.ErrBadName)
+	}
+	p := g.Person(from)
+	if p == nil {
+		return fmt.Errorf("gallery: no person %q", from)
+	}
+	moved := *p
+	moved.Samples = append([]Sample(nil), p.Samples...)
+	for i := range moved.Samples {
+		if rel := moved.Samples[i].Source; strings.HasPrefix(rel, from+"/") {
+			moved.Samples[i].Source = to + rel[len(from):]
+		}
+	}
+	g.Remove(from)
+	if q := g.Person(to); q != nil {
+		for _, s := range moved.Samples {
+			if !q.has(s) {
+				q.Samples = append(q.Samples, s)
+			}
+		}
+		if q.Threshold == 0 {
+			q.Threshold = moved.Threshold
+		}
+		if len(q.Negatives) == 0 {
+			q.Negatives = moved.Negatives
+		}
+		return nil
+	}
+	moved.Name = to
+	g.People = append(g.People, moved)
 	g.sort()
 	return nil
 }
@@ -189,44 +251,7 @@ func (g *Gallery) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b, 0o644)
-}
-
-// WriteFileAtomic writes data to path via a temp file and rename.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsx.WriteFileAtomic(path, b, 0o644)
 }
 
 // Clone returns a copy that can be changed without affecting g (which may be

@@ -37,19 +37,18 @@ func ThresholdFor(level string) (float64, error) {
 
 // Rule decides whether a face belongs to a person.
 //
-// Each person is scored by the distance to their nearest sample, so a person
-// with many samples cannot outvote a closer match; Votes counts how many of
-// the winner's samples lie within the threshold (capped at MaxVotes) and is
-// reported for confidence. The winner is named when their nearest distance is
-// within their threshold and, when Margin > 0, when the second-best person is
-// at least Margin farther away.
+// Each person is scored by the distance to the centroid (mean descriptor) of
+// their samples when Centroid is set and they have two or more (the shipped
+// rule), else by the distance to their nearest sample. The best-scoring
+// person is named when the score is within their own threshold (or the
+// global one), no negative of theirs is nearer than their nearest sample,
+// and, when Margin > 0, the second-best person scores at least Margin
+// worse. Votes counts the winner's samples within the threshold (capped at
+// MaxVotes) and is reported for confidence only.
 type Rule struct {
 	Threshold float64 // global threshold (Euclidean); 0 means DefaultThreshold
 	Margin    float64 // required gap to the second-best person; 0 disables
 	MaxVotes  int     // cap on votes per person; 0 means 5
-	// MinVotes is the number of the winner's samples that must be within the
-	// threshold (capped by the person's sample count); 0 or 1 = the nearest only.
-	MinVotes int
 	// Centroid scores a person with two or more samples by the distance to
 	// the mean of their descriptors instead of the nearest sample: the mean
 	// is a steadier template, and a stranger's lucky near miss to one photo
@@ -142,11 +141,11 @@ func (r Rule) thresholdFor(p *Person) float64 {
 
 // Match decides who d is.
 func (g *Gallery) Match(d face.Descriptor, r Rule) Match {
-	return r.Decide(g.Scores(d, r), g)
+	return r.Decide(g.Scores(d, r))
 }
 
 // Decide applies the rule to per-person scores sorted nearest first.
-func (r Rule) Decide(scores []PersonScore, g *Gallery) Match {
+func (r Rule) Decide(scores []PersonScore) Match {
 	m := Match{Name: msg.Unknown, Distance: math.Inf(1), Second: math.Inf(1)}
 	if len(scores) == 0 {
 		return m
@@ -166,15 +165,6 @@ func (r Rule) Decide(scores []PersonScore, g *Gallery) Match {
 	}
 	if r.Margin > 0 && m.Second-best.Score < r.Margin {
 		return m
-	}
-	if r.MinVotes > 1 && g != nil {
-		need := r.MinVotes
-		if p := g.Person(best.Name); p != nil && len(p.Samples) < need {
-			need = len(p.Samples)
-		}
-		if best.Within < need {
-			return m
-		}
 	}
 	m.Name = best.Name
 	return m

@@ -267,9 +267,11 @@ func TestNameDismissAndNegatives(t *testing.T) {
 	if _, err := s.AddNegative(ctx, "bob", a, "api"); err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.NegativeDescriptors(ctx)
-	if err != nil || len(m["alice"]) != 1 || len(m["bob"]) != 1 {
-		t.Fatalf("negatives %v %v", m, err)
+	if na, _ := s.Negatives(ctx, "alice"); len(na) != 1 {
+		t.Fatalf("alice's negatives %v", na)
+	}
+	if nb, _ := s.Negatives(ctx, "bob"); len(nb) != 1 {
+		t.Fatalf("bob's negatives %v", nb)
 	}
 	if _, err := s.AddNegative(ctx, "bob", face.Descriptor{}, ""); !errors.Is(err, ErrInvalid) {
 		t.Fatal("zero descriptor accepted")
@@ -444,5 +446,113 @@ func TestCrop(t *testing.T) {
 	}
 	if _, err := Crop([]byte{0xFF, 0xD8, 0xFF, 0xD9}, [4]int{0, 0, 10, 10}, 0); err == nil {
 		t.Fatal("corrupt frame cropped")
+	}
+}
+
+// Deleting a person erases their events (with crops and frames), their
+// negatives and the unknown-face groups named after them; keeping history
+// keeps the events.
+func TestDeletePersonErasesHistory(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Config{MaxBytes: -1, Debounce: -1})
+	r := rand.New(rand.NewSource(9))
+	frame := testFrame(t)
+	a, b := person(r), person(r)
+	for _, n := range []string{"alice", "bob"} {
+		d := a
+		if n == "bob" {
+			d = b
+		}
+		if _, err := s.Record(ctx, Observation{Camera: "door", Time: t0, Frame: frame, Faces: []Seen{known(n, d)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := s.Record(ctx, Observation{Camera: "door", Time: t0, Frame: frame, Faces: []Seen{unknown(person(r))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NameGroup(ctx, rec.Unknowns[0].Group, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddNegative(ctx, "alice", b, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePerson(ctx, "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.Events(ctx, Query{Person: "bob"}); len(evs) != 1 {
+		t.Fatalf("keep-history delete removed bob's events: %d left", len(evs))
+	}
+	if err := s.DeletePerson(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.Events(ctx, Query{Person: "alice"}); len(evs) != 0 {
+		t.Fatalf("%d of alice's events left", len(evs))
+	}
+	if ns, _ := s.Negatives(ctx, "alice"); len(ns) != 0 {
+		t.Fatalf("%d of alice's negatives left", len(ns))
+	}
+	if gs, _ := s.Groups(ctx, GroupQuery{State: "all"}); len(gs) != 0 {
+		t.Fatalf("groups named alice left: %+v", gs)
+	}
+	var blobs int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE name = 'alice'`).Scan(&blobs); err != nil || blobs != 0 {
+		t.Fatalf("alice rows with crops/frames: %d %v", blobs, err)
+	}
+}
+
+// Group(id) finds any group, not only the newest MaxLimit.
+func TestGroupBeyondNewestPage(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Config{MaxBytes: -1, Debounce: -1})
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < MaxLimit+50; i++ {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ugroups (n, centroid, first, last, state) VALUES (1, ?, ?, ?, 'dismissed')`,
+			encodeDescriptor(face.Descriptor{1}), int64(i), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.Group(ctx, 1) // the oldest
+	if err != nil || g.ID != 1 || g.State != StateDismissed {
+		t.Fatalf("oldest group: %+v %v", g, err)
+	}
+	if _, err := s.Group(ctx, int64(MaxLimit+51)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing group: %v", err)
+	}
+}
+
+// A storage failure pauses recording: one attempt (and one log line) per
+// pause, the rest skipped and counted.
+func TestRecorderBacksOffOnStorageFailure(t *testing.T) {
+	s := open(t, Config{})
+	rc := NewRecorder(s, 32, nil)
+	r := rand.New(rand.NewSource(8))
+	o := Observation{Camera: "door", Time: t0, Frame: testFrame(t), Faces: []Seen{unknown(person(r))}}
+	s.db.Close() // every write now fails, as on a full or broken disk
+	for i := 0; i < 20; i++ {
+		if !rc.Submit(o) {
+			t.Fatal("queue full")
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rc.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for rc.Failed()+rc.Skipped() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("failed %d skipped %d", rc.Failed(), rc.Skipped())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if rc.Failed() != 1 || rc.Skipped() != 19 {
+		t.Fatalf("failed %d, skipped %d: want 1 attempt, 19 skipped", rc.Failed(), rc.Skipped())
 	}
 }

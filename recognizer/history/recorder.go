@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/facemon/facemon/recognizer/pipeline"
 )
@@ -38,7 +39,17 @@ type Recorder struct {
 	after   func(*Recorded)
 	dropped atomic.Uint64
 	failed  atomic.Uint64
+	skipped atomic.Uint64
 }
+
+// Backoff after a storage failure (a full disk, an I/O error): observations
+// are skipped (and counted) for a pause that doubles from recordPauseMin to
+// recordPauseMax while failures go on, so a full disk costs one attempt and
+// one log line per pause instead of a decode, crop and insert per frame.
+const (
+	recordPauseMin = time.Second
+	recordPauseMax = time.Minute
+)
 
 // NewRecorder returns a recorder with a queue of size queue (default 32).
 // after, when not nil, is called on the recorder goroutine with what each
@@ -75,25 +86,45 @@ func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 // Failed returns the observations that could not be recorded.
 func (r *Recorder) Failed() uint64 { return r.failed.Load() }
 
+// Skipped returns the observations not attempted while recording was
+// paused after a storage failure.
+func (r *Recorder) Skipped() uint64 { return r.skipped.Load() }
+
 // Run records queued observations until ctx ends.
 func (r *Recorder) Run(ctx context.Context) error {
+	var (
+		pause    time.Duration
+		until    time.Time
+		failures int
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case o := <-r.q:
+			if pause > 0 && time.Now().Before(until) {
+				r.skipped.Add(1)
+				continue
+			}
 			rec, err := r.s.Record(ctx, o)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				r.failed.Add(1)
-				lvl := r.s.log.Error
 				if errors.Is(err, ErrInvalid) {
-					lvl = r.s.log.Warn
+					r.s.log.Warn("recording failed", "camera", o.Camera, "err", err)
+					continue
 				}
-				lvl("recording failed", "camera", o.Camera, "err", err)
+				failures++
+				pause = min(max(2*pause, recordPauseMin), recordPauseMax)
+				until = time.Now().Add(pause)
+				r.s.log.Error("recording failed; history paused", "camera", o.Camera, "err", err, "pause", pause, "failures", failures)
 				continue
+			}
+			if pause > 0 {
+				r.s.log.Info("recording recovered", "failures", failures, "skipped", r.skipped.Load())
+				pause, failures = 0, 0
 			}
 			if r.after != nil && (len(rec.Events) > 0 || len(rec.Unknowns) > 0) {
 				r.after(rec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -11,41 +12,98 @@ import (
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/quality"
 	"github.com/facemon/facemon/recognizer/train"
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/msg"
 )
 
+// Command queue limits (see workers). Enrolments wait for an engine
+// shared with recognition; at most EnrolQueue wait (EnrolQueue x 4 MiB of
+// payload), the rest are refused with an answer.
+const (
+	EnrolQueue  = 16
+	PersonQueue = 64
+	enrolWait   = 30 * time.Second
+)
+
 // handleEnrol is the MQTT handler for facemon/cmd/enrol. It never blocks:
-// the work runs on its own goroutine.
-func (s *Service) handleEnrol(t string, payload []byte) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// the work is queued for the enrolment workers, or refused when the queue is
+// full.
+func (s *Service) handleEnrol(_ string, payload []byte) {
+	// Malformed commands are answered at once, not queued behind real work.
+	cmd, res := s.decodeEnrol(payload)
+	if cmd == nil {
+		s.answerEnrol(res)
+		return
+	}
+	ok := s.enrolWork.submit(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, enrolWait)
 		defer cancel()
-		res := s.Enrol(ctx, payload)
-		b, _ := json.Marshal(res)
-		if err := s.client.Publish(s.space.EnrolResult(), 1, false, b); err != nil {
-			s.log.Warn("enrol result not sent", "id", res.ID, "err", err)
+		res := s.enrol(ctx, cmd)
+		if res.Status == msg.EnrolError {
+			s.log.Warn("enrol refused", "id", res.ID, "name", res.Name, "err", res.Error)
 		}
-	}()
+		s.answerEnrol(res)
+	})
+	if !ok {
+		id, name := commandHead(payload)
+		s.refused.WithLabelValues("enrol").Inc()
+		s.log.Warn("enrol refused: queue full", "id", id, "queued", EnrolQueue)
+		s.answerEnrol(msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError,
+			Error: fmt.Sprintf("busy: %d enrolments already queued; try again", EnrolQueue)})
+	}
+}
+
+func (s *Service) answerEnrol(res msg.EnrolResult) {
+	b, _ := json.Marshal(res)
+	if err := s.out.Publish(s.space.EnrolResult(), 1, false, b); err != nil {
+		s.log.Warn("enrol result not sent", "id", res.ID, "err", err)
+	}
+}
+
+// commandHead returns the id and name a command payload carries, if any
+// (for answers to commands that are not decoded).
+func commandHead(payload []byte) (id, name string) {
+	var head struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	json.Unmarshal(payload, &head)
+	if len(head.ID) > 128 {
+		head.ID = head.ID[:128]
+	}
+	if len(head.Name) > 128 {
+		head.Name = head.Name[:128]
+	}
+	return head.ID, head.Name
 }
 
 // Enrol handles one enrolment command payload and returns the result.
 func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
+	cmd, res := s.decodeEnrol(payload)
+	if cmd == nil {
+		return res
+	}
+	return s.enrol(ctx, cmd)
+}
+
+// decodeEnrol decodes an enrolment command; a malformed one gives nil and
+// its (error) answer, echoing the request id when the JSON carries one.
+func (s *Service) decodeEnrol(payload []byte) (*msg.Enrol, msg.EnrolResult) {
 	cmd, err := msg.DecodeEnrol(payload)
 	if err != nil {
-		// Echo the request id when the JSON at least carries one.
-		var head struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		}
-		json.Unmarshal(payload, &head)
-		s.log.Warn("malformed enrol command", "err", err)
-		return msg.EnrolResult{V: msg.Version, ID: head.ID, Name: head.Name, Status: msg.EnrolError, Error: err.Error()}
+		id, name := commandHead(payload)
+		s.log.Warn("malformed enrol command refused", "id", id, "err", err)
+		return nil, msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: err.Error()}
 	}
+	return cmd, msg.EnrolResult{}
+}
+
+func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
 	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
 	var r *face.Result
 	a := s.cfg.Analyzer
 	a.CNNFallback = true
-	err = s.pool.Do(ctx, func(e face.Engine) error {
+	err := s.pool.Do(ctx, func(e face.Engine) error {
 		var err error
 		r, err = a.Analyze(e, cmd.Image)
 		return err
@@ -71,41 +129,57 @@ func (s *Service) Enrol(ctx context.Context, payload []byte) msg.EnrolResult {
 	if q, err := quality.Assess(r.PreparedJPG, r.Scale, f, quality.DefaultLimits); err == nil {
 		problems = q.Problems
 	}
+	res.Warnings = problems
+	// The image is saved and the sample added under the writer's lock, so a
+	// training run either sees both (its scan comes after) or gets the
+	// sample replayed (see writer.go).
+	s.galMu.Lock()
 	rel, err := s.saveImage(cmd.Name, cmd.Image)
 	if err != nil {
+		s.galMu.Unlock()
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
 	}
 	sample := gallery.Sample{Descriptor: f.Descriptor, Source: rel, Hash: train.Hash(cmd.Image),
 		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}, Problems: problems}
-	res.Warnings = problems
-	s.galMu.Lock()
-	defer s.galMu.Unlock()
-	g := s.Pipeline.Gallery().Clone()
-	if err := g.Add(cmd.Name, sample); err != nil {
+	err = s.mutateLocked("enrol "+cmd.Name, func(g *gallery.Gallery) error {
+		_, err := g.AddUnique(cmd.Name, sample)
+		return err
+	})
+	s.galMu.Unlock()
+	if err != nil {
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
 	}
-	if err := g.Save(s.cfg.Gallery); err != nil {
-		res.Status, res.Error = msg.EnrolError, fmt.Sprintf("save gallery: %v", err)
-		return res
-	}
-	s.stampGallery()
-	s.Pipeline.SetGallery(g)
 	go s.onGalleryChange()
 	res.Status, res.Path = msg.EnrolSaved, rel
 	s.log.Info("enrolled", "name", cmd.Name, "image", rel, "camera", cmd.Camera)
 	return res
 }
 
-// saveImage writes the image as <dataset>/<name>/<timestamp>.jpg atomically
-// and returns its dataset-relative path.
+// saveImage writes the image as <dataset>/<name>/<timestamp>-<hash>.jpg
+// atomically and returns its dataset-relative path. An image already in the
+// person's folder (same content hash: a resent or late-answered enrolment)
+// is not written again; its existing path is returned.
 func (s *Service) saveImage(name string, img []byte) (string, error) {
 	if !msg.ValidName(name) {
 		return "", msg.ErrBadName
 	}
-	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + ".jpg"
-	if err := gallery.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o644); err != nil {
+	h := train.Hash(img)
+	if p := s.Pipeline.Gallery().Person(name); p != nil {
+		for _, sm := range p.Samples {
+			if sm.Hash == h {
+				if _, err := os.Stat(filepath.Join(s.cfg.Dataset, filepath.FromSlash(sm.Source))); err == nil {
+					return sm.Source, nil
+				}
+			}
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.cfg.Dataset, name, "*-"+h[:16]+".jpg")); len(m) > 0 {
+		return name + "/" + filepath.Base(m[0]), nil
+	}
+	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + h[:16] + ".jpg"
+	if err := fsx.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o600); err != nil {
 		return "", fmt.Errorf("save image: %w", err)
 	}
 	return rel, nil

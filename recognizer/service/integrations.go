@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/facemon/facemon/recognizer/api"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/ha"
@@ -98,6 +100,12 @@ func (s *Service) setupIntegrations() error {
 					Group: u.Group, NewGroup: u.NewGroup, Box: u.Box, Crop: u.Crop})
 			}
 		})
+		rec := in.rec
+		for result, f := range map[string]func() uint64{"dropped": rec.Dropped, "failed": rec.Failed, "skipped": rec.Skipped} {
+			s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "facemon_history_observations_lost_total",
+				Help:        "Observations not recorded: dropped (queue full), failed (Record error), skipped (paused after a storage failure).",
+				ConstLabels: prometheus.Labels{"result": result}}, func() float64 { return float64(f()) }))
+		}
 		interval := c.UnknownInterval
 		if interval == 0 {
 			interval = 5 * time.Second
@@ -187,8 +195,11 @@ func names(g *gallery.Gallery) []string {
 }
 
 func apiErr(err error) error {
-	if errors.Is(err, ErrNoPerson) {
+	switch {
+	case errors.Is(err, ErrNoPerson):
 		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	case errors.Is(err, ErrRefused):
+		return fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
 	return err
 }
@@ -282,9 +293,7 @@ func (h apiHistory) NotThisPerson(ctx context.Context, event int64) (history.Neg
 	if err != nil {
 		return n, err
 	}
-	err = h.s.editGallery(func(g *gallery.Gallery) error {
-		return g.AddNegative(n.Person, gallery.Sample{Descriptor: n.Descriptor, Source: n.Source})
-	})
+	err = h.s.addNegative(n.Person, gallery.Sample{Descriptor: n.Descriptor, Source: n.Source})
 	if errors.Is(err, ErrNoPerson) || (err != nil && h.s.Pipeline.Gallery().Person(n.Person) == nil) {
 		return n, nil // person gone since: the history keeps the correction
 	}

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/shared/httpauth"
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/redact"
@@ -71,6 +71,9 @@ type Config struct {
 	GalleryPoll time.Duration
 	// Integrations: history, alerts, Home Assistant, REST API.
 	Integrations Integrations
+	// KeepHistory keeps a deleted person's history events (and their crops
+	// and frames); by default deleting a person erases them.
+	KeepHistory bool
 }
 
 // Defaults fills unset fields.
@@ -80,7 +83,7 @@ func (c *Config) Defaults() {
 	}
 	if c.Instance == "" {
 		h, _ := os.Hostname()
-		c.Instance = sanitizeID(h)
+		c.Instance = ids.Sanitize(h, "recognizer")
 	}
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
@@ -127,25 +130,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func sanitizeID(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if topic.ValidID(string(r)) {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	if b.Len() == 0 {
-		return "recognizer"
-	}
-	out := b.String()
-	if len(out) > 64 {
-		out = out[:64]
-	}
-	return out
-}
-
 // Service is a running recognizer.
 type Service struct {
 	cfg      Config
@@ -156,8 +140,9 @@ type Service struct {
 	broker   *broker.Broker
 	space    topic.Space
 	reg      *prometheus.Registry
-	galMu    sync.Mutex // serialises gallery writes (enrolment)
+	galMu    sync.Mutex // the gallery writer's lock (see writer.go)
 	galStamp fileStamp
+	journal  []galleryEdit // edits made during a training run; nil when none runs
 	httpAddr string
 	trainer  *trainer
 
@@ -168,6 +153,11 @@ type Service struct {
 	// reload, edits), e.g. to re-send Home Assistant discovery.
 	galleryHooks []func()
 	in           *integrations
+
+	// Bounded command handling (see work.go); answers go out through out.
+	enrolWork, personWork *workers
+	refused               *prometheus.CounterVec
+	out                   pipeline.Publisher
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -182,6 +172,12 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.trainer = newTrainer(s)
+	s.out = publisher{s}
+	s.enrolWork = newWorkers(pool.Size(), EnrolQueue)
+	s.personWork = newWorkers(1, PersonQueue) // the gallery has one writer anyway
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_commands_refused_total",
+		Help: "Commands refused because their queue was full."}, []string{"command"})
+	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
 }
@@ -209,6 +205,7 @@ func (s *Service) HTTPAddr() string { return s.httpAddr }
 
 // Run starts everything and blocks until ctx ends, then shuts down.
 func (s *Service) Run(ctx context.Context) error {
+	s.purgeDeleted()
 	if err := s.loadGallery(true); err != nil {
 		return err
 	}
@@ -264,6 +261,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
+	s.enrolWork.run(ctx, &wg)
+	s.personWork.run(ctx, &wg)
 	wg.Add(4)
 	go func() { defer wg.Done(); s.in.run(ctx, s) }()
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()

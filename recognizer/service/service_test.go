@@ -252,12 +252,13 @@ func TestCommandsOverMQTT(t *testing.T) {
 	h.publish(t, "delete", msg.PersonCmd{V: 1, ID: "c3", Name: "biden"})
 	h.publish(t, "delete", msg.PersonCmd{V: 1, ID: "c4", Name: "nobody"})
 	h.publish(t, "rename", []byte(`{"v":1,"id":"c5","name":"obama","new_name":"../x"}`))
-	waitFor(t, 10*time.Second, "5 command results", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.results) == 5 })
+	h.publish(t, "threshold", []byte(`{"v":1,"id":"c6","name":"obama","threshold":0.9}`))
+	waitFor(t, 10*time.Second, "6 command results", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.results) == 6 })
 	ok := map[string]bool{}
 	for _, r := range h.results {
 		ok[r.ID] = r.OK
 	}
-	if !ok["c1"] || !ok["c2"] || !ok["c3"] || ok["c4"] || ok["c5"] {
+	if !ok["c1"] || !ok["c2"] || !ok["c3"] || ok["c4"] || ok["c5"] || ok["c6"] {
 		t.Fatalf("command results %+v", h.results)
 	}
 	g, _ = gallery.Load(h.gallery)
@@ -267,8 +268,11 @@ func TestCommandsOverMQTT(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.dataset, "kit_harington")); err != nil {
 		t.Fatal("dataset folder not renamed")
 	}
-	if m, _ := filepath.Glob(filepath.Join(h.dataset, ".deleted", "biden-*")); len(m) != 1 {
-		t.Fatal("deleted person's images not kept aside")
+	if _, err := os.Stat(filepath.Join(h.dataset, "biden")); !os.IsNotExist(err) {
+		t.Fatal("deleted person's images still in the dataset")
+	}
+	if m, _ := filepath.Glob(filepath.Join(h.dataset, ".deleted", "*")); len(m) != 0 {
+		t.Fatalf("deleted person's images linger: %v", m)
 	}
 
 	// The gallery file replaced on disk (e.g. by `train`) is reloaded.

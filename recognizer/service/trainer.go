@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -98,8 +100,9 @@ func (s *Service) Train(ctx context.Context, id string) {
 	var last time.Time
 	a := s.cfg.Analyzer
 	a.CNNFallback = true
-	prev := s.Pipeline.Gallery()
-	g, sum, err := train.Run(ctx, s.pool, prev, train.Options{Dataset: s.cfg.Dataset, Analyzer: a, Progress: func(p train.Progress) {
+	prev := s.beginTraining()
+	journal := train.JournalPath(s.cfg.Gallery)
+	g, sum, err := train.Run(ctx, s.pool, prev, train.Options{Dataset: s.cfg.Dataset, Analyzer: a, Journal: journal, Progress: func(p train.Progress) {
 		if time.Since(last) < 250*time.Millisecond && p.Seen != p.Total {
 			return
 		}
@@ -107,25 +110,22 @@ func (s *Service) Train(ctx context.Context, id string) {
 		s.publishTrain(msg.TrainStatus{ID: id, State: msg.TrainRunning, Seen: p.Seen, Total: p.Total, Encoded: p.Encoded, Skipped: p.Skipped})
 	}})
 	if err != nil {
+		s.abortTraining()
 		s.log.Error("training failed", "id", id, "err", err)
 		s.publishTrain(msg.TrainStatus{ID: id, State: msg.TrainError, Error: err.Error()})
 		return
 	}
-	s.galMu.Lock()
-	err = g.Save(s.cfg.Gallery)
-	if err == nil {
-		s.stampGallery()
-		s.Pipeline.SetGallery(g)
-	}
-	s.galMu.Unlock()
+	replayed, err := s.finishTraining(g)
 	if err != nil {
 		s.log.Error("saving trained gallery failed", "id", id, "err", err)
-		s.publishTrain(msg.TrainStatus{ID: id, State: msg.TrainError, Error: "save gallery: " + err.Error()})
+		s.publishTrain(msg.TrainStatus{ID: id, State: msg.TrainError, Error: err.Error()})
 		return
 	}
-	s.onGalleryChange()
+	if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("encoding journal not removed", "err", err)
+	}
 	st := msg.TrainStatus{ID: id, State: msg.TrainDone, Seen: sum.Images, Total: sum.Images, Encoded: sum.Encodings,
 		Skipped: len(sum.Skipped), Reasons: sum.Reasons(), People: sum.People, Encodings: sum.Encodings, DurationMS: sum.Duration.Milliseconds()}
-	s.log.Info("training done", "id", id, "people", sum.People, "encodings", sum.Encodings, "reused", sum.Reused, "skipped", len(sum.Skipped), "duration", sum.Duration)
+	s.log.Info("training done", "id", id, "people", sum.People, "encodings", sum.Encodings, "reused", sum.Reused, "resumed", sum.Resumed, "edits_replayed", replayed, "skipped", len(sum.Skipped), "duration", sum.Duration)
 	s.publishTrain(st)
 }

@@ -52,7 +52,8 @@ type Summary struct {
 	People    int
 	Images    int
 	Encodings int
-	Reused    int // encodings taken from the previous gallery (same content hash)
+	Reused    int // encodings taken from the previous gallery or the journal (same content hash)
+	Resumed   int // records found in the encoding journal of an interrupted run
 	CNN       int // faces found only by the CNN fallback
 	Skipped   []Skip
 	// Flagged lists enrolled images whose face failed a quality check
@@ -85,6 +86,14 @@ type Options struct {
 	RejectLowQuality bool
 	// GoodPhotos is the number of good photos per person to aim for (default 3).
 	GoodPhotos int
+	// Full re-encodes every image instead of reusing the previous gallery's
+	// encodings; per-person thresholds and negatives are kept either way.
+	Full bool
+	// Journal, when set, is the encoding journal file (see JournalPath):
+	// encodings are appended to it as they finish and reused from it by the
+	// next run, so a killed run loses at most one batch. The caller removes
+	// it after saving the gallery. Full restarts it.
+	Journal string
 }
 
 // IsImage reports whether a file name has a supported image extension.
@@ -168,7 +177,7 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 	}
 	cache := map[string]gallery.Sample{}
 	noFace := map[string]bool{}
-	if prev != nil {
+	if prev != nil && !o.Full {
 		for _, nf := range prev.NoFace {
 			noFace[nf.Hash] = true
 		}
@@ -180,7 +189,22 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 			}
 		}
 	}
-	sum := &Summary{Images: len(imgs), Skipped: skips}
+	var jr *journal
+	resumed := 0
+	if o.Journal != "" {
+		if !o.Full {
+			n, err := loadJournal(o.Journal, cache, noFace)
+			if err != nil {
+				return nil, nil, err
+			}
+			resumed = n
+		}
+		if jr, err = openJournal(o.Journal, o.Full); err != nil {
+			return nil, nil, err
+		}
+		defer jr.close()
+	}
+	sum := &Summary{Images: len(imgs), Skipped: skips, Resumed: resumed}
 	results := make([]outcome, len(imgs))
 	jobs := make(chan int)
 	var mu sync.Mutex
@@ -194,6 +218,7 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 				out := encode(ctx, pool, imgs[i], cache, noFace, o)
 				results[i] = out
 				mu.Lock()
+				jr.add(out)
 				prog.Seen++
 				prog.Current = imgs[i].Rel
 				switch {
@@ -222,6 +247,9 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if err := jr.close(); err != nil {
+		return nil, nil, fmt.Errorf("encoding journal: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -324,13 +352,15 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	}
 	f := res.Faces[idx]
 	out.cnn = res.UsedCNN
+	out.sample = gallery.Sample{Descriptor: f.Descriptor, Source: img.Rel, Hash: h,
+		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
 	if o.Quality != nil {
 		if q, err := quality.Assess(res.PreparedJPG, res.Scale, f, *o.Quality); err == nil {
+			// Stored with the sample, so a later run that reuses the
+			// encoding still knows (and --reject-low-quality still rejects).
 			out.flags = q.Problems
 			out.sample.Problems = q.Problems
 		}
 	}
-	out.sample = gallery.Sample{Descriptor: f.Descriptor, Source: img.Rel, Hash: h,
-		Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}}
 	return out
 }

@@ -23,7 +23,6 @@ const (
 	Frames     = "frames"
 	Annotated  = "annotated"
 	Identities = "identities"
-	Enrolled   = "enrolled"
 )
 
 // Kinds of component that publish availability.

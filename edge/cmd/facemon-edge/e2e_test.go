@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/edge/internal/testbroker"
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -34,8 +35,8 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("bad flags exit %d, want 2", code)
 	}
 	for in, want := range map[string]string{"pi-kitchen": "pi-kitchen", "My Pi!": "My-Pi", "": "edge", "日本": "edge"} {
-		if got := sanitizeID(in); got != want {
-			t.Errorf("sanitizeID(%q) = %q, want %q", in, got, want)
+		if got := ids.Sanitize(in, "edge"); got != want {
+			t.Errorf("ids.Sanitize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/edge/train"
 	"github.com/facemon/facemon/edge/web"
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/redact"
@@ -101,29 +102,7 @@ func printVersion(w io.Writer) {
 // defaultCameraID derives a camera id from the host name.
 func defaultCameraID() string {
 	h, _ := os.Hostname()
-	return sanitizeID(h)
-}
-
-// sanitizeID maps s onto [A-Za-z0-9_.-]{1,64}; it returns "edge" for an
-// empty result.
-func sanitizeID(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('-')
-		}
-		if b.Len() >= 64 {
-			break
-		}
-	}
-	id := strings.Trim(b.String(), "-.")
-	if !topic.ValidID(id) {
-		return "edge"
-	}
-	return id
+	return ids.Sanitize(h, "edge")
 }
 
 func parseConfig(args []string, stderr io.Writer) (config, error) {

@@ -1,0 +1,41 @@
+// Package ids makes the identifiers both modules need: random request ids
+// and MQTT-safe ids derived from host names.
+package ids
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// New returns a random 16-hex-digit id.
+func New() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Sanitize maps s onto a valid topic id ([A-Za-z0-9_.-], at most 64 bytes,
+// no leading or trailing '-' or '.'); it returns fallback when nothing is
+// left.
+func Sanitize(s, fallback string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	id := strings.Trim(b.String(), "-.")
+	if !topic.ValidID(id) {
+		return fallback
+	}
+	return id
+}
