@@ -22,9 +22,16 @@ import (
 
 // Defaults applied by Options.Defaults.
 const (
-	DefaultTCPAddr                = ":1883"
-	DefaultMaxPacketSize          = 2 << 20 // 2 MiB: a large JPEG frame plus headers
-	DefaultMaxClientWritesPending = 64      // ~128 MiB worst case per slow client at 2 MiB frames
+	DefaultTCPAddr       = ":1883"
+	DefaultMaxPacketSize = 2 << 20 // 2 MiB: a large JPEG frame plus headers
+	// DefaultMaxClientWritesPending bounds one client's outbound queue in
+	// packets. It must hold the burst of retained messages a new subscriber
+	// gets at once (Home Assistant subscribing to its discovery prefix: 3
+	// configs per camera and 2 per person, ~300 for 30 cameras and 100
+	// people; 64 cut that burst to 137 of 400 in TestRetainedBurstOnSubscribe).
+	// A slow subscriber of frames holds at most this many: ~50 MiB at a
+	// typical 50 KB frame, 2 GiB in the worst case of 2 MiB frames.
+	DefaultMaxClientWritesPending = 1024
 	DefaultUsersPoll              = 2 * time.Second
 
 	// MaxPacketSizeLimit is the largest packet MQTT can encode (256 MiB).
@@ -48,7 +55,7 @@ type Options struct {
 	// disconnected.
 	MaxPacketSize uint32
 	// MaxClientWritesPending bounds each client's outbound queue (default
-	// 64). Messages for a client whose queue is full are dropped for that
+	// 1024). Messages for a client whose queue is full are dropped for that
 	// client, so one slow subscriber cannot make the broker buffer frames
 	// without limit.
 	MaxClientWritesPending int32

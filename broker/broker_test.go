@@ -671,7 +671,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 func TestOptions(t *testing.T) {
 	var o Options
 	o.Defaults()
-	if o.TCPAddr != ":1883" || o.MaxPacketSize != 2<<20 || o.MaxClientWritesPending != 64 || o.Logger == nil {
+	if o.TCPAddr != ":1883" || o.MaxPacketSize != 2<<20 || o.MaxClientWritesPending != 1024 || o.Logger == nil {
 		t.Fatalf("Defaults = %+v", o)
 	}
 	if err := o.Validate(); err != nil {
