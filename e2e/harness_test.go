@@ -246,7 +246,7 @@ type observer struct {
 func observe(t *testing.T, brokerURL string) *observer {
 	t.Helper()
 	o := &observer{frames: map[uint64]bool{}, status: map[string]string{}}
-	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: mqttx.DefaultClientID("", "e2e-observer"), MaxReconnectInterval: 300 * time.Millisecond})
+	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: mqttx.DefaultClientID(mqttx.URLUser(brokerURL), "e2e-observer"), MaxReconnectInterval: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

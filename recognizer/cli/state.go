@@ -10,6 +10,7 @@ import (
 
 	"github.com/facemon/facemon/broker/creds"
 	"github.com/facemon/facemon/recognizer/service"
+	"github.com/facemon/facemon/shared/mqttx"
 )
 
 // stateFlags are serve's secure-by-default settings: the state directory
@@ -57,7 +58,7 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 			cfg.Users = creds.UsersFile(dir)
 		}
 	}
-	if cfg.Username == "" && cfg.Password == "" {
+	if cfg.Username == "" && cfg.Password == "" && mqttx.URLUser(cfg.Broker) == "" {
 		pw, err := creds.ReadSecretFile(creds.SecretFile(dir, creds.UserRecognizer))
 		switch {
 		case err == nil:

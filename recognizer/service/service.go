@@ -95,7 +95,7 @@ func (c *Config) Defaults() {
 		c.ReconnectMax = 2 * time.Second
 	}
 	if c.ClientID == "" {
-		c.ClientID = mqttx.DefaultClientID(c.Username, "recognizer")
+		c.ClientID = mqttx.DefaultClientID(mqttx.ClientUser(c.Username, c.Broker), "recognizer")
 	}
 	if c.GalleryPoll == 0 {
 		c.GalleryPoll = 2 * time.Second

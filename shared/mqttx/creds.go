@@ -3,6 +3,7 @@ package mqttx
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -51,4 +52,24 @@ func LoadCredentials(username, passwordFile string) (Credentials, error) {
 		return c, fmt.Errorf("an MQTT password is set but no user name (--username or $%s)", EnvUser)
 	}
 	return c, nil
+}
+
+// URLUser returns the user name in a broker URL's userinfo
+// (tcp://user:pass@host), or "". A client's default id must start with the
+// user it connects as, wherever the user name came from.
+func URLUser(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	return u.User.Username()
+}
+
+// ClientUser is the user a client connects as: the explicit user name, or
+// the broker URL's.
+func ClientUser(username, broker string) string {
+	if username != "" {
+		return username
+	}
+	return URLUser(broker)
 }

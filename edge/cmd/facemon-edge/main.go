@@ -269,7 +269,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	mq, err := mqttx.New(mqttx.Options{
 		Broker:      cfg.Broker,
-		ClientID:    mqttx.DefaultClientID(cfg.MQTT.Username, "edge-"+cfg.CameraID),
+		ClientID:    mqttx.DefaultClientID(mqttx.ClientUser(cfg.MQTT.Username, cfg.Broker), "edge-"+cfg.CameraID),
 		Username:    cfg.MQTT.Username,
 		Password:    cfg.MQTT.Password,
 		CAFile:      cfg.CAFile,
