@@ -29,6 +29,8 @@ type Env struct {
 	OpenPool func(modelDir string, n int) (*face.Pool, error)
 	// Annotator draws boxes on frames for serve (nil: no annotated stream).
 	Annotator pipeline.Annotator
+	// Codec decodes each frame once for serve and bench (nil: per-frame method).
+	Codec pipeline.Codec
 }
 
 // DefaultModelDir is the model directory: $FACEMON_MODELS or models/data.

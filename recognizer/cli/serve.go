@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
 )
 
@@ -42,7 +41,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&in.AlertWebhook, "alert-webhook", "", "URL to POST unknown-face alerts to (JSON with a base64 crop)")
 	fs.DurationVar(&in.AlertCooldown, "alert-cooldown", time.Minute, "least time between two unknown-face alerts of one camera")
 	fs.StringVar(&in.APIToken, "api-token", os.Getenv("FACEMON_API_TOKEN"), "bearer token required for REST API writes (env FACEMON_API_TOKEN)")
-	agree := fs.Int("track-agree", pipeline.DefaultTrack.Agree, "frames of a face's track that must name the same person before it is named (1 = decide per frame)")
+	var tf trackFlags
+	tf.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -59,11 +59,12 @@ func Serve(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	cfg.Analyzer = a
-	if *agree < 1 || *agree > 12 {
-		return fmt.Errorf("%w: --track-agree %d: want 1..12", errUsage, *agree)
+	if cfg.Track, cfg.Motion, err = tf.config(); err != nil {
+		return err
 	}
-	cfg.Track = pipeline.DefaultTrack
-	cfg.Track.Agree = *agree
+	if !tf.perFrame {
+		cfg.Codec = env.Codec
+	}
 	if cfg.Rule, err = rf.rule(fs); err != nil {
 		return err
 	}

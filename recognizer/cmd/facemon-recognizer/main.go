@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/facemon/facemon/recognizer/annotate"
+	"github.com/facemon/facemon/recognizer/bench"
 	"github.com/facemon/facemon/recognizer/cli"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/face/dlib"
@@ -32,6 +34,7 @@ commands:
   encode    print the 128-D descriptor of every face in images (JSON lines)
   serve     recognize camera frames over MQTT (embedded broker unless --broker)
   eval      measure recognition quality on a labelled dataset and LFW
+  bench     measure the pipeline against the naive per-frame method on a video
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
 `
@@ -41,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	env := cli.Env{Stdout: stdout, Stderr: stderr, OpenPool: openPool, Annotator: annotate.JPEG}
+	env := cli.Env{Stdout: stdout, Stderr: stderr, OpenPool: openPool, Annotator: annotate.JPEG, Codec: annotate.Codec{}}
 	var err error
 	switch args[1] {
 	case "train":
@@ -54,6 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cli.Serve(ctx, env, args[2:])
 	case "eval":
 		err = cli.Eval(ctx, env, args[2:])
+	case "bench":
+		err = bench.Main(ctx, args[2:], stdout, stderr, cli.DefaultModelDir(), openPool)
+		if errors.Is(err, bench.ErrUsage) {
+			fmt.Fprintf(stderr, "facemon-recognizer bench: %v\n", err)
+			return 2
+		}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
