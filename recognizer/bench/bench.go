@@ -144,29 +144,31 @@ type Options struct {
 
 // Report is one run's measurements.
 type Report struct {
-	Variant        string             `json:"variant"`
-	Frames         int                `json:"frames"`
-	Annotated      int                `json:"annotated"`
-	CPUSeconds     float64            `json:"cpu_s"`
-	WallSeconds    float64            `json:"wall_s"`
-	PerCPUSecond   float64            `json:"annotated_per_cpu_s"`
-	PerWallSecond  float64            `json:"frames_per_wall_s"`
-	CPUmsPerFrame  float64            `json:"cpu_ms_per_frame"`
-	NamedFrames    int                `json:"named_frames"`
-	P50ms          float64            `json:"p50_ms"`
-	P95ms          float64            `json:"p95_ms"`
-	PeakRSSMB      float64            `json:"peak_rss_mb"`
-	EngineRSSMB    float64            `json:"engine_rss_mb"`
-	StageMS        map[string]float64 `json:"stage_ms"` // mean ms per frame
-	FirstFaceS     float64            `json:"first_face_s"`
-	FirstNameS     float64            `json:"first_name_s"`
-	Names          map[string]string  `json:"names"` // cam/seq -> sorted names, "," joined
-	UnknownTracks  int                `json:"unknown_tracks"`
-	Width          int                `json:"width"`
-	Height         int                `json:"height"`
-	FaceWidths     []int              `json:"face_widths"` // min, median, max box width
-	Distances      []float64          `json:"distances"`   // median distance of named faces
-	OversizeFrames int                `json:"oversize_frames"`
+	Variant         string             `json:"variant"`
+	Frames          int                `json:"frames"`
+	Annotated       int                `json:"annotated"`
+	CPUSeconds      float64            `json:"cpu_s"`
+	WallSeconds     float64            `json:"wall_s"`
+	PerCPUSecond    float64            `json:"annotated_per_cpu_s"`
+	PerWallSecond   float64            `json:"frames_per_wall_s"`
+	CPUmsPerFrame   float64            `json:"cpu_ms_per_frame"`
+	NamedFrames     int                `json:"named_frames"`
+	P50ms           float64            `json:"p50_ms"`
+	P95ms           float64            `json:"p95_ms"`
+	PeakRSSMB       float64            `json:"peak_rss_mb"`
+	EngineRSSMB     float64            `json:"engine_rss_mb"`
+	StageMS         map[string]float64 `json:"stage_ms"` // mean ms per frame
+	FirstFaceS      float64            `json:"first_face_s"`
+	FirstNameS      float64            `json:"first_name_s"`
+	Names           map[string]string  `json:"names"` // cam/seq -> sorted names, "," joined
+	KnownVerdicts   int                `json:"known_verdicts"`
+	UnknownVerdicts int                `json:"unknown_verdicts"`
+	Counters        map[string]float64 `json:"counters"`
+	Width           int                `json:"width"`
+	Height          int                `json:"height"`
+	FaceWidths      []int              `json:"face_widths"` // min, median, max box width
+	Distances       []float64          `json:"distances"`   // median distance of named faces
+	OversizeFrames  int                `json:"oversize_frames"`
 }
 
 // CPUTime is this process's user+system CPU time.
@@ -213,12 +215,13 @@ type recorder struct {
 	fps       float64
 	firstFace float64
 	firstName float64
+	verdicts  map[string]int
 	widths    []int
 	dists     []float64
 }
 
 func newRecorder(cams int, fps float64) *recorder {
-	r := &recorder{names: map[string]string{}, fps: fps, firstFace: -1, firstName: -1}
+	r := &recorder{names: map[string]string{}, fps: fps, firstFace: -1, firstName: -1, verdicts: map[string]int{}}
 	for range cams {
 		r.done = append(r.done, make(chan uint64, 4))
 	}
@@ -236,6 +239,9 @@ func (r *recorder) frame(cam string, seq uint64, faces []msg.Face, lat time.Dura
 			r.dists = append(r.dists, f.Distance)
 		}
 		r.widths = append(r.widths, f.Box[2]-f.Box[0])
+		if f.Verdict != "" {
+			r.verdicts[f.Verdict]++
+		}
 	}
 	sort.Strings(ns)
 	r.names[fmt.Sprintf("%s/%d", cam, seq)] = strings.Join(ns, ",")
@@ -389,7 +395,8 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 	n := len(o.Frames) * o.Cameras
 	r := &Report{Variant: v.Name, Frames: n, Annotated: int(rec.annotated.Load()), CPUSeconds: cpu.Seconds(), WallSeconds: wall.Seconds(),
 		PeakRSSMB: PeakRSSMB(), EngineRSSMB: o.EngineRSS, StageMS: map[string]float64{}, Names: rec.names,
-		FirstFaceS: rec.firstFace, FirstNameS: rec.firstName, OversizeFrames: int(rec.oversize.Load())}
+		FirstFaceS: rec.firstFace, FirstNameS: rec.firstName, OversizeFrames: int(rec.oversize.Load()),
+		KnownVerdicts: rec.verdicts[msg.VerdictKnown], UnknownVerdicts: rec.verdicts[msg.VerdictUnknown]}
 	r.PerCPUSecond = float64(r.Annotated) / r.CPUSeconds
 	r.PerWallSecond = float64(n) / r.WallSeconds
 	r.CPUmsPerFrame = r.CPUSeconds * 1000 / float64(n)
@@ -420,6 +427,12 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 	if reg != nil {
 		mfs, _ := reg.Gather()
 		for _, mf := range mfs {
+			if mf.GetType().String() == "COUNTER" && len(mf.GetMetric()) == 1 {
+				if r.Counters == nil {
+					r.Counters = map[string]float64{}
+				}
+				r.Counters[strings.TrimPrefix(mf.GetName(), "facemon_recognizer_")] = mf.GetMetric()[0].GetCounter().GetValue()
+			}
 			if mf.GetName() != "facemon_recognizer_stage_seconds" {
 				continue
 			}

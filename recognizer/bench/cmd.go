@@ -25,7 +25,8 @@ var ErrUsage = errors.New("usage")
 
 type flags struct {
 	video, gallery, models, variants, child, jsonOut string
-	cameras, workers, staticFrame                    int
+	cameras, workers, staticFrame, detectEvery       int
+	detector                                         string
 	fps                                              float64
 	duration                                         time.Duration
 	static                                           bool
@@ -46,6 +47,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "video time per camera (the video loops when shorter)")
 	fs.BoolVar(&f.static, "static", false, "static scene: repeat one frame (see --static-frame)")
 	fs.IntVar(&f.staticFrame, "static-frame", 0, "with --static, the index of the sampled frame to repeat")
+	fs.StringVar(&f.detector, "detector", "hog", "facemon's detector: hog or hog-grey (the naive pipeline always uses go-face's HOG)")
+	fs.IntVar(&f.detectEvery, "detect-every", pipeline.DefaultMotion.DetectEvery, "facemon: while faces are tracked, detect on every Nth frame")
 	fs.IntVar(&f.workers, "workers", max(1, runtime.NumCPU()), "engines")
 	names := make([]string, len(Variants))
 	for i, v := range Variants {
@@ -141,8 +144,14 @@ func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int
 	defer pool.Close()
 	engineRSS := (RSSMB() - before) / float64(f.workers)
 	rule := gallery.DefaultRule
+	a := face.DefaultAnalyzer
+	if a.Detector, err = face.ParseDetector(f.detector); err != nil || a.Detector == face.CNN {
+		return nil, fmt.Errorf("%w: --detector %q: want hog or hog-grey", ErrUsage, f.detector)
+	}
+	mc := pipeline.DefaultMotion
+	mc.DetectEvery = max(1, f.detectEvery)
 	return Run(ctx, Options{Frames: frames, FPS: f.fps, Cameras: f.cameras, Pool: pool, Gallery: g, Rule: rule,
-		Analyzer: face.DefaultAnalyzer, Track: pipeline.DefaultTrack, Motion: pipeline.DefaultMotion, EngineRSS: engineRSS}, v)
+		Analyzer: a, Track: pipeline.DefaultTrack, Motion: mc, EngineRSS: engineRSS}, v)
 }
 
 // PrintTable prints the reports side by side with the first naive one.
@@ -158,7 +167,7 @@ func PrintTable(w io.Writer, reps []*Report, f flags) {
 	if f.static {
 		scene = fmt.Sprintf("static (frame %d looped)", f.staticFrame)
 	}
-	fmt.Fprintf(w, "bench: %s, %s, %d camera(s) x %.0f frames at %g fps, %d engine(s)\n\n", f.video, scene, f.cameras, float64(reps[0].Frames/f.cameras), f.fps, f.workers)
+	fmt.Fprintf(w, "bench: %s, %s, %d camera(s) x %.0f frames at %g fps, %d engine(s), facemon detector %s, detect-every %d\n\n", f.video, scene, f.cameras, float64(reps[0].Frames/f.cameras), f.fps, f.workers, f.detector, f.detectEvery)
 	fmt.Fprintf(w, "%-14s %9s %6s %8s %9s %6s %7s %7s %7s %8s %7s %6s\n", "variant", "ann/cpu-s", "x", "frames/s", "cpu-ms/fr", "named", "agree", "p50ms", "p95ms", "peakRSS", "engRSS", "1stname")
 	for _, r := range reps {
 		x, agree := "", ""
@@ -175,7 +184,7 @@ func PrintTable(w io.Writer, reps []*Report, f flags) {
 	}
 	fmt.Fprintf(w, "\nframes %dx%d; face box widths (min/median/max) and distances of named faces:\n", reps[0].Width, reps[0].Height)
 	for _, r := range reps {
-		fmt.Fprintf(w, "  %-14s widths %v distances %v\n", r.Variant, r.FaceWidths, r.Distances)
+		fmt.Fprintf(w, "  %-14s widths %v distances %v verdicts known %d unknown %d, counters %v\n", r.Variant, r.FaceWidths, r.Distances, r.KnownVerdicts, r.UnknownVerdicts, r.Counters)
 	}
 	fmt.Fprintf(w, "\nms per frame by stage (wall time inside the stage, averaged over all frames):\n")
 	for _, r := range reps {

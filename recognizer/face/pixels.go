@@ -37,3 +37,17 @@ type FrameEngine interface {
 	// batch through the ResNet.
 	Describe(img Pixels, boxes []image.Rectangle) ([]Face, error)
 }
+
+// Sub returns the part of p inside r (clipped to p), sharing p's buffer.
+func (p Pixels) Sub(r image.Rectangle) Pixels {
+	r = r.Intersect(image.Rect(0, 0, p.Width, p.Height))
+	stride := p.Stride
+	if stride == 0 {
+		stride = 3 * p.Width
+	}
+	if r.Empty() {
+		return Pixels{BGR: p.BGR}
+	}
+	off := r.Min.Y*stride + r.Min.X*3
+	return Pixels{Pix: p.Pix[off:], Width: r.Dx(), Height: r.Dy(), Stride: stride, BGR: p.BGR}
+}

@@ -20,6 +20,7 @@ type camState struct {
 	lastFull time.Time // capture time of the last detection
 	lastSig  string    // faces drawn on lastAnn
 	lastAnn  []byte    // last annotated frame
+	skipped  int       // frames since the last detection
 	out      chan *outJob
 }
 
@@ -72,7 +73,10 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	t := time.Now()
 
 	moved := true
-	var thumb Grey
+	var (
+		thumb   Grey
+		changed image.Rectangle // in thumbnail pixels
+	)
 	if !p.cfg.Motion.Off {
 		thumb, err = p.cfg.Codec.Thumb(f.JPEG)
 		t = p.stage("motion", t)
@@ -80,7 +84,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
 			return
 		}
-		moved = p.cfg.Motion.moved(cs.ref, thumb)
+		changed, moved = p.cfg.Motion.changedRect(cs.ref, thumb)
 	}
 	due := cs.lastFull.IsZero() || now.Sub(cs.lastFull) >= p.cfg.Motion.FullEvery || now.Before(cs.lastFull)
 	live := p.trk.Live(f.Camera, now)
@@ -91,7 +95,11 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		faces  []face.Face
 	)
 	detect := moved || due || p.cfg.Motion.Off
+	if detect && !due && len(live) > 0 && cs.skipped+1 < p.cfg.Motion.DetectEvery {
+		detect = false // tracked faces: boxes follow their tracks until the next detection
+	}
 	if !detect {
+		cs.skipped++
 		// Nothing moved since the last detection: the live tracks keep
 		// their boxes and names; no decode, no detection.
 		p.trk.Touch(live, now)
@@ -108,8 +116,18 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
 			return
 		}
-		cs.ref, cs.lastFull = thumb, now
-		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, t)
+		cs.ref, cs.skipped = thumb, 0
+		px := pic.Pixels()
+		region := image.Rect(0, 0, px.Width, px.Height)
+		if due || p.cfg.Motion.Off || thumb.Width == 0 {
+			cs.lastFull = now
+		} else {
+			region = detectRegion(region, thumb, changed, live)
+			if region.Dx()*region.Dy()*10 >= px.Width*px.Height*7 { // most of the frame: all of it
+				region = image.Rect(0, 0, px.Width, px.Height)
+			}
+		}
+		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, region, t)
 		if err != nil {
 			pic.Close()
 			if ctx.Err() == nil {
@@ -131,6 +149,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		if mf.Name == msg.Unknown {
 			mf.Votes = 0
 		}
+		mf.Verdict = p.trk.Verdict(tr, now)
 		ids.Faces = append(ids.Faces, mf)
 		known := "false"
 		if mf.Name != msg.Unknown {
@@ -140,7 +159,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	}
 	j := &outJob{f: f, meta: meta, ids: ids, faces: faces, start: start, engine: time.Since(start)}
 	if len(ids.Faces) > 0 {
-		if !detect && cs.lastAnn != nil && cs.lastSig == signature(ids.Faces) {
+		if !detect && !moved && cs.lastAnn != nil && cs.lastSig == signature(ids.Faces) {
 			j.reuse = true
 		} else if pic == nil {
 			pic, err = p.cfg.Codec.Decode(f.JPEG)
@@ -173,7 +192,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 
 // detectDescribe runs detection on pic, links boxes to tracks and
 // computes descriptors for the tracks that need one, as one batch.
-func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, t time.Time) ([]*Track, []face.Face, error) {
+func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, region image.Rectangle, t time.Time) ([]*Track, []face.Face, error) {
 	px := pic.Pixels()
 	a := p.cfg.Analyzer
 	up := 0
@@ -190,7 +209,14 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 			return fmt.Errorf("pipeline: engine %T cannot work on decoded frames", e)
 		}
 		var err error
-		boxes, err = fe.Detect(px, a.Detector, up)
+		p.m.framePx.Add(float64(px.Width * px.Height))
+		p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
+		if !region.Empty() {
+			boxes, err = fe.Detect(px.Sub(region), a.Detector, up)
+			for i := range boxes {
+				boxes[i] = boxes[i].Add(region.Min)
+			}
+		}
 		t = p.stage("detect", t)
 		if err != nil {
 			return err
@@ -213,6 +239,7 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 		if len(want) == 0 {
 			return nil
 		}
+		p.m.described.Add(float64(len(want)))
 		if p.cfg.NoBatch {
 			for _, b := range want {
 				fs, err := fe.Describe(px, []image.Rectangle{b})
@@ -244,6 +271,30 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 	p.stage("match", t)
 	return tracks, faces, nil
 }
+
+// detectRegion is where faces can be this frame: around what moved since
+// the last detection and around the live tracks (a still face stays
+// found), with a margin of a face's size. Faces elsewhere did not move and
+// were not there at the last detection; a periodic full detection
+// (FullEvery) catches the rest.
+func detectRegion(frame image.Rectangle, thumb Grey, changed image.Rectangle, live []*Track) image.Rectangle {
+	var r image.Rectangle
+	if !changed.Empty() && thumb.Width > 0 {
+		sx := float64(frame.Dx()) / float64(thumb.Width)
+		sy := float64(frame.Dy()) / float64(thumb.Height)
+		r = image.Rect(int(float64(changed.Min.X)*sx), int(float64(changed.Min.Y)*sy), int(float64(changed.Max.X)*sx+0.999), int(float64(changed.Max.Y)*sy+0.999))
+		r = r.Inset(-regionMargin)
+	}
+	for _, tr := range live {
+		m := max(regionMargin, tr.Box.Dx()*3/4)
+		r = r.Union(tr.Box.Inset(-m))
+	}
+	return r.Intersect(frame)
+}
+
+// regionMargin pads motion regions by about a detectable face (HOG finds
+// faces of ~80 px and up).
+const regionMargin = 96
 
 // signature identifies what is drawn on an annotated frame.
 func signature(fs []msg.Face) string {

@@ -254,12 +254,12 @@ func (p *Pipeline) processLegacy(ctx context.Context, f *Frame) {
 	for i, fc := range res.Faces {
 		matches[i] = g.Match(fc.Descriptor, p.cfg.Rule)
 	}
-	trackIDs, names := p.trk.Update(f.Camera, meta.Captured, res.Faces, matches)
+	trs := p.trk.UpdateTracks(f.Camera, meta.Captured, res.Faces, matches)
 	for i, fc := range res.Faces {
 		m := matches[i]
-		m.Name = names[i]
-		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trackIDs[i],
-			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}}
+		m.Name = trs[i].Name()
+		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trs[i].ID,
+			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}, Verdict: p.trk.Verdict(trs[i], meta.Captured)}
 		if m.Candidate != "" {
 			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
 		}

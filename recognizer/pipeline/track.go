@@ -40,11 +40,14 @@ type TrackConfig struct {
 	// a box that changed much (IoU with the last described box below 0.5)
 	// is attempted at once.
 	Every int
+	// UnknownAfter gives an unknown verdict to a track never named after
+	// this long in view, even when it has budget left (0: budget only).
+	UnknownAfter time.Duration
 }
 
 // DefaultTrack names a track after 3 agreeing attempts out of its last 12.
 var DefaultTrack = TrackConfig{Agree: 3, Window: 12, MaxGap: 2 * time.Second, MaxDistance: 0.6,
-	MinIoU: 0.2, CentreFrac: 0.5, Budget: 12, NamedBudget: 6, Every: 10}
+	MinIoU: 0.2, CentreFrac: 0.5, Budget: 12, NamedBudget: 6, Every: 10, UnknownAfter: 10 * time.Second}
 
 // Track is one face followed across frames of one camera.
 type Track struct {
@@ -63,6 +66,28 @@ type Track struct {
 	named     string
 	everNamed bool
 	frames    int
+	verdict   string // verdict already given
+}
+
+// Verdict returns msg.VerdictKnown or msg.VerdictUnknown the first time
+// the track is decided, and "" otherwise: known when it is first named;
+// unknown when it was never named and spent its budget (or UnknownAfter
+// passed). A track gets at most one verdict.
+func (t *Tracker) Verdict(tr *Track, now time.Time) string {
+	if tr.verdict != "" {
+		return ""
+	}
+	switch {
+	case tr.everNamed:
+		tr.verdict = msg.VerdictKnown
+	case t.cfg.Budget > 0 && tr.Attempts >= t.cfg.Budget,
+		t.cfg.Budget <= 0 && tr.Attempts >= max(t.cfg.Window, 12),
+		t.cfg.UnknownAfter > 0 && tr.Attempts > 0 && now.Sub(tr.First) >= t.cfg.UnknownAfter:
+		tr.verdict = msg.VerdictUnknown
+	default:
+		return ""
+	}
+	return tr.verdict
 }
 
 // Name is the track's current verdict (msg.Unknown until confirmed).
@@ -290,18 +315,26 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 // Update links faces that all have descriptors (the per-frame path) and
 // returns per face the track id and the name to report.
 func (t *Tracker) Update(camera string, now time.Time, faces []face.Face, matches []gallery.Match) (ids []int, names []string) {
+	trs := t.UpdateTracks(camera, now, faces, matches)
+	ids = make([]int, len(faces))
+	names = make([]string, len(faces))
+	for i, tr := range trs {
+		ids[i], names[i] = tr.ID, tr.Name()
+	}
+	return ids, names
+}
+
+// UpdateTracks is Update returning the tracks.
+func (t *Tracker) UpdateTracks(camera string, now time.Time, faces []face.Face, matches []gallery.Match) []*Track {
 	boxes := make([]image.Rectangle, len(faces))
 	for i, f := range faces {
 		boxes[i] = f.Box
 	}
 	trs := t.Associate(camera, now, boxes)
-	ids = make([]int, len(faces))
-	names = make([]string, len(faces))
 	for i, f := range faces {
-		tr := t.Observe(camera, trs[i], f.Descriptor, matches[i])
-		ids[i], names[i] = tr.ID, tr.Name()
+		trs[i] = t.Observe(camera, trs[i], f.Descriptor, matches[i])
 	}
-	return ids, names
+	return trs
 }
 
 // decide sets the track's name: the person named by at least Agree of

@@ -116,7 +116,15 @@ func (e *Engine) Detect(img face.Pixels, det face.Detector, upsample int) ([]ima
 	if err := img.Check(); err != nil {
 		return nil, err
 	}
-	rs, err := e.rec.Detect(pixels(img), upsample, det == face.CNN)
+	var (
+		rs  []image.Rectangle
+		err error
+	)
+	if det == face.HOGGrey {
+		rs, err = e.rec.DetectGrey(pixels(img), upsample)
+	} else {
+		rs, err = e.rec.Detect(pixels(img), upsample, det == face.CNN)
+	}
 	if err != nil {
 		return nil, wrap(err)
 	}

@@ -118,6 +118,26 @@ public:
 		return {std::move(rects), std::move(descrs), std::move(shapes)};
 	}
 
+	// facemon fork: HOG on a greyscale image (one gradient instead of the
+	// largest of three per pixel).
+	std::vector<rectangle> DetectGrey(const matrix<unsigned char>& img, int upsample) {
+		std::vector<rectangle> rects;
+		std::lock_guard<std::mutex> lock(detector_mutex_);
+		if (upsample <= 0) {
+			rects = detector_(img);
+		} else {
+			matrix<unsigned char> up = img;
+			pyramid_down<2> pyr;
+			for (int i = 0; i < upsample; i++) pyramid_up(up, pyr);
+			rects = detector_(up);
+			for (auto& r : rects) {
+				for (int i = 0; i < upsample; i++) r = pyr.rect_down(r);
+			}
+		}
+		std::sort(rects.begin(), rects.end());
+		return rects;
+	}
+
 	// facemon fork: detection alone (HOG with upsampling, or CNN).
 	std::vector<rectangle> Detect(const matrix<rgb_pixel>& img, int upsample, int type) {
 		std::vector<rectangle> rects;
@@ -309,15 +329,30 @@ static faceret* fail(faceret* ret, const char* what, err_code code) {
 	return ret;
 }
 
+// type: 0 HOG on colour, 1 CNN, 2 HOG on grey.
 faceret* facerec_detect(facerec* rec, const uint8_t* pix, int w, int h, int stride, int bgr, int upsample, int type) {
 	faceret* ret = (faceret*)calloc(1, sizeof(faceret));
 	if (rec == NULL || rec->cls == NULL) return fail(ret, "recognizer closed", UNKNOWN_ERROR);
 	FaceRec* cls = (FaceRec*)(rec->cls);
 	std::vector<rectangle> rects;
 	try {
-		matrix<rgb_pixel> img;
-		load_pixels(img, pix, w, h, stride, bgr);
-		rects = cls->Detect(img, upsample, type);
+		if (type == 2) {
+			matrix<unsigned char> g;
+			g.set_size(h, w);
+			int ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+			for (int y = 0; y < h; y++) {
+				const uint8_t* row = pix + (size_t)y * stride;
+				for (int x = 0; x < w; x++) {
+					const uint8_t* p = row + 3 * x;
+					g(y, x) = (unsigned char)((77 * p[ri] + 150 * p[1] + 29 * p[bi] + 128) >> 8);
+				}
+			}
+			rects = cls->DetectGrey(g, upsample);
+		} else {
+			matrix<rgb_pixel> img;
+			load_pixels(img, pix, w, h, stride, bgr);
+			rects = cls->Detect(img, upsample, type);
+		}
 	} catch(serialization_error& e) {
 		return fail(ret, e.what(), SERIALIZATION_ERROR);
 	} catch (std::exception& e) {

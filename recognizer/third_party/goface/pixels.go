@@ -61,6 +61,21 @@ func (im Image) check() (stride int, err error) {
 // and finds faces half as large, at 4x the cost); with cnn true the MMOD
 // CNN detector (loaded on first use).
 func (rec *Recognizer) Detect(img Image, upsample int, cnn bool) ([]image.Rectangle, error) {
+	typ := 0
+	if cnn {
+		typ = 1
+	}
+	return rec.detect(img, upsample, typ)
+}
+
+// DetectGrey runs the HOG detector on the grey version of img (one
+// gradient per pixel instead of the largest of three: faster, and boxes
+// may differ slightly from Detect's).
+func (rec *Recognizer) DetectGrey(img Image, upsample int) ([]image.Rectangle, error) {
+	return rec.detect(img, upsample, 2)
+}
+
+func (rec *Recognizer) detect(img Image, upsample int, typ int) ([]image.Rectangle, error) {
 	if rec == nil || rec.ptr == nil {
 		return nil, ErrClosed
 	}
@@ -70,10 +85,6 @@ func (rec *Recognizer) Detect(img Image, upsample int, cnn bool) ([]image.Rectan
 	}
 	if upsample < 0 || upsample > 2 {
 		return nil, InputError(fmt.Sprintf("go-face: upsample %d out of range 0..2", upsample))
-	}
-	typ := 0
-	if cnn {
-		typ = 1
 	}
 	bgr := 0
 	if img.Format == BGR {
