@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type camState struct {
 	lastSig  string    // faces drawn on lastAnn
 	lastAnn  []byte    // last annotated frame
 	skipped  int       // frames since the last detection
+	shown    []*Track  // the tracks found by the last detection
 	out      chan *outJob
 }
 
@@ -95,15 +97,22 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		faces  []face.Face
 	)
 	detect := moved || due || p.cfg.Motion.Off
-	if detect && !due && len(live) > 0 && cs.skipped+1 < p.cfg.Motion.DetectEvery {
+	if detect && !due && len(live) > 0 && settled(live, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
 		detect = false // tracked faces: boxes follow their tracks until the next detection
+	}
+	if detect && !due && len(live) == 0 && cs.skipped+1 < p.cfg.Motion.IdleDetectEvery {
+		detect = false
 	}
 	if !detect {
 		cs.skipped++
 		// Nothing moved since the last detection: the live tracks keep
 		// their boxes and names; no decode, no detection.
-		p.trk.Touch(live, now)
-		tracks = live
+		for _, tr := range cs.shown {
+			if now.Sub(tr.Last) <= p.trk.cfg.MaxGap && slices.Contains(live, tr) {
+				tracks = append(tracks, tr)
+			}
+		}
+		p.trk.Touch(tracks, now)
 		faces = make([]face.Face, len(tracks))
 		for i, tr := range tracks {
 			faces[i] = face.Face{Box: tr.Box}
@@ -135,6 +144,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			}
 			return
 		}
+		cs.shown = tracks
 	}
 
 	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
@@ -270,6 +280,18 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 	}
 	p.stage("match", t)
 	return tracks, faces, nil
+}
+
+// settled reports whether every track is named or out of budget (an
+// unknown track with budget left wants a detection and an attempt on
+// every frame, so naming is not delayed).
+func settled(trs []*Track, c TrackConfig) bool {
+	for _, tr := range trs {
+		if tr.Name() == msg.Unknown && !tr.Exhausted(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // detectRegion is where faces can be this frame: around what moved since

@@ -27,11 +27,15 @@ type MotionConfig struct {
 	// DetectEvery-th frame; between, boxes and names follow the tracks.
 	// 1 detects on every frame that moved.
 	DetectEvery int
+	// IdleDetectEvery: with motion but no face tracked, detection runs on
+	// every IdleDetectEvery-th frame (1: every moving frame; 2 halves the
+	// cost of a busy empty scene and delays a new face by up to a frame).
+	IdleDetectEvery int
 }
 
 // DefaultMotion was measured on the shared video and a looped still
 // frame: see README "Recognize once per track".
-var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 3}
+var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 3, IdleDetectEvery: 1}
 
 // moved compares g with the reference thumbnail (the one at the last
 // detection). A size change or no reference counts as motion.

@@ -283,6 +283,11 @@ func (t *Tracker) Associate(camera string, now time.Time, boxes []image.Rectangl
 // face belongs to: tr, or a new track when the descriptor is far from tr's
 // mean (another person in the same place).
 func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery.Match) *Track {
+	if tr.Attempts == 0 {
+		if old := t.relink(camera, tr, d); old != nil {
+			tr = old
+		}
+	}
 	if mean, ok := tr.Mean(); ok && t.cfg.MaxDistance > 0 && face.Distance(mean, d) > t.cfg.MaxDistance {
 		t.mu.Lock()
 		t.nextID++
@@ -310,6 +315,47 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 	}
 	t.decide(tr)
 	return tr
+}
+
+// relink continues a track that lost its face for a few frames (the
+// detector missed it, or it moved fast): a new track nt whose first
+// descriptor is close to a lost track's mean and whose box is near that
+// track's last box takes the lost track's place. Location and descriptor
+// both have to agree.
+func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	live := t.tracks[camera]
+	var best *Track
+	bestD := t.cfg.MaxDistance * 0.75
+	for _, tr := range live {
+		if tr == nt || tr.Attempts == 0 || !tr.Last.Before(nt.Last) {
+			continue // new, or seen in this frame
+		}
+		ca, cb := tr.Box.Min.Add(tr.Box.Max).Div(2), nt.Box.Min.Add(nt.Box.Max).Div(2)
+		dx, dy := float64(ca.X-cb.X), float64(ca.Y-cb.Y)
+		w := 2 * float64(max(tr.Box.Dx(), nt.Box.Dx()))
+		if dx*dx+dy*dy > w*w {
+			continue
+		}
+		mean, _ := tr.Mean()
+		if dist := face.Distance(mean, d); dist <= bestD {
+			best, bestD = tr, dist
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	best.Box, best.Last = nt.Box, nt.Last
+	best.frames++
+	out := live[:0]
+	for _, tr := range live {
+		if tr != nt {
+			out = append(out, tr)
+		}
+	}
+	t.tracks[camera] = out
+	return best
 }
 
 // Update links faces that all have descriptors (the per-frame path) and
