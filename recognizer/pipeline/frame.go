@@ -97,10 +97,11 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		faces  []face.Face
 	)
 	detect := moved || due || p.cfg.Motion.Off
-	if detect && !due && len(live) > 0 && settled(live, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
+	tracking := !p.cfg.Motion.Off && p.trk.cfg.Budget > 0
+	if detect && !due && tracking && len(live) > 0 && settled(live, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
 		detect = false // tracked faces: boxes follow their tracks until the next detection
 	}
-	if detect && !due && len(live) == 0 && cs.skipped+1 < p.cfg.Motion.IdleDetectEvery {
+	if detect && !due && tracking && len(live) == 0 && cs.skipped+1 < p.cfg.Motion.IdleDetectEvery {
 		detect = false
 	}
 	if !detect {

@@ -102,7 +102,7 @@ func (t *Track) Name() string {
 func (t *Track) EverNamed() bool { return t.everNamed }
 
 // Exhausted reports whether the track spent its attempt budget.
-func (t *Track) Exhausted(c TrackConfig) bool { return t.Attempts >= t.budget(c) }
+func (t *Track) Exhausted(c TrackConfig) bool { return c.Budget > 0 && t.Attempts >= t.budget(c) }
 
 func (t *Track) budget(c TrackConfig) int {
 	if t.named != "" && t.named != msg.Unknown && c.NamedBudget > 0 {
