@@ -34,8 +34,10 @@ func rgbPixels(t *testing.T, path string) ([]byte, face.Pixels) {
 }
 
 // Detect+Describe on decoded pixels (one ResNet batch) finds the faces
-// Recognize finds on the JPEG, with the same descriptors up to decoder
-// rounding; BGR input gives the same result as RGB.
+// Recognize finds on the JPEG, with descriptors close to its (Go's JPEG
+// decoder rounds differently from libjpeg; small faces move most); the
+// batch gives what one face at a time gives; BGR input gives the same
+// result as RGB.
 func TestDetectDescribeMatchRecognize(t *testing.T) {
 	e := openEngine(t)
 	data, px := rgbPixels(t, testenv.Testdata(t, "groups", "obama_and_biden.jpg"))
@@ -58,11 +60,18 @@ func TestDetectDescribeMatchRecognize(t *testing.T) {
 		if got[i].Box != want[i].Box {
 			t.Errorf("face %d: box %v, want %v", i, got[i].Box, want[i].Box)
 		}
-		if d := face.Distance(got[i].Descriptor, want[i].Descriptor); d > 0.05 {
+		if d := face.Distance(got[i].Descriptor, want[i].Descriptor); d > 0.2 {
 			t.Errorf("face %d: descriptor %.3f from Recognize's", i, d)
 		}
-		if len(got[i].Landmarks) != 5 {
-			t.Errorf("face %d: %d landmarks", i, len(got[i].Landmarks))
+		if len(got[i].Landmarks) != len(want[i].Landmarks) || len(got[i].Landmarks) == 0 {
+			t.Errorf("face %d: %d landmarks, Recognize %d", i, len(got[i].Landmarks), len(want[i].Landmarks))
+		}
+		single, err := e.Describe(px, boxes[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := face.Distance(single[0].Descriptor, got[i].Descriptor); d > 1e-3 {
+			t.Errorf("face %d: batch descriptor %.5f from the single one", i, d)
 		}
 	}
 	bgr := face.Pixels{Pix: append([]byte(nil), px.Pix...), Width: px.Width, Height: px.Height, BGR: true}
