@@ -35,7 +35,7 @@ type MotionConfig struct {
 
 // DefaultMotion was measured on the shared video and a looped still
 // frame: see README "Recognize once per track".
-var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 3, IdleDetectEvery: 1}
+var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 5, IdleDetectEvery: 2}
 
 // moved compares g with the reference thumbnail (the one at the last
 // detection). A size change or no reference counts as motion.
