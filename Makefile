@@ -27,7 +27,7 @@ GOTEST_FLAGS ?= -count=1 -p 1 -timeout 40m
 MODULES := shared broker models recognizer edge dashboard e2e
 PURE_PKGS := shared broker
 
-.PHONY: all deps models build test test-pure bench run clean vet fmt
+.PHONY: all deps models build test test-pure bench bench-pipeline run clean vet fmt
 
 all: build
 
@@ -61,6 +61,14 @@ test: models vet test-pure
 
 bench: models
 	@mkdir -p var; cd recognizer && go test -run '^$$' -bench . -benchtime 30x ./face/dlib/ 2>&1 | tee $(ROOT)/var/bench.txt
+
+# The pipeline against the naive per-frame method on the shared video, one
+# row per technique (README "Recognize once per track").
+bench-pipeline: build models
+	@mkdir -p var
+	$(BIN)/facemon-recognizer train --dataset $(SHARED)/testdata/faces --gallery var/bench-gallery.json --no-quality
+	$(BIN)/facemon-recognizer bench --video $(SHARED)/testdata/video/short_hamilton_clip.mp4 --gallery var/bench-gallery.json \
+		--duration 30s --fps 10 --variants all | tee $(ROOT)/var/bench-pipeline.txt
 
 run: build models
 	@mkdir -p var $(DATASET)
