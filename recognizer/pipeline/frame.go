@@ -7,6 +7,7 @@ import (
 	"image"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/facemon/facemon/recognizer/face"
@@ -17,12 +18,13 @@ import (
 // stage one at a time (Mailboxes keeps a camera busy until Done), and its
 // output stage is one goroutine, so frames are published in order.
 type camState struct {
-	ref      Grey      // thumbnail at the last detection
-	lastFull time.Time // capture time of the last detection
-	lastSig  string    // faces drawn on lastAnn
-	lastAnn  []byte    // last annotated frame
-	skipped  int       // frames since the last detection
-	shown    []*Track  // the tracks found by the last detection
+	ref      Grey       // thumbnail at the last detection
+	lastFull time.Time  // capture time of the last detection
+	annMu    sync.Mutex // lastSig and lastAnn are written by the output goroutine
+	lastSig  string     // faces drawn on lastAnn
+	lastAnn  []byte     // last annotated frame
+	skipped  int        // frames since the last detection
+	shown    []*Track   // the tracks found by the last detection
 	out      chan *outJob
 }
 
@@ -170,9 +172,10 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	}
 	j := &outJob{f: f, meta: meta, ids: ids, faces: faces, start: start, engine: time.Since(start)}
 	if len(ids.Faces) > 0 {
-		if !detect && !moved && cs.lastAnn != nil && cs.lastSig == signature(ids.Faces) {
-			j.reuse = true
-		} else if pic == nil {
+		cs.annMu.Lock()
+		j.reuse = !detect && !moved && cs.lastAnn != nil && cs.lastSig == signature(ids.Faces)
+		cs.annMu.Unlock()
+		if !j.reuse && pic == nil {
 			pic, err = p.cfg.Codec.Decode(f.JPEG)
 			p.stage("decode", t)
 			if err != nil {
@@ -334,9 +337,20 @@ func (p *Pipeline) output(cs *camState, j *outJob) {
 	t := time.Now()
 	var annotated []byte
 	var err error
+	if j.reuse {
+		cs.annMu.Lock()
+		if cs.lastSig == signature(j.ids.Faces) {
+			annotated = cs.lastAnn
+		}
+		cs.annMu.Unlock()
+		if annotated == nil { // a frame queued before this one drew something else
+			if j.pic, err = p.cfg.Codec.Decode(j.f.JPEG); err != nil {
+				p.log.Warn("decode for annotation failed", "camera", j.f.Camera, "err", err)
+			}
+		}
+	}
 	switch {
-	case j.reuse:
-		annotated = cs.lastAnn
+	case annotated != nil:
 	case j.pic != nil:
 		annotated, err = p.cfg.Codec.Annotate(j.pic, j.ids.Faces, p.cfg.MaxAnnotatedBytes)
 		j.pic.Close()
@@ -345,8 +359,11 @@ func (p *Pipeline) output(cs *camState, j *outJob) {
 			p.log.Warn("annotate failed", "camera", j.f.Camera, "err", err)
 			annotated = nil
 		} else if len(j.ids.Faces) > 0 {
+			cs.annMu.Lock()
 			cs.lastAnn, cs.lastSig = annotated, signature(j.ids.Faces)
+			cs.annMu.Unlock()
 		}
+	case len(j.ids.Faces) > 0: // could not draw: publish no annotated frame
 	default: // nothing to draw: the received frame is the annotated frame
 		annotated = j.f.JPEG
 	}
