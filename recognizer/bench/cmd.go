@@ -48,7 +48,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "video time per camera (the video loops when shorter)")
 	fs.BoolVar(&f.static, "static", false, "static scene: repeat one frame (see --static-frame)")
 	fs.IntVar(&f.staticFrame, "static-frame", 0, "with --static, the index of the sampled frame to repeat")
-	fs.StringVar(&f.detector, "detector", "hog", "facemon's detector: hog or hog-grey (the naive pipeline always uses go-face's HOG)")
+	fs.StringVar(&f.detector, "detector", "hog-grey", "facemon's detector: hog-grey (serve's default) or hog (the naive pipeline always uses go-face's colour HOG)")
 	fs.IntVar(&f.detectEvery, "detect-every", pipeline.DefaultMotion.DetectEvery, "facemon: while faces are tracked, detect on every Nth frame")
 	fs.IntVar(&f.idleEvery, "idle-detect-every", pipeline.DefaultMotion.IdleDetectEvery, "facemon: with motion but no face tracked, detect on every Nth frame")
 	fs.IntVar(&f.agree, "track-agree", pipeline.DefaultTrack.Agree, "facemon: attempts that must agree before a track is named")

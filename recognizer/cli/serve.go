@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/service"
 )
 
@@ -57,6 +59,14 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	a, err := c.analyzer()
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// Decoded frames default to HOG on the grey image: measured 2.37x the
+	// naive pipeline's frames per CPU-second against 2.00x for colour HOG,
+	// with the same names and time to first name (README).
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "detector" })
+	if !explicit && !tf.perFrame {
+		a.Detector = face.HOGGrey
 	}
 	cfg.Analyzer = a
 	if cfg.Track, cfg.Motion, err = tf.config(); err != nil {
