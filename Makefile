@@ -36,7 +36,7 @@ DESTDIR ?=
 COMPONENTS ?=
 BINDIR_FROM ?= bin
 
-.PHONY: all deps models build test test-pure test-race fuzz soak bench run clean vet fmt cross-arm64 test-arm64 install edge-budget
+.PHONY: all deps models build test test-pure test-race fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 install edge-budget
 
 all: build
 
@@ -121,6 +121,13 @@ edge-budget: deps
 	@mkdir -p var
 	cd edge && FACEMON_BUDGET=1 nice -n 10 go test -count=1 -run 'TestEdgeBudget' -v -timeout 20m ./cmd/facemon-edge/ 2>&1 | grep -v ' INFO ' | tee $(ROOT)/var/edge-budget.txt
 	cd edge && go test -run '^$$' -bench Frame -benchtime 100x ./capture/ | tee -a $(ROOT)/var/edge-budget.txt
+# The pipeline against the naive per-frame method on the shared video, one
+# row per technique (README "Recognize once per track").
+bench-pipeline: build models
+	@mkdir -p var
+	$(BIN)/facemon-recognizer train --dataset $(SHARED)/testdata/faces --gallery var/bench-gallery.json --no-quality
+	$(BIN)/facemon-recognizer bench --video $(SHARED)/testdata/video/short_hamilton_clip.mp4 --gallery var/bench-gallery.json \
+		--duration 30s --fps 10 --variants all | tee $(ROOT)/var/bench-pipeline.txt
 
 run: build models
 	@mkdir -p var $(DATASET)

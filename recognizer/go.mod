@@ -46,3 +46,5 @@ require (
 )
 
 replace github.com/facemon/facemon/broker => ../broker
+
+replace github.com/Kagami/go-face => ./third_party/goface

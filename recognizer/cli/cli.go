@@ -29,6 +29,8 @@ type Env struct {
 	OpenPool func(modelDir string, n int) (*face.Pool, error)
 	// Annotator draws boxes on frames for serve (nil: no annotated stream).
 	Annotator pipeline.Annotator
+	// Codec decodes each frame once for serve and bench (nil: per-frame method).
+	Codec pipeline.Codec
 }
 
 // DefaultModelDir is the model directory: $FACEMON_MODELS or models/data.
@@ -54,7 +56,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.models, "models", DefaultModelDir(), "model directory (env FACEMON_MODELS)")
 	fs.IntVar(&c.workers, "workers", DefaultWorkers(), "parallel engines (~110 MB each)")
-	fs.StringVar(&c.detector, "detector", "hog", "face detector: hog (fast) or cnn (slow, finds turned heads)")
+	fs.StringVar(&c.detector, "detector", "hog", "face detector: hog (fast), hog-grey (HOG on the grey image; serve's default for frames) or cnn (slow, finds turned heads)")
 	fs.IntVar(&c.maxSide, "max-side", face.DefaultPrep.MaxSide, "downscale images whose longer side exceeds this before detection")
 	fs.IntVar(&c.upsample, "upsample-below", face.DefaultPrep.UpsampleBelow, "upscale 2x images whose longer side is below this (finds small faces)")
 	fs.IntVar(&c.minFace, "min-face", 0, "ignore faces narrower than this many pixels")

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/service"
 	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/redact"
@@ -59,7 +59,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	apiTokenFile := fs.String("api-token-file", "", "file holding the REST API bearer token (overrides --api-token)")
 	fs.BoolVar(&in.APIOpen, "api-open", false, "serve the REST API WITHOUT a token when none is configured (anyone reaching --http can read faces and frames and change the gallery); without a token and without this flag the API answers 503")
 	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
-	agree := fs.Int("track-agree", pipeline.DefaultTrack.Agree, "frames of a face's track that must name the same person before it is named (1 = decide per frame)")
+	var tf trackFlags
+	tf.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -97,12 +98,21 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	cfg.Analyzer = a
-	if *agree < 1 || *agree > 12 {
-		return fmt.Errorf("%w: --track-agree %d: want 1..12", errUsage, *agree)
+	// Decoded frames default to HOG on the grey image: measured 2.37x the
+	// naive pipeline's frames per CPU-second against 2.00x for colour HOG,
+	// with the same names and time to first name (README).
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "detector" })
+	if !explicit && !tf.perFrame {
+		a.Detector = face.HOGGrey
 	}
-	cfg.Track = pipeline.DefaultTrack
-	cfg.Track.Agree = *agree
+	cfg.Analyzer = a
+	if cfg.Track, cfg.Motion, err = tf.config(); err != nil {
+		return err
+	}
+	if !tf.perFrame {
+		cfg.Codec = env.Codec
+	}
 	if cfg.Rule, err = rf.rule(fs); err != nil {
 		return err
 	}

@@ -44,11 +44,17 @@ const (
 	HOG Detector = iota
 	// CNN is dlib's MMOD CNN detector: slow (~0.5 s per 640x480), finds turned heads.
 	CNN
+	// HOGGrey is HOG on the grey image (decoded-frame path only; on JPEG
+	// input it is HOG): one gradient per pixel instead of three.
+	HOGGrey
 )
 
 func (d Detector) String() string {
-	if d == CNN {
+	switch d {
+	case CNN:
 		return "cnn"
+	case HOGGrey:
+		return "hog-grey"
 	}
 	return "hog"
 }
@@ -60,8 +66,10 @@ func ParseDetector(s string) (Detector, error) {
 		return HOG, nil
 	case "cnn", "CNN", "mmod":
 		return CNN, nil
+	case "hog-grey", "hog-gray":
+		return HOGGrey, nil
 	}
-	return HOG, fmt.Errorf("unknown detector %q (want hog or cnn)", s)
+	return HOG, fmt.Errorf("unknown detector %q (want hog, hog-grey or cnn)", s)
 }
 
 // Typed errors. Engines wrap their native errors in these.

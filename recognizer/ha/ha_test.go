@@ -239,7 +239,14 @@ func TestPublisher(t *testing.T) {
 	}
 
 	ids := &msg.Identities{V: 1, Camera: "door", Captured: now, Faces: []msg.Face{
-		{Name: "alice", Distance: 0.4}, {Name: msg.Unknown, Distance: 0.8, Candidate: "bob"}}}
+		{Name: "alice", Distance: 0.4, Verdict: msg.VerdictKnown}, {Name: msg.Unknown, Distance: 0.8, Candidate: "bob", Verdict: msg.VerdictUnknown}}}
+	// Without a verdict (a track not decided yet) there is no event; the
+	// named face still updates the presence states.
+	p.Observe(&msg.Identities{V: 1, Camera: "door", Captured: now, Faces: []msg.Face{{Name: "alice", Distance: 0.4}, {Name: msg.Unknown, Distance: 0.8}}})
+	if ms := mq.take(); count(ms, func(m pub) bool { return strings.HasSuffix(m.topic, "/event") || strings.Contains(m.topic, "event") }) != 0 || len(ms) != 3 {
+		t.Fatalf("undecided tracks: %+v", ms)
+	}
+	now = now.Add(11 * time.Second)
 	p.Observe(ids)
 	ms = mq.take()
 	byTopic := map[string]pub{}

@@ -226,9 +226,13 @@ func (p *Publisher) Observe(ids *msg.Identities) {
 		at = now
 	}
 	at = at.UTC()
+	// Events follow track verdicts: unknown_face only for a track that
+	// stayed unknown for its whole budget, known_person once per track (the
+	// frame it is first named), both also debounced. Presence states follow
+	// every named frame (debounced).
 	for _, f := range ids.Faces {
 		if f.Name == msg.Unknown {
-			if p.due(ids.Camera, msg.Unknown, now) {
+			if f.Verdict == msg.VerdictUnknown && p.due(ids.Camera, msg.Unknown, now) {
 				p.publishJSON(p.cfg.EventTopic(ids.Camera), false, Event{EventType: EventUnknown, Camera: ids.Camera, Time: at, Distance: f.Distance, Candidate: f.Candidate})
 			}
 			continue
@@ -241,6 +245,9 @@ func (p *Publisher) Observe(ids *msg.Identities) {
 		p.publishJSON(p.cfg.LastCameraTopic(f.Name), true, LastCamera{Camera: ids.Camera, Time: at, Distance: f.Distance})
 		if err := p.mq.Publish(p.cfg.PresentTopic(f.Name), 1, false, []byte("ON")); err != nil {
 			p.log.Debug("state publish failed", "err", err)
+		}
+		if f.Verdict != msg.VerdictKnown {
+			continue
 		}
 		p.publishJSON(p.cfg.EventTopic(ids.Camera), false, Event{EventType: EventKnown, Camera: ids.Camera, Time: at, Distance: f.Distance, Name: f.Name})
 	}

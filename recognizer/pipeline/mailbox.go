@@ -23,14 +23,15 @@ type Frame struct {
 type Mailboxes struct {
 	mu      sync.Mutex
 	slots   map[string]*Frame
-	ready   []string // cameras with a frame waiting, each at most once
+	ready   []string // cameras with a frame waiting and not busy, each at most once
+	busy    map[string]bool
 	signal  chan struct{}
 	dropped uint64
 }
 
 // NewMailboxes returns empty mailboxes.
 func NewMailboxes() *Mailboxes {
-	return &Mailboxes{slots: map[string]*Frame{}, signal: make(chan struct{}, 1)}
+	return &Mailboxes{slots: map[string]*Frame{}, busy: map[string]bool{}, signal: make(chan struct{}, 1)}
 }
 
 // Put stores f as its camera's latest frame. It reports whether an older,
@@ -40,7 +41,7 @@ func (m *Mailboxes) Put(f *Frame) (dropped bool) {
 	if old := m.slots[f.Camera]; old != nil {
 		dropped = true
 		m.dropped++
-	} else {
+	} else if !m.busy[f.Camera] {
 		m.ready = append(m.ready, f.Camera)
 	}
 	m.slots[f.Camera] = f
@@ -61,6 +62,7 @@ func (m *Mailboxes) Take(ctx context.Context) (*Frame, error) {
 			m.ready = m.ready[1:]
 			f := m.slots[cam]
 			delete(m.slots, cam)
+			m.busy[cam] = true
 			more := len(m.ready) > 0
 			m.mu.Unlock()
 			if more { // wake another worker
@@ -76,6 +78,25 @@ func (m *Mailboxes) Take(ctx context.Context) (*Frame, error) {
 		case <-m.signal:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// Done marks the camera of a taken frame as free again: until then its
+// next frame waits, so one camera's frames are processed in order. The
+// camera goes to the back of the round-robin queue (fairness).
+func (m *Mailboxes) Done(camera string) {
+	m.mu.Lock()
+	delete(m.busy, camera)
+	waiting := m.slots[camera] != nil
+	if waiting {
+		m.ready = append(m.ready, camera)
+	}
+	m.mu.Unlock()
+	if waiting {
+		select {
+		case m.signal <- struct{}{}:
+		default:
 		}
 	}
 }

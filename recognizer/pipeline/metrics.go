@@ -7,6 +7,9 @@ type metrics struct {
 	bad, faces                    *prometheus.CounterVec
 	latency, procSeconds          prometheus.Histogram
 	galleryPeople, gallerySamples prometheus.Gauge
+	gated, described, detectPx    prometheus.Counter
+	framePx                       prometheus.Counter
+	stage                         *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,11 +23,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 1.6, 14)}),
 		procSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "facemon_recognizer_processing_seconds", Help: "Time to recognize and annotate one frame.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 1.6, 14)}),
+		gated:     prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_gated_total", Help: "Frames that skipped detection because nothing moved."}),
+		described: prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_faces_described_total", Help: "Face descriptors computed (the rest followed their track)."}),
+		detectPx:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_detect_pixels_total", Help: "Pixels scanned by the face detector."}),
+		framePx:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frame_pixels_total", Help: "Pixels of the frames that went through detection."}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "facemon_recognizer_stage_seconds", Help: "Time per frame in each stage (motion, decode, detect, describe = landmarks + descriptors, match, annotate, publish).",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}, []string{"stage"}),
 		galleryPeople:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_people", Help: "People in the gallery."}),
 		gallerySamples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_samples", Help: "Samples in the gallery."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples)
+		reg.MustRegister(m.received, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples, m.gated, m.described, m.detectPx, m.framePx, m.stage)
 	}
 	return m
 }

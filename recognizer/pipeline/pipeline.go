@@ -22,8 +22,25 @@ type Publisher interface {
 	Publish(topic string, qos byte, retained bool, payload []byte) error
 }
 
-// Annotator draws boxes and names on a JPEG frame.
+// Annotator draws boxes and names on a JPEG frame (the per-frame path,
+// used when no Codec is configured).
 type Annotator func(jpeg []byte, faces []msg.Face) ([]byte, error)
+
+// Picture is a decoded frame, shared by detection, description and drawing.
+type Picture interface {
+	Pixels() face.Pixels
+	Close()
+}
+
+// Codec decodes and draws frames (annotate.Codec, with OpenCV, fits).
+type Codec interface {
+	// Thumb decodes a small greyscale copy (about 1/8 per side) for motion.
+	Thumb(jpeg []byte) (Grey, error)
+	// Decode decodes the frame once.
+	Decode(jpeg []byte) (Picture, error)
+	// Annotate draws faces on pic and encodes it in at most maxBytes.
+	Annotate(pic Picture, faces []msg.Face, maxBytes int) ([]byte, error)
+}
 
 // Config configures a Pipeline.
 type Config struct {
@@ -34,6 +51,19 @@ type Config struct {
 	MaxFrameBytes int // frames above are dropped as bad (default msg.MaxFrameBytes)
 	// Track names a face only after several frames agree (zero value: DefaultTrack).
 	Track TrackConfig
+	// Codec, when set with engines that implement face.FrameEngine, makes
+	// the pipeline decode each frame once, gate detection on motion, track
+	// faces and describe them within a budget. Without it every frame goes
+	// through Analyzer and Annotator (the per-frame method).
+	Codec  Codec
+	Motion MotionConfig // zero value: DefaultMotion
+	// MaxAnnotatedBytes bounds annotated frames (default msg.MaxFrameBytes,
+	// the broker's packet limit minus headroom for the topic).
+	MaxAnnotatedBytes int
+	// Switches for the benchmark (measuring what each technique buys).
+	NoPassthrough bool // re-encode frames without faces instead of forwarding them
+	NoBatch       bool // one ResNet call per face instead of one per frame
+	InlineOutput  bool // annotate and publish on the engine's worker
 }
 
 // Result is one processed frame, handed to OnResult hooks.
@@ -56,6 +86,10 @@ type Pipeline struct {
 	m    *metrics
 	trk  *Tracker
 
+	camMu sync.Mutex
+	cams  map[string]*camState
+	outWG sync.WaitGroup
+
 	hookMu sync.RWMutex
 	hooks  []func(*Result)
 
@@ -74,7 +108,13 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 	if cfg.Track.Agree == 0 {
 		cfg.Track = DefaultTrack
 	}
-	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track)}
+	if cfg.Motion == (MotionConfig{}) {
+		cfg.Motion = DefaultMotion
+	}
+	if cfg.MaxAnnotatedBytes <= 0 {
+		cfg.MaxAnnotatedBytes = msg.MaxFrameBytes - 4096
+	}
+	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{}}
 	p.gal.Store(gallery.New())
 	return p
 }
@@ -153,12 +193,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					return
 				}
 				p.process(ctx, f)
+				p.mb.Done(f.Camera)
 			}
 		}()
 	}
 	wg.Wait()
+	p.camMu.Lock()
+	for _, cs := range p.cams {
+		close(cs.out)
+	}
+	p.cams = map[string]*camState{}
+	p.camMu.Unlock()
+	p.outWG.Wait()
 	return nil
 }
+
+// Tracker returns the pipeline's tracker.
+func (p *Pipeline) Tracker() *Tracker { return p.trk }
 
 // Stats are counters for tests and logs.
 type Stats struct {
@@ -171,6 +222,14 @@ func (p *Pipeline) Stats() Stats {
 }
 
 func (p *Pipeline) process(ctx context.Context, f *Frame) {
+	if p.cfg.Codec != nil {
+		p.processFrame(ctx, f)
+		return
+	}
+	p.processLegacy(ctx, f)
+}
+
+func (p *Pipeline) processLegacy(ctx context.Context, f *Frame) {
 	start := time.Now()
 	meta, err := msg.ExtractMeta(f.JPEG)
 	if err != nil { // third-party camera: no metadata; use arrival time
@@ -195,12 +254,12 @@ func (p *Pipeline) process(ctx context.Context, f *Frame) {
 	for i, fc := range res.Faces {
 		matches[i] = g.Match(fc.Descriptor, p.cfg.Rule)
 	}
-	trackIDs, names := p.trk.Update(f.Camera, meta.Captured, res.Faces, matches)
+	trs := p.trk.UpdateTracks(f.Camera, meta.Captured, res.Faces, matches)
 	for i, fc := range res.Faces {
 		m := matches[i]
-		m.Name = names[i]
-		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trackIDs[i],
-			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}}
+		m.Name = trs[i].Name()
+		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trs[i].ID,
+			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}, Verdict: p.trk.Verdict(trs[i], meta.Captured)}
 		if m.Candidate != "" {
 			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
 		}
@@ -234,13 +293,14 @@ func (p *Pipeline) process(ctx context.Context, f *Frame) {
 	if !meta.Captured.IsZero() {
 		p.m.latency.Observe(ids.Processed.Sub(meta.Captured).Seconds())
 	}
+	p.runHooks(&Result{Identities: ids, Frame: f, Faces: res.Faces, Annotated: annotated})
+}
+
+func (p *Pipeline) runHooks(r *Result) {
 	p.hookMu.RLock()
 	hooks := p.hooks
 	p.hookMu.RUnlock()
-	if len(hooks) > 0 {
-		r := &Result{Identities: ids, Frame: f, Faces: res.Faces, Annotated: annotated}
-		for _, h := range hooks {
-			h(r)
-		}
+	for _, h := range hooks {
+		h(r)
 	}
 }

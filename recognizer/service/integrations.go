@@ -27,7 +27,6 @@ type Integrations struct {
 	HistoryMaxAge    time.Duration // retention by age (0 = default 30 days)
 	HistoryMaxBytes  int64         // retention by size (0 = default 1 GiB)
 	HistoryDebounce  time.Duration // least time between events of one person on one camera
-	UnknownInterval  time.Duration // least time between stored unknown faces of one track (default 5 s)
 	HAPrefix         string        // discovery prefix ("" = homeassistant, "-" = off)
 	HAOffDelay       time.Duration
 	PublicURL        string // this recognizer's HTTP base URL, for snapshot links
@@ -46,15 +45,14 @@ type integrations struct {
 	api      http.Handler
 	rec      *history.Recorder
 
-	mu        sync.Mutex
-	lastTrack map[string]time.Time // camera/track -> last stored unknown
+	mu sync.Mutex
 }
 
 // setupIntegrations opens the history store and builds the notifier, the
 // Home Assistant publisher and the API. Background work starts in run.
 func (s *Service) setupIntegrations() error {
 	c := s.cfg.Integrations
-	in := &integrations{lastTrack: map[string]time.Time{}}
+	in := &integrations{}
 	s.in = in
 	if c.HistoryDB != "-" {
 		path := c.HistoryDB
@@ -106,42 +104,26 @@ func (s *Service) setupIntegrations() error {
 				Help:        "Observations not recorded: dropped (queue full), failed (Record error), skipped (paused after a storage failure).",
 				ConstLabels: prometheus.Labels{"result": result}}, func() float64 { return float64(f()) }))
 		}
-		interval := c.UnknownInterval
-		if interval == 0 {
-			interval = 5 * time.Second
-		}
-		s.Pipeline.OnResult(func(r *pipeline.Result) { in.record(r, interval) })
+		s.Pipeline.OnResult(in.record)
 	}
 	in.api = api.New(opts)
 	return nil
 }
 
 // record stores a processed frame: known faces (the store debounces them)
-// and unknown faces at most once per track per interval, so a stranger in
-// view does not fill the database at frame rate.
-func (in *integrations) record(r *pipeline.Result, interval time.Duration) {
+// and an unknown face once per track, on the frame of its unknown verdict
+// (the track stayed unknown for its whole budget), so a person who is
+// named after a few frames never raises an unknown alert, and one track
+// feeds one unknown group.
+func (in *integrations) record(r *pipeline.Result) {
 	o := history.FromResult(r)
 	kept := o.Faces[:0]
-	now := o.Time
-	in.mu.Lock()
 	for i, f := range o.Faces {
-		if f.Name == msg.Unknown && i < len(r.Identities.Faces) {
-			k := fmt.Sprintf("%s/%d", o.Camera, r.Identities.Faces[i].Track)
-			if last, ok := in.lastTrack[k]; ok && now.Sub(last) < interval {
-				continue
-			}
-			in.lastTrack[k] = now
+		if f.Name == msg.Unknown && (i >= len(r.Identities.Faces) || r.Identities.Faces[i].Verdict != msg.VerdictUnknown) {
+			continue
 		}
 		kept = append(kept, f)
 	}
-	if len(in.lastTrack) > 10000 { // forget old tracks
-		for k, t := range in.lastTrack {
-			if now.Sub(t) > time.Minute {
-				delete(in.lastTrack, k)
-			}
-		}
-	}
-	in.mu.Unlock()
 	if len(kept) == 0 {
 		return
 	}

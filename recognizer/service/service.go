@@ -67,6 +67,10 @@ type Config struct {
 	Analyzer face.Analyzer
 	Rule     gallery.Rule
 	Track    pipeline.TrackConfig
+	// Codec decodes frames once and gates, tracks and describes within a
+	// budget (nil: the per-frame method with the Annotator).
+	Codec  pipeline.Codec
+	Motion pipeline.MotionConfig
 	// GalleryPoll is how often the gallery file is checked for changes.
 	GalleryPoll time.Duration
 	// Integrations: history, alerts, Home Assistant, REST API.
@@ -178,7 +182,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_commands_refused_total",
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
-	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track}, pool, publisher{s}, ann, s.reg, log)
+	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
 }
 

@@ -50,7 +50,17 @@ type Face struct {
 	Votes     int     `json:"votes,omitempty"`     // samples of Name that voted for it
 	Track     int     `json:"track,omitempty"`     // track id, stable while a face stays in view
 	Candidate string  `json:"candidate,omitempty"` // nearest person, also when Name is unknown
+	// Verdict is set on the one frame where the face's track is decided:
+	// VerdictKnown when it is first named, VerdictUnknown when it stayed
+	// unknown for its whole recognition budget. Events and alerts key off it.
+	Verdict string `json:"verdict,omitempty"`
 }
+
+// Track verdicts (Face.Verdict).
+const (
+	VerdictKnown   = "known"
+	VerdictUnknown = "unknown"
+)
 
 // Identities is published on cam/<id>/identities for every processed frame.
 type Identities struct {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/facemon/facemon/broker/creds"
 	"github.com/facemon/facemon/recognizer/annotate"
+	"github.com/facemon/facemon/recognizer/bench"
 	"github.com/facemon/facemon/recognizer/cli"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/face/dlib"
@@ -37,6 +39,7 @@ commands:
   eval      measure recognition quality on a labelled dataset and LFW
   certs     generate a local CA and a TLS server certificate (--state DIR, --host names)
   users     create and manage MQTT users, dashboard password, API token (users -h)
+  bench     measure the pipeline against the naive per-frame method on a video
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
 `
@@ -46,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	env := cli.Env{Stdout: stdout, Stderr: stderr, OpenPool: openPool, Annotator: annotate.JPEG}
+	env := cli.Env{Stdout: stdout, Stderr: stderr, OpenPool: openPool, Annotator: annotate.JPEG, Codec: annotate.Codec{}}
 	var err error
 	switch args[1] {
 	case "train":
@@ -63,6 +66,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return tlsx.Command(args[2:], stdout, stderr)
 	case "users":
 		return creds.Command(ctx, "facemon-recognizer users", args[2:], stdout, stderr)
+	case "bench":
+		err = bench.Main(ctx, args[2:], stdout, stderr, cli.DefaultModelDir(), openPool)
+		if errors.Is(err, bench.ErrUsage) {
+			fmt.Fprintf(stderr, "facemon-recognizer bench: %v\n", err)
+			return 2
+		}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

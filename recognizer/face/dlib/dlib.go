@@ -72,11 +72,7 @@ func (e *Engine) Recognize(jpeg []byte, det face.Detector) ([]face.Face, error) 
 		fs, err = e.rec.Recognize(jpeg)
 	}
 	if err != nil {
-		var le goface.ImageLoadError
-		if errors.As(err, &le) {
-			return nil, fmt.Errorf("%w: %v", face.ErrImage, err)
-		}
-		return nil, fmt.Errorf("face: dlib: %v", err)
+		return nil, wrap(err)
 	}
 	out := make([]face.Face, len(fs))
 	for i, f := range fs {
@@ -84,6 +80,79 @@ func (e *Engine) Recognize(jpeg []byte, det face.Detector) ([]face.Face, error) 
 	}
 	return out, nil
 }
+
+var _ face.FrameEngine = (*Engine)(nil)
+
+func pixels(p face.Pixels) goface.Image {
+	im := goface.Image{Pix: p.Pix, Width: p.Width, Height: p.Height, Stride: p.Stride, Format: goface.RGB}
+	if p.BGR {
+		im.Format = goface.BGR
+	}
+	return im
+}
+
+func wrap(err error) error {
+	var (
+		le goface.ImageLoadError
+		ie goface.InputError
+		se goface.SerializationError
+	)
+	switch {
+	case errors.Is(err, goface.ErrClosed):
+		return face.ErrClosed
+	case errors.As(err, &le), errors.As(err, &ie):
+		return fmt.Errorf("%w: %v", face.ErrImage, err)
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %v", face.ErrModel, err)
+	}
+	return fmt.Errorf("face: dlib: %v", err)
+}
+
+// Detect implements face.FrameEngine.
+func (e *Engine) Detect(img face.Pixels, det face.Detector, upsample int) ([]image.Rectangle, error) {
+	if e.rec == nil {
+		return nil, face.ErrClosed
+	}
+	if err := img.Check(); err != nil {
+		return nil, err
+	}
+	var (
+		rs  []image.Rectangle
+		err error
+	)
+	if det == face.HOGGrey {
+		rs, err = e.rec.DetectGrey(pixels(img), upsample)
+	} else {
+		rs, err = e.rec.Detect(pixels(img), upsample, det == face.CNN)
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return rs, nil
+}
+
+// Describe implements face.FrameEngine.
+func (e *Engine) Describe(img face.Pixels, boxes []image.Rectangle) ([]face.Face, error) {
+	if e.rec == nil {
+		return nil, face.ErrClosed
+	}
+	if err := img.Check(); err != nil {
+		return nil, err
+	}
+	fs, err := e.rec.Describe(pixels(img), boxes)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]face.Face, len(fs))
+	for i, f := range fs {
+		out[i] = face.Face{Box: f.Rectangle, Descriptor: face.Descriptor(f.Descriptor), Landmarks: f.Shapes}
+	}
+	return out, nil
+}
+
+// CNNLoaded reports whether this engine has loaded the CNN detector (it
+// loads on first use).
+func (e *Engine) CNNLoaded() bool { return e.rec != nil && e.rec.CNNLoaded() }
 
 // Close frees the native recognizer. Safe to call twice.
 func (e *Engine) Close() error {

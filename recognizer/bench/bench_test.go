@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/face/dlib"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/internal/testenv"
+	"github.com/facemon/facemon/recognizer/pipeline"
+)
+
+// enrol builds a gallery from the shared faces of the given people.
+func enrol(t *testing.T, pool *face.Pool, people ...string) *gallery.Gallery {
+	t.Helper()
+	g := gallery.New()
+	for _, name := range people {
+		dir := testenv.Testdata(t, "faces", name)
+		files, err := filepath.Glob(filepath.Join(dir, "*.jpg"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no photos of %s in %s", name, dir)
+		}
+		for _, fn := range files {
+			data, err := os.ReadFile(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res *face.Result
+			if err := pool.Do(context.Background(), func(e face.Engine) error {
+				var err error
+				res, err = face.DefaultAnalyzer.Analyze(e, data)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if i := face.Largest(res.Faces); i >= 0 {
+				if err := g.Add(name, gallery.Sample{Descriptor: res.Faces[i].Descriptor, Source: fn}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return g
+}
+
+func setup(t *testing.T) (*face.Pool, [][]byte) {
+	t.Helper()
+	models := testenv.Models(t)
+	video := testenv.Testdata(t, "video", "short_hamilton_clip.mp4")
+	pool, err := face.NewPool(2, dlib.Opener(models))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	// The whole 10 s clip at 5 fps: 50 frames, a few seconds per variant.
+	frames, err := LoadFrames(video, 5, 10*time.Second, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 50 {
+		t.Fatalf("%d frames", len(frames))
+	}
+	return pool, frames
+}
+
+func opts(pool *face.Pool, frames [][]byte, g *gallery.Gallery) Options {
+	return Options{Frames: frames, FPS: 5, Cameras: 1, Pool: pool, Gallery: g, Rule: gallery.DefaultRule,
+		Analyzer: face.DefaultAnalyzer, Track: pipeline.DefaultTrack, Motion: pipeline.DefaultMotion}
+}
+
+// TestBenchShort is the bench command's short mode: the naive and facemon
+// pipelines on the same frames. facemon must publish every frame, name the
+// performer on most frames the naive run names him, use less CPU, and
+// raise no unknown verdict for him.
+func TestBenchShort(t *testing.T) {
+	pool, frames := setup(t)
+	g := enrol(t, pool, "lin_manuel_miranda", "alex_lacamoire", "obama")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	naive, err := Run(ctx, opts(pool, frames, g), Variants[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, err := Run(ctx, opts(pool, frames, g), Variant{Name: "facemon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("naive: %.1f annotated/CPU-s, %d named; facemon: %.1f annotated/CPU-s, %d named, verdicts %d known %d unknown",
+		naive.PerCPUSecond, naive.NamedFrames, fm.PerCPUSecond, fm.NamedFrames, fm.KnownVerdicts, fm.UnknownVerdicts)
+	if naive.Annotated != 50 || fm.Annotated != 50 || len(fm.Names) != 50 {
+		t.Fatalf("annotated naive %d facemon %d, identities %d; want 50", naive.Annotated, fm.Annotated, len(fm.Names))
+	}
+	if naive.NamedFrames < 5 {
+		t.Fatalf("naive named only %d frames: gallery or video changed?", naive.NamedFrames)
+	}
+	if a, _ := Agreement(naive, fm); a < 0.8 {
+		t.Errorf("facemon agrees with naive on %.0f%% of named frames, want >= 80%%", a*100)
+	}
+	if fm.CPUSeconds >= naive.CPUSeconds {
+		t.Errorf("facemon used %.2f CPU-s, naive %.2f", fm.CPUSeconds, naive.CPUSeconds)
+	}
+	if fm.UnknownVerdicts != 0 || fm.KnownVerdicts < 1 {
+		t.Errorf("enrolled performer: %d unknown verdicts, %d known; want 0 and >= 1", fm.UnknownVerdicts, fm.KnownVerdicts)
+	}
+}
+
+// TestUnknownVerdictWhenNotEnrolled: without the performer in the gallery
+// his track gets one unknown verdict (one alert, one history group).
+func TestUnknownVerdictWhenNotEnrolled(t *testing.T) {
+	pool, frames := setup(t)
+	g := enrol(t, pool, "alex_lacamoire", "obama")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fm, err := Run(ctx, opts(pool, frames, g), Variant{Name: "facemon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fm.UnknownVerdicts != 1 || fm.KnownVerdicts != 0 {
+		t.Errorf("performer not enrolled: %d unknown verdicts, %d known; want 1 and 0", fm.UnknownVerdicts, fm.KnownVerdicts)
+	}
+}

@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/pipeline"
+	"github.com/facemon/facemon/shared/fsx"
+)
+
+// ErrUsage marks a command-line mistake.
+var ErrUsage = errors.New("usage")
+
+type flags struct {
+	video, gallery, models, variants, child, jsonOut string
+	cameras, workers, staticFrame, detectEvery       int
+	idleEvery, agree                                 int
+	detector                                         string
+	fps                                              float64
+	duration                                         time.Duration
+	static                                           bool
+}
+
+// Main implements `facemon-recognizer bench`. Each variant runs in a child
+// process (so CPU time and peak RSS are its own); the parent prints the
+// table.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir string, openPool func(dir string, n int) (*face.Pool, error)) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f flags
+	fs.StringVar(&f.video, "video", "", "video file whose frames every variant processes (required)")
+	fs.StringVar(&f.gallery, "gallery", "", "gallery file (facemon-recognizer train) (required)")
+	fs.StringVar(&f.models, "models", modelDir, "model directory (env FACEMON_MODELS)")
+	fs.IntVar(&f.cameras, "cameras", 1, "cameras fed in parallel, each with the same frames")
+	fs.Float64Var(&f.fps, "fps", 10, "frames per second sampled from the video (capture timestamps follow it)")
+	fs.DurationVar(&f.duration, "duration", 30*time.Second, "video time per camera (the video loops when shorter)")
+	fs.BoolVar(&f.static, "static", false, "static scene: repeat one frame (see --static-frame)")
+	fs.IntVar(&f.staticFrame, "static-frame", 0, "with --static, the index of the sampled frame to repeat")
+	fs.StringVar(&f.detector, "detector", "hog-grey", "facemon's detector: hog-grey (serve's default) or hog (the naive pipeline always uses go-face's colour HOG)")
+	fs.IntVar(&f.detectEvery, "detect-every", pipeline.DefaultMotion.DetectEvery, "facemon: while faces are tracked, detect on every Nth frame")
+	fs.IntVar(&f.idleEvery, "idle-detect-every", pipeline.DefaultMotion.IdleDetectEvery, "facemon: with motion but no face tracked, detect on every Nth frame")
+	fs.IntVar(&f.agree, "track-agree", pipeline.DefaultTrack.Agree, "facemon: attempts that must agree before a track is named")
+	fs.IntVar(&f.workers, "workers", max(1, runtime.NumCPU()), "engines")
+	names := make([]string, len(Variants))
+	for i, v := range Variants {
+		names[i] = v.Name
+	}
+	fs.StringVar(&f.variants, "variants", "naive,facemon", "comma-separated variants, or all: "+strings.Join(names, ", "))
+	fs.StringVar(&f.jsonOut, "json", "", "also write the reports as JSON to this file")
+	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if f.video == "" || f.gallery == "" {
+		return fmt.Errorf("%w: --video and --gallery are required", ErrUsage)
+	}
+	if f.cameras < 1 || f.cameras > 64 || f.workers < 1 || f.workers > 64 {
+		return fmt.Errorf("%w: --cameras and --workers: want 1..64", ErrUsage)
+	}
+	if f.child != "" {
+		v, ok := VariantByName(f.child)
+		if !ok {
+			return fmt.Errorf("%w: unknown variant %q", ErrUsage, f.child)
+		}
+		r, err := runChild(ctx, f, v, openPool)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	var vs []Variant
+	if f.variants == "all" {
+		vs = Variants
+	} else {
+		for _, n := range strings.Split(f.variants, ",") {
+			v, ok := VariantByName(strings.TrimSpace(n))
+			if !ok {
+				return fmt.Errorf("%w: unknown variant %q (want %s)", ErrUsage, n, strings.Join(names, ", "))
+			}
+			vs = append(vs, v)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var reps []*Report
+	for _, v := range vs {
+		cargs := append([]string{"bench", "--child", v.Name}, args...)
+		cmd := exec.CommandContext(ctx, exe, cargs...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, stderr
+		fmt.Fprintf(stderr, "bench: running %s...\n", v.Name)
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("bench: variant %s: %w", v.Name, err)
+		}
+		var r Report
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			return fmt.Errorf("bench: variant %s: report: %w", v.Name, err)
+		}
+		reps = append(reps, &r)
+	}
+	PrintTable(stdout, reps, f)
+	if f.jsonOut != "" {
+		b, _ := json.MarshalIndent(reps, "", " ")
+		if err := fsx.WriteFileAtomic(f.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int) (*face.Pool, error)) (*Report, error) {
+	frames, err := LoadFrames(f.video, f.fps, f.duration, f.static, f.staticFrame)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gallery.Load(f.gallery)
+	if err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	before := RSSMB()
+	pool, err := openPool(f.models, f.workers)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	engineRSS := (RSSMB() - before) / float64(f.workers)
+	rule := gallery.DefaultRule
+	a := face.DefaultAnalyzer
+	if a.Detector, err = face.ParseDetector(f.detector); err != nil || a.Detector == face.CNN {
+		return nil, fmt.Errorf("%w: --detector %q: want hog or hog-grey", ErrUsage, f.detector)
+	}
+	mc := pipeline.DefaultMotion
+	mc.DetectEvery = max(1, f.detectEvery)
+	mc.IdleDetectEvery = max(1, f.idleEvery)
+	tc := pipeline.DefaultTrack
+	tc.Agree = max(1, f.agree)
+	return Run(ctx, Options{Frames: frames, FPS: f.fps, Cameras: f.cameras, Pool: pool, Gallery: g, Rule: rule,
+		Analyzer: a, Track: tc, Motion: mc, EngineRSS: engineRSS}, v)
+}
+
+// PrintTable prints the reports side by side with the first naive one.
+func PrintTable(w io.Writer, reps []*Report, f flags) {
+	var ref *Report
+	for _, r := range reps {
+		if r.Variant == "naive" {
+			ref = r
+			break
+		}
+	}
+	scene := "video"
+	if f.static {
+		scene = fmt.Sprintf("static (frame %d looped)", f.staticFrame)
+	}
+	fmt.Fprintf(w, "bench: %s, %s, %d camera(s) x %.0f frames at %g fps, %d engine(s), facemon detector %s, detect-every %d, idle-detect-every %d, track-agree %d\n\n", f.video, scene, f.cameras, float64(reps[0].Frames/f.cameras), f.fps, f.workers, f.detector, f.detectEvery, f.idleEvery, f.agree)
+	fmt.Fprintf(w, "%-14s %9s %6s %8s %9s %6s %7s %7s %7s %8s %7s %6s\n", "variant", "ann/cpu-s", "x", "frames/s", "cpu-ms/fr", "named", "agree", "p50ms", "p95ms", "peakRSS", "engRSS", "1stname")
+	for _, r := range reps {
+		x, agree := "", ""
+		if ref != nil {
+			x = fmt.Sprintf("%.2f", r.PerCPUSecond/ref.PerCPUSecond)
+			if a, n := Agreement(ref, r); n > 0 {
+				agree = fmt.Sprintf("%.1f%%", a*100)
+			} else {
+				agree = "n/a"
+			}
+		}
+		fmt.Fprintf(w, "%-14s %9.1f %6s %8.1f %9.2f %6d %7s %7.1f %7.1f %7.0fM %6.0fM %6.2fs\n", r.Variant, r.PerCPUSecond, x, r.PerWallSecond, r.CPUmsPerFrame,
+			r.NamedFrames, agree, r.P50ms, r.P95ms, r.PeakRSSMB, r.EngineRSSMB, r.FirstNameS)
+	}
+	fmt.Fprintf(w, "\nframes %dx%d; face box widths (min/median/max) and distances of named faces:\n", reps[0].Width, reps[0].Height)
+	for _, r := range reps {
+		fmt.Fprintf(w, "  %-14s widths %v distances %v verdicts known %d unknown %d, counters %v\n", r.Variant, r.FaceWidths, r.Distances, r.KnownVerdicts, r.UnknownVerdicts, r.Counters)
+	}
+	fmt.Fprintf(w, "\nms per frame by stage (wall time inside the stage, averaged over all frames):\n")
+	for _, r := range reps {
+		var ks []string
+		for k := range r.StageMS {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		var parts []string
+		for _, k := range ks {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, r.StageMS[k]))
+		}
+		fmt.Fprintf(w, "  %-14s %s\n", r.Variant, strings.Join(parts, ", "))
+	}
+}
