@@ -36,7 +36,7 @@ DESTDIR ?=
 COMPONENTS ?=
 BINDIR_FROM ?= bin
 
-.PHONY: all deps models build test test-pure test-race fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 install edge-budget
+.PHONY: all deps models build test test-pure test-race test-mats fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 install edge-budget
 
 all: build
 
@@ -88,7 +88,13 @@ fuzz:
 	  (cd $$mod && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg -test.fuzzcachedir "$(ROOT)/var/fuzz/$$mod/$$name"); \
 	done
 
-test: models vet test-pure test-race fuzz
+# gocv Mats counted (-tags matprofile): capture and the recognizer's codec
+# must close every Mat they create.
+test-mats:
+	cd edge && go test -count=1 -tags matprofile -run 'LeaksNoMats' ./capture/
+	cd recognizer && go test -count=1 -tags matprofile -run 'LeaksNoMats' ./annotate/
+
+test: models vet test-pure test-race fuzz test-mats
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
 
 # The full soak: e2e TestSoak with 10,000 frames through edge and recognizer
