@@ -67,8 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.ExitCode(err)
 }
 
-func openPool(dir string, n int) (*face.Pool, error) {
-	return face.NewPool(n, dlib.Opener(dir))
+func openPool(dir string, landmarks, n int) (*face.Pool, error) {
+	return face.NewPool(n, dlib.ConfigOpener(dlib.Config{Dir: dir, Landmarks: landmarks}))
 }
 
 // singleThreadBLAS re-executes the program with OPENBLAS_NUM_THREADS=1 when
