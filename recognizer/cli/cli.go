@@ -82,7 +82,10 @@ func (c *common) analyzer() (face.Analyzer, error) {
 		return face.Analyzer{}, err
 	}
 	if c.landmarks != 5 && c.landmarks != 68 {
-		return face.Analyzer{}, fmt.Errorf("--landmarks %d (or FACEMON_LANDMARKS=%q): want 5 or 68", c.landmarks, os.Getenv("FACEMON_LANDMARKS"))
+		if v := os.Getenv("FACEMON_LANDMARKS"); v != "" && c.landmarks == DefaultLandmarks() {
+			return face.Analyzer{}, fmt.Errorf("FACEMON_LANDMARKS=%q: want 5 or 68", v)
+		}
+		return face.Analyzer{}, fmt.Errorf("--landmarks %d: want 5 or 68", c.landmarks)
 	}
 	if c.workers < 1 || c.workers > 64 {
 		return face.Analyzer{}, fmt.Errorf("--workers %d: want 1..64", c.workers)
