@@ -432,8 +432,8 @@ func TestRealModelDir(t *testing.T) {
 	}
 }
 
-// TestRealTarball extracts from the real cached npm tarball when one is
-// present (the cache `make models` fills), into a temp directory.
+// TestRealTarball extracts every file from the real cached npm tarball,
+// when one is present (the cache `make models` fills), into a temp directory.
 func TestRealTarball(t *testing.T) {
 	o := Options{CacheDir: os.Getenv(EnvCache), Tarball: os.Getenv(EnvTarball)}
 	o.setDefaults()
@@ -442,9 +442,8 @@ func TestRealTarball(t *testing.T) {
 		tgz = o.cachedTarball()
 	}
 	if _, err := os.Stat(tgz); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI set but no npm tarball at %s: %v", tgz, err)
-		}
+		// Not an error even in CI: `make models` packs only when a file is
+		// missing, and TestRealModelDir checks the provisioned files.
 		t.Skipf("no npm tarball at %s", tgz)
 	}
 	o.Dir, o.Log, o.Offline = t.TempDir(), io.Discard, true
