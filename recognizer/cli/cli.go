@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +26,9 @@ import (
 // Env is what subcommands need from main: streams and how to open engines.
 type Env struct {
 	Stdout, Stderr io.Writer
-	// OpenPool opens n engines from the model directory.
-	OpenPool func(modelDir string, n int) (*face.Pool, error)
+	// OpenPool opens n engines from the model directory with the 5- or
+	// 68-point landmark model.
+	OpenPool func(modelDir string, landmarks, n int) (*face.Pool, error)
 	// Annotator draws boxes on frames for serve (nil: no annotated stream).
 	Annotator pipeline.Annotator
 	// Codec decodes each frame once for serve and bench (nil: per-frame method).
@@ -41,21 +43,36 @@ func DefaultModelDir() string {
 	return "models/data"
 }
 
+// DefaultLandmarks is $FACEMON_LANDMARKS, else 68 (the 68-point landmark
+// model: measured to name more household photos from 1-2 enrolment photos;
+// 5 is the CC0 5-point model).
+func DefaultLandmarks() int {
+	if v := os.Getenv("FACEMON_LANDMARKS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+		return -1 // rejected by the flag check, naming the value
+	}
+	return 68
+}
+
 // DefaultWorkers is one engine per core.
 func DefaultWorkers() int { return max(1, runtime.NumCPU()) }
 
 type common struct {
-	models   string
-	workers  int
-	detector string
-	maxSide  int
-	upsample int
-	minFace  int
+	models    string
+	landmarks int
+	workers   int
+	detector  string
+	maxSide   int
+	upsample  int
+	minFace   int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.models, "models", DefaultModelDir(), "model directory (env FACEMON_MODELS)")
-	fs.IntVar(&c.workers, "workers", DefaultWorkers(), "parallel engines (~110 MB each)")
+	fs.IntVar(&c.landmarks, "landmarks", DefaultLandmarks(), "landmark model: 68 (shape_predictor_68_face_landmarks.dat; names more people from few photos; iBUG 300-W data, no commercial use) or 5 (shape_predictor_5_face_landmarks.dat, CC0, ~60 MB less memory per engine) (env FACEMON_LANDMARKS)")
+	fs.IntVar(&c.workers, "workers", DefaultWorkers(), "parallel engines (~95 MB each with 68-point landmarks, ~35 MB with 5)")
 	fs.StringVar(&c.detector, "detector", "hog", "face detector: hog (fast), hog-grey (HOG on the grey image; serve's default for frames) or cnn (slow, finds turned heads)")
 	fs.IntVar(&c.maxSide, "max-side", face.DefaultPrep.MaxSide, "downscale images whose longer side exceeds this before detection")
 	fs.IntVar(&c.upsample, "upsample-below", face.DefaultPrep.UpsampleBelow, "upscale 2x images whose longer side is below this (finds small faces)")
@@ -66,6 +83,12 @@ func (c *common) analyzer() (face.Analyzer, error) {
 	det, err := face.ParseDetector(c.detector)
 	if err != nil {
 		return face.Analyzer{}, err
+	}
+	if c.landmarks != 5 && c.landmarks != 68 {
+		if v := os.Getenv("FACEMON_LANDMARKS"); v != "" && c.landmarks == DefaultLandmarks() {
+			return face.Analyzer{}, fmt.Errorf("FACEMON_LANDMARKS=%q: want 5 or 68", v)
+		}
+		return face.Analyzer{}, fmt.Errorf("--landmarks %d: want 5 or 68", c.landmarks)
 	}
 	if c.workers < 1 || c.workers > 64 {
 		return face.Analyzer{}, fmt.Errorf("--workers %d: want 1..64", c.workers)
@@ -185,7 +208,7 @@ func Train(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "warning: previous gallery unreadable, encoding everything: %v\n", err)
 		prev = nil
 	}
-	pool, err := env.OpenPool(c.models, c.workers)
+	pool, err := env.OpenPool(c.models, c.landmarks, c.workers)
 	if err != nil {
 		return err
 	}
@@ -288,6 +311,7 @@ type IdentifyLine struct {
 	Distance  *float64 `json:"distance,omitempty"`
 	Votes     *int     `json:"votes,omitempty"`
 	Candidate string   `json:"candidate,omitempty"`
+	Detector  string   `json:"detector,omitempty"` // "hog", or "cnn" (--detector cnn, or the fallback found it)
 	Faces     *int     `json:"faces,omitempty"`
 	Error     string   `json:"error,omitempty"`
 }
@@ -300,6 +324,7 @@ func Identify(ctx context.Context, env Env, args []string) error {
 	galPath := fs.String("gallery", "gallery.json", "gallery file made by train")
 	var rf ruleFlags
 	rf.register(fs)
+	noFallback := fs.Bool("no-fallback", false, noFallbackHelp)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -315,6 +340,7 @@ func Identify(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	a.CNNFallback = !*noFallback
 	g, err := gallery.Load(*galPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("gallery %s does not exist: make one with `facemon-recognizer train --dataset DIR --gallery %s`", *galPath, *galPath)
@@ -322,7 +348,7 @@ func Identify(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, err error) any {
+	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, det string, err error) any {
 		switch {
 		case err != nil:
 			return IdentifyLine{Image: path, Error: err.Error()}
@@ -331,7 +357,7 @@ func Identify(ctx context.Context, env Env, args []string) error {
 		}
 		m := g.Match(f.Descriptor, rule)
 		box := boxOf(*f)
-		line := IdentifyLine{Image: path, Box: &box, Name: m.Name, Votes: &m.Votes, Candidate: m.Candidate}
+		line := IdentifyLine{Image: path, Box: &box, Name: m.Name, Votes: &m.Votes, Candidate: m.Candidate, Detector: det}
 		if m.Candidate != "" {
 			d := round4(m.Distance)
 			line.Distance = &d
@@ -345,6 +371,7 @@ type EncodeLine struct {
 	Image      string    `json:"image"`
 	Box        *[4]int   `json:"box,omitempty"`
 	Descriptor []float32 `json:"descriptor,omitempty"`
+	Detector   string    `json:"detector,omitempty"` // "hog" or "cnn"
 	Faces      *int      `json:"faces,omitempty"`
 	Error      string    `json:"error,omitempty"`
 }
@@ -354,6 +381,7 @@ func Encode(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "encode", "encode [flags] IMAGE|DIR...")
 	var c common
 	c.register(fs)
+	noFallback := fs.Bool("no-fallback", false, noFallbackHelp)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -365,7 +393,8 @@ func Encode(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, err error) any {
+	a.CNNFallback = !*noFallback
+	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, det string, err error) any {
 		switch {
 		case err != nil:
 			return EncodeLine{Image: path, Error: err.Error()}
@@ -373,20 +402,23 @@ func Encode(ctx context.Context, env Env, args []string) error {
 			return EncodeLine{Image: path, Faces: &n}
 		}
 		box := boxOf(*f)
-		return EncodeLine{Image: path, Box: &box, Descriptor: f.Descriptor[:]}
+		return EncodeLine{Image: path, Box: &box, Descriptor: f.Descriptor[:], Detector: det}
 	})
 }
 
+const noFallbackHelp = "do not retry with the CNN detector (on a copy downscaled to 1024 px) when HOG finds no face; the fallback finds turned heads, ~0.5 s per image"
+
 // eachFace runs the analyzer over IMAGE|DIR arguments and writes one JSON
 // line per face (left to right), or one line for an image without faces
-// (f nil, n 0) or that could not be read (err). Unreadable images make the
-// command fail at the end, after every image was processed.
-func eachFace(ctx context.Context, env Env, c *common, a face.Analyzer, args []string, line func(path string, f *face.Face, n int, err error) any) error {
+// (f nil, n 0) or that could not be read (err); det names the detector
+// that found the faces. Unreadable images make the command fail at the end,
+// after every image was processed.
+func eachFace(ctx context.Context, env Env, c *common, a face.Analyzer, args []string, line func(path string, f *face.Face, n int, det string, err error) any) error {
 	paths, err := ExpandInputs(args)
 	if err != nil {
 		return err
 	}
-	pool, err := env.OpenPool(c.models, c.workers)
+	pool, err := env.OpenPool(c.models, c.landmarks, c.workers)
 	if err != nil {
 		return err
 	}
@@ -396,16 +428,20 @@ func eachFace(ctx context.Context, env Env, c *common, a face.Analyzer, args []s
 	err = analyzeAll(ctx, pool, a, paths, func(r analyzed) {
 		if r.err != nil {
 			failed++
-			enc.Encode(line(r.path, nil, 0, r.err))
+			enc.Encode(line(r.path, nil, 0, "", r.err))
 			return
 		}
 		faces := sortedFaces(r.res.Faces)
 		if len(faces) == 0 {
-			enc.Encode(line(r.path, nil, 0, nil))
+			enc.Encode(line(r.path, nil, 0, "", nil))
 			return
 		}
+		det := a.Detector
+		if r.res.UsedCNN {
+			det = face.CNN
+		}
 		for i := range faces {
-			enc.Encode(line(r.path, &faces[i], len(faces), nil))
+			enc.Encode(line(r.path, &faces[i], len(faces), det.String(), nil))
 		}
 	})
 	if err != nil {

@@ -51,7 +51,7 @@ func Eval(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	a.CNNFallback = true
-	pool, err := env.OpenPool(c.models, c.workers)
+	pool, err := env.OpenPool(c.models, c.landmarks, c.workers)
 	if err != nil {
 		return err
 	}

@@ -117,7 +117,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := slog.New(redact.Handler(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl})))
-	pool, err := env.OpenPool(c.models, c.workers)
+	pool, err := env.OpenPool(c.models, c.landmarks, c.workers)
 	if err != nil {
 		return err
 	}

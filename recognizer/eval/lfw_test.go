@@ -19,9 +19,12 @@ import (
 
 // The shipped decision rule on a subset of LFW (folds 3 and 4: about 1,500
 // images of 800 people the tests never tuned on) under the household
-// protocol (10 enrolled people, 2 photos each, everyone else a stranger):
-// at most 1 % of strangers named, at least 90 % of enrolled people's photos
-// named correctly. The full run is `facemon-recognizer eval --lfw`.
+// protocol (10 enrolled people, 2 photos each, everyone else a stranger).
+// Measured with dlib's original ResNet and the 68-point landmarks: pair
+// accuracy 98.41 %, 93.0 % of enrolled people's photos named correctly,
+// 0.40 % of strangers named. The bounds leave a little room for BLAS
+// rounding: pair accuracy >= 98 %, named >= 92 %, strangers named <= 0.6 %.
+// The full run is `facemon-recognizer eval --lfw`.
 func TestShippedRuleOnLFWSubset(t *testing.T) {
 	lfw := testenv.Testdata(t, "lfw")
 	f, err := os.Open(filepath.Join(lfw, "pairs.tsv"))
@@ -83,17 +86,17 @@ func TestShippedRuleOnLFWSubset(t *testing.T) {
 	}
 	mean, _, thr, n := eval.PairAccuracy(pairs)
 	t.Logf("LFW folds 3-4 pair accuracy (%d-fold cross-validated): %.2f%% at threshold %.3f over %d pairs", n, 100*mean, thr, len(pairs))
-	if mean < 0.97 {
-		t.Errorf("pair accuracy %.2f%% < 97%%", 100*mean)
+	if mean < 0.98 {
+		t.Errorf("pair accuracy %.2f%% < 98%%", 100*mean)
 	}
 	p := eval.Household(items, 10, 2, 20, []gallery.Rule{gallery.DefaultRule}, 1)[0]
 	correct, far := p.Enrolled.Rate(p.Enrolled.Correct), p.FAR()
 	t.Logf("household protocol, shipped rule (threshold %.2f): %d queries, %.1f%% named correctly, %.1f%% wrong, %.1f%% rejected; %d stranger queries, %.2f%% named",
 		gallery.DefaultRule.Threshold, p.Enrolled.Queries, 100*correct, 100*p.Enrolled.Rate(p.Enrolled.Wrong), 100*p.Enrolled.Rate(p.Enrolled.Rejected), p.Strangers.Queries, 100*far)
-	if far > 0.01 {
-		t.Errorf("stranger false accepts %.2f%% > 1%%", 100*far)
+	if far > 0.006 {
+		t.Errorf("stranger false accepts %.2f%% > 0.6%%", 100*far)
 	}
-	if correct < 0.90 {
-		t.Errorf("enrolled people named correctly %.1f%% < 90%%", 100*correct)
+	if correct < 0.92 {
+		t.Errorf("enrolled people named correctly %.1f%% < 92%%", 100*correct)
 	}
 }

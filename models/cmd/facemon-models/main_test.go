@@ -24,7 +24,7 @@ func TestVerifyEmptyDirFails(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("code %d", code)
 	}
-	for _, want := range []string{"MISSING", "mmod_human_face_detector.dat", "dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"} {
+	for _, want := range []string{"MISSING", "mmod_human_face_detector.dat", "dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat", "shape_predictor_68_face_landmarks.dat"} {
 		if !strings.Contains(out.String()+errb.String(), want) {
 			t.Errorf("output lacks %q:\n%s%s", want, out.String(), errb.String())
 		}

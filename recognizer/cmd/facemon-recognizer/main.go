@@ -67,7 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "users":
 		return creds.Command(ctx, "facemon-recognizer users", args[2:], stdout, stderr)
 	case "bench":
-		err = bench.Main(ctx, args[2:], stdout, stderr, cli.DefaultModelDir(), openPool)
+		err = bench.Main(ctx, args[2:], stdout, stderr, cli.DefaultModelDir(), func(dir string, n int) (*face.Pool, error) {
+			return openPool(dir, cli.DefaultLandmarks(), n)
+		})
 		if errors.Is(err, bench.ErrUsage) {
 			fmt.Fprintf(stderr, "facemon-recognizer bench: %v\n", err)
 			return 2
@@ -85,8 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.ExitCode(err)
 }
 
-func openPool(dir string, n int) (*face.Pool, error) {
-	return face.NewPool(n, dlib.Opener(dir))
+func openPool(dir string, landmarks, n int) (*face.Pool, error) {
+	return face.NewPool(n, dlib.ConfigOpener(dlib.Config{Dir: dir, Landmarks: landmarks}))
 }
 
 // singleThreadBLAS re-executes the program with OPENBLAS_NUM_THREADS=1 when

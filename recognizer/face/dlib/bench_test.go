@@ -3,6 +3,7 @@ package dlib_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
@@ -125,4 +126,41 @@ func benchPool(b *testing.B, n int) {
 	close(jobs)
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// The landmark models compared: one 640x480 frame with one face (detection
+// + landmarks + descriptor), and loading an engine.
+func BenchmarkLandmarks(b *testing.B) {
+	logBLAS(b)
+	frame := frame640(b, "faces/obama/1.jpg")
+	for _, n := range []int{68, 5} {
+		cfg := dlib.Config{Dir: testenv.Models(b), Landmarks: n}
+		b.Run(fmt.Sprintf("OneFace%d", n), func(b *testing.B) {
+			e, err := dlib.OpenConfig(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			if fs, err := e.Recognize(frame, face.HOG); err != nil || len(fs) != 1 || len(fs[0].Landmarks) != n {
+				b.Fatalf("%d faces, %v", len(fs), err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.Recognize(frame, face.HOG); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/frame")
+		})
+		b.Run(fmt.Sprintf("Open%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				e, err := dlib.OpenConfig(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				e.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+		})
+	}
 }

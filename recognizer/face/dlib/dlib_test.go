@@ -134,15 +134,65 @@ func TestMissingModelNamesFile(t *testing.T) {
 	if !errors.Is(err, face.ErrModel) {
 		t.Fatalf("err = %v", err)
 	}
-	if want := "shape_predictor_5_face_landmarks.dat"; !contains(err.Error(), want) {
+	if want := "shape_predictor_68_face_landmarks.dat"; !contains(err.Error(), want) {
 		t.Fatalf("error %q does not name %s", err, want)
 	}
 	// A corrupt file: typed error, no crash.
-	for _, f := range dlib.ModelFiles {
+	files, err := dlib.ModelFiles(68)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
 		os.WriteFile(filepath.Join(dir, f), []byte("garbage"), 0o644)
 	}
 	if _, err := dlib.Open(dir); !errors.Is(err, face.ErrModel) {
 		t.Fatalf("corrupt models: err = %v", err)
+	}
+}
+
+// TestLandmarkChoice: the engine loads the landmark model asked for, by
+// its own file name, and says so in the points it returns.
+func TestLandmarkChoice(t *testing.T) {
+	dir := testenv.Models(t)
+	data, err := os.ReadFile(testenv.Testdata(t, "faces", "obama", "1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var descs []face.Descriptor
+	for _, n := range []int{68, 5} {
+		e, err := dlib.OpenConfig(dlib.Config{Dir: dir, Landmarks: n})
+		if err != nil {
+			t.Fatalf("landmarks %d: %v", n, err)
+		}
+		res, err := face.DefaultAnalyzer.Analyze(e, data)
+		e.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Faces) != 1 {
+			t.Fatalf("landmarks %d: %d faces", n, len(res.Faces))
+		}
+		if got := len(res.Faces[0].Landmarks); got != n || e.Landmarks() != n {
+			t.Errorf("asked for %d landmarks, got %d points (engine says %d)", n, got, e.Landmarks())
+		}
+		descs = append(descs, res.Faces[0].Descriptor)
+	}
+	// Different alignment, same face: close but not identical descriptors.
+	if d := face.Distance(descs[0], descs[1]); d == 0 || d > 0.25 {
+		t.Errorf("68- vs 5-point descriptor distance %.3f, want in (0, 0.25]", d)
+	}
+	if _, err := dlib.OpenConfig(dlib.Config{Dir: dir, Landmarks: 7}); err == nil || !contains(err.Error(), "want 5 or 68") {
+		t.Errorf("landmarks 7: err = %v", err)
+	}
+	// A model directory from before the 68-point file had its own name.
+	old := t.TempDir()
+	for _, f := range []string{dlib.ShapePredictor5, dlib.RecognitionModel, dlib.CNNDetector} {
+		if err := os.Symlink(filepath.Join(dir, f), filepath.Join(old, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dlib.Open(old); !errors.Is(err, face.ErrModel) || !contains(err.Error(), dlib.ShapePredictor68) || !contains(err.Error(), "make models") {
+		t.Errorf("old layout: err = %v", err)
 	}
 }
 
