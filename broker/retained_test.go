@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+	"github.com/facemon/facemon/shared/mqttx"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -20,14 +23,68 @@ func TestRetainedBurstOnSubscribe(t *testing.T) {
 			t.Fatalf("publish %d timed out", i)
 		}
 	}
-	sub := mustClient(t, b, clientOpts{})
-	var col collector
-	mustSubscribe(t, sub, "homeassistant/#", &col)
+	// mqttx, as the recognizer and edge use: it also gets the retained
+	// messages mochi sends before the SUBACK.
+	sub, err := mqttx.New(mqttx.Options{Broker: "tcp://" + b.Addr(), ClientID: "burst-sub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var col atomic.Int64
+	sub.Subscribe("homeassistant/#", 1, func(string, []byte) { col.Add(1) })
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && col.len() < n {
+	for time.Now().Before(deadline) && col.Load() < n {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := col.len(); got != n {
+	if got := col.Load(); got != n {
 		t.Fatalf("a new subscriber got %d of %d retained messages", got, n)
+	}
+}
+
+// A client that subscribes to several filters at once (as the edge, the
+// recognizer and Home Assistant do on every connect) gets the retained
+// messages and the live ones of each. mochi loses a subscription that
+// arrives while it still sends the previous one's retained messages, so
+// mqttx subscribes in one packet.
+func TestEverySubscriptionOfABurst(t *testing.T) {
+	b := startBroker(t, Options{AllowAnonymous: true})
+	pub := mustClient(t, b, clientOpts{})
+	retained := []string{"facemon/status/edge/door", "facemon/status/recognizer/r1", "facemon/train/status",
+		"homeassistant/image/facemon/door_annotated/config"}
+	for _, tp := range retained {
+		if tok := pub.Publish(tp, 1, true, []byte("x")); !tok.WaitTimeout(5 * time.Second) {
+			t.Fatal("publish timed out")
+		}
+	}
+	for round := 0; round < 5; round++ {
+		cl, err := mqttx.New(mqttx.Options{Broker: "tcp://" + b.Addr(), ClientID: fmt.Sprintf("burst-%d", round)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 20)
+		for _, f := range []string{"facemon/#", "homeassistant/#", "cam/+/identities"} {
+			cl.Subscribe(f, 1, func(tp string, _ []byte) { got <- tp })
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := cl.WaitConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		want := append([]string{"cam/door/identities"}, retained...)
+		seen := map[string]bool{}
+		deadline := time.After(5 * time.Second)
+		tick := time.NewTicker(100 * time.Millisecond)
+		for len(seen) < len(want) {
+			select {
+			case tp := <-got:
+				seen[tp] = true
+			case <-tick.C:
+				pub.Publish("cam/door/identities", 0, false, []byte("live"))
+			case <-deadline:
+				t.Fatalf("round %d: got %v of %v", round, seen, want)
+			}
+		}
+		tick.Stop()
+		cl.Close()
 	}
 }

@@ -210,6 +210,11 @@ func New(o Options) (*Client, error) {
 		SetPingTimeout(5 * time.Second).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(false).
+		// Every message goes to dispatch, which calls each handler whose
+		// filter matches (subscriptions carry no paho route, see
+		// subscribeAll), also for retained messages that arrive before
+		// their SUBACK.
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { cl.dispatch(m.Topic(), m.Payload()) }).
 		SetOnConnectHandler(cl.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			cl.log.Warn("mqtt connection lost; reconnecting", "err", redact.Error(err))
@@ -290,9 +295,7 @@ func (cl *Client) onConnect(c mqtt.Client) {
 	cl.mu.Lock()
 	subs := append([]sub(nil), cl.subs...)
 	cl.mu.Unlock()
-	for _, s := range subs {
-		cl.subscribe(s)
-	}
+	cl.subscribeAll(subs)
 	cl.mu.Lock()
 	cl.connects++
 	var hooks []func()
@@ -316,13 +319,31 @@ func (cl *Client) OnReconnect(f func()) {
 	cl.mu.Unlock()
 }
 
-func (cl *Client) subscribe(s sub) {
-	tok := cl.c.Subscribe(s.filter, s.qos, func(_ mqtt.Client, m mqtt.Message) { s.h(m.Topic(), m.Payload()) })
+func (cl *Client) subscribe(s sub) { cl.subscribeAll([]sub{s}) }
+
+// subscribeAll sends one SUBSCRIBE packet for all filters. Messages reach
+// the handlers through the default publish handler (dispatch), never
+// through paho's per-filter routes. One packet, not one per filter: mochi
+// (v2.7.9) loses a subscription that arrives while it is still sending the
+// retained messages of the previous one (measured: a client subscribing
+// facemon/# and then homeassistant/# got nothing on the second, live
+// messages included); Mosquitto does not.
+func (cl *Client) subscribeAll(subs []sub) {
+	if len(subs) == 0 {
+		return
+	}
+	filters := make(map[string]byte, len(subs))
+	for _, s := range subs {
+		if q, ok := filters[s.filter]; !ok || s.qos > q {
+			filters[s.filter] = s.qos
+		}
+	}
+	tok := cl.c.SubscribeMultiple(filters, nil)
 	go func() {
 		if !tok.WaitTimeout(10 * time.Second) {
-			cl.log.Warn("mqtt subscribe timed out", "filter", s.filter)
+			cl.log.Warn("mqtt subscribe timed out", "filters", len(filters))
 		} else if err := tok.Error(); err != nil {
-			cl.log.Error("mqtt subscribe failed", "filter", s.filter, "err", err)
+			cl.log.Error("mqtt subscribe failed", "filters", len(filters), "err", err)
 		}
 	}()
 }
@@ -385,4 +406,45 @@ func (cl *Client) Close() {
 		cl.c.Publish(cl.opts.StatusTopic, 1, true, topic.Offline).WaitTimeout(2 * time.Second)
 	}
 	cl.c.Disconnect(250)
+}
+
+// dispatch hands a message paho had no route for yet to every handler
+// whose filter matches its topic.
+func (cl *Client) dispatch(t string, payload []byte) {
+	cl.mu.Lock()
+	subs := append([]sub(nil), cl.subs...)
+	cl.mu.Unlock()
+	for _, s := range subs {
+		if filterMatches(s.filter, t) {
+			s.h(t, payload)
+		}
+	}
+}
+
+// filterMatches reports whether an MQTT topic filter (possibly a
+// "$share/<group>/<filter>" shared subscription) matches a topic name.
+func filterMatches(filter, t string) bool {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		_, f, ok := strings.Cut(rest, "/")
+		if !ok {
+			return false
+		}
+		filter = f
+	}
+	fl, tl := strings.Split(filter, "/"), strings.Split(t, "/")
+	for i, f := range fl {
+		switch {
+		case f == "#":
+			return i > 0 || !strings.HasPrefix(t, "$")
+		case i >= len(tl):
+			return false
+		case f == "+":
+			if i == 0 && strings.HasPrefix(tl[0], "$") {
+				return false
+			}
+		case f != tl[i]:
+			return false
+		}
+	}
+	return len(fl) == len(tl)
 }
