@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/service"
 	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/redact"
@@ -59,6 +60,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	apiTokenFile := fs.String("api-token-file", "", "file holding the REST API bearer token (overrides --api-token)")
 	fs.BoolVar(&in.APIOpen, "api-open", false, "serve the REST API WITHOUT a token when none is configured (anyone reaching --http can read faces and frames and change the gallery); without a token and without this flag the API answers 503")
 	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
+	fs.IntVar(&cfg.MaxCameras, "max-cameras", pipeline.DefaultMaxCameras, "most cameras with state (mailbox, tracks, Home Assistant entities); frames of further new cameras are dropped and counted until one has been idle for --camera-idle")
+	fs.DurationVar(&cfg.CameraIdle, "camera-idle", pipeline.DefaultCameraIdle, "at the --max-cameras bound, a camera silent this long gives its slot (and its Home Assistant entities) to a new one")
 	var tf trackFlags
 	tf.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")

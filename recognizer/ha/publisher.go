@@ -106,6 +106,21 @@ func (p *Publisher) AddCamera(id string) {
 	}
 }
 
+// RemoveCamera deletes a camera's entities from Home Assistant (empty
+// retained configs), e.g. when the recognizer drops an idle camera's state.
+func (p *Publisher) RemoveCamera(id string) {
+	if checkCamera(id) != nil {
+		return
+	}
+	p.mu.Lock()
+	known := p.cameras[id]
+	delete(p.cameras, id)
+	p.mu.Unlock()
+	if known {
+		p.send(Removals(p.cfg.CameraConfigs(id)))
+	}
+}
+
 // AddPerson announces a person (no-op when known or invalid).
 func (p *Publisher) AddPerson(name string) {
 	if checkPerson(name) != nil {

@@ -4,6 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	received, dropped, processed  prometheus.Counter
+	rejected                      prometheus.Counter
 	bad, faces                    *prometheus.CounterVec
 	latency, procSeconds          prometheus.Histogram
 	galleryPeople, gallerySamples prometheus.Gauge
@@ -17,6 +18,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		received:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_received_total", Help: "Frames accepted into a mailbox."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_dropped_total", Help: "Frames replaced by a newer one before processing."}),
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_processed_total", Help: "Frames recognized."}),
+		rejected:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_rejected_total", Help: "Frames of new cameras refused at the --max-cameras bound (no state kept)."}),
 		bad:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_frames_bad_total", Help: "Frames rejected (corrupt, oversized, bad topic)."}, []string{"reason"}),
 		faces:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_faces_total", Help: "Faces found, by whether they were named."}, []string{"known"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "facemon_recognizer_capture_to_identity_seconds", Help: "Time from capture on the edge to the identities message.",
@@ -33,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		gallerySamples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_samples", Help: "Samples in the gallery."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples, m.gated, m.described, m.detectPx, m.framePx, m.stage)
+		reg.MustRegister(m.received, m.rejected, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples, m.gated, m.described, m.detectPx, m.framePx, m.stage)
 	}
 	return m
 }

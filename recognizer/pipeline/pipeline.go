@@ -60,6 +60,11 @@ type Config struct {
 	// MaxAnnotatedBytes bounds annotated frames (default msg.MaxFrameBytes,
 	// the broker's packet limit minus headroom for the topic).
 	MaxAnnotatedBytes int
+	// MaxCameras bounds the cameras with state (default 32) and
+	// CameraIdle is how long a camera must have sent nothing before a new
+	// camera may take its slot at the bound (default 10 min); see cameras.
+	MaxCameras int
+	CameraIdle time.Duration
 	// Switches for the benchmark (measuring what each technique buys).
 	NoPassthrough bool // re-encode frames without faces instead of forwarding them
 	NoBatch       bool // one ResNet call per face instead of one per frame
@@ -85,6 +90,10 @@ type Pipeline struct {
 	gal  atomic.Pointer[gallery.Gallery]
 	m    *metrics
 	trk  *Tracker
+
+	reg    *cameras
+	goneMu sync.Mutex
+	gone   []func(camera string)
 
 	camMu sync.Mutex
 	cams  map[string]*camState
@@ -114,7 +123,8 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 	if cfg.MaxAnnotatedBytes <= 0 {
 		cfg.MaxAnnotatedBytes = msg.MaxFrameBytes - 4096
 	}
-	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{}}
+	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{},
+		reg: newCameras(cfg.MaxCameras, cfg.CameraIdle)}
 	p.gal.Store(gallery.New())
 	return p
 }
@@ -151,14 +161,55 @@ func (p *Pipeline) HandleFrame(t string, payload []byte) {
 		p.badFrame(reason(err), t, err)
 		return
 	}
+	now := time.Now()
+	ok, evicted := p.reg.admit(cam, now)
+	if evicted != "" {
+		p.forget(evicted)
+	}
+	if !ok {
+		p.m.rejected.Inc()
+		p.log.Debug("frame of a camera over the --max-cameras bound dropped", "camera", cam)
+		return
+	}
 	p.m.received.Inc()
 	// The slice outlives the handler: paho reads every packet into a fresh
 	// buffer and never reuses it, so it is kept without a copy.
-	f := &Frame{Camera: cam, JPEG: payload, Arrived: time.Now()}
+	f := &Frame{Camera: cam, JPEG: payload, Arrived: now}
 	if p.mb.Put(f) {
 		p.m.dropped.Inc()
 	}
 }
+
+// OnCameraGone registers f to run (on the MQTT handler's goroutine; keep
+// it short) when a camera's state is forgotten because a new camera took
+// its slot at the --max-cameras bound.
+func (p *Pipeline) OnCameraGone(f func(camera string)) {
+	p.goneMu.Lock()
+	p.gone = append(p.gone, f)
+	p.goneMu.Unlock()
+}
+
+// forget drops an idle camera's state: tracks and output stage (its
+// mailbox is empty: it has sent nothing for CameraIdle).
+func (p *Pipeline) forget(camera string) {
+	p.trk.Forget(camera)
+	p.camMu.Lock()
+	if cs := p.cams[camera]; cs != nil {
+		close(cs.out)
+		delete(p.cams, camera)
+	}
+	p.camMu.Unlock()
+	p.log.Info("camera idle and over the --max-cameras bound; its state is dropped", "camera", camera)
+	p.goneMu.Lock()
+	hooks := append([]func(string){}, p.gone...)
+	p.goneMu.Unlock()
+	for _, f := range hooks {
+		f(camera)
+	}
+}
+
+// Cameras returns how many cameras have state.
+func (p *Pipeline) Cameras() int { return p.reg.count() }
 
 func reason(err error) string {
 	switch {

@@ -161,6 +161,13 @@ func NewTracker(cfg TrackConfig) *Tracker {
 	return &Tracker{cfg: cfg, tracks: map[string][]*Track{}}
 }
 
+// Forget drops a camera's tracks.
+func (t *Tracker) Forget(camera string) {
+	t.mu.Lock()
+	delete(t.tracks, camera)
+	t.mu.Unlock()
+}
+
 // Config returns the tracker's configuration.
 func (t *Tracker) Config() TrackConfig { return t.cfg }
 

@@ -146,6 +146,7 @@ func (in *integrations) run(ctx context.Context, s *Service) {
 	go func() { defer wg.Done(); in.notifier.Run(ctx) }()
 	if in.ha != nil {
 		s.client.Subscribe(in.ha.HAStatusTopic(), 1, in.ha.HandleHAStatus)
+		s.Pipeline.OnCameraGone(in.ha.RemoveCamera)
 		// A broker restarted without persistence has lost the retained
 		// discovery configs: send them again on every reconnect.
 		s.client.OnReconnect(func() {

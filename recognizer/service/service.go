@@ -53,6 +53,10 @@ type Config struct {
 	ClientID string
 	// CAFile is the CA trusted for an ssl:// or wss:// --broker.
 	CAFile string
+	// MaxCameras and CameraIdle bound the cameras with state (see
+	// pipeline.Config).
+	MaxCameras int
+	CameraIdle time.Duration
 	// AllowAnonymous lets the embedded broker accept clients without a
 	// user name from loopback addresses (never from the network).
 	AllowAnonymous bool
@@ -122,6 +126,12 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if c.MaxCameras < 0 || c.MaxCameras > 10000 {
+		return fmt.Errorf("--max-cameras %d: want 1..10000", c.MaxCameras)
+	}
+	if c.CameraIdle < 0 {
+		return fmt.Errorf("--camera-idle %v: must be positive", c.CameraIdle)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -182,7 +192,8 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_commands_refused_total",
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
-	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion}, pool, publisher{s}, ann, s.reg, log)
+	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
+		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
 }
 
