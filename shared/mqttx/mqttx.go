@@ -70,6 +70,7 @@ type Client struct {
 	// the first, e.g. to publish again what a restarted broker lost.
 	reconnect []func()
 	connects  int
+	live      bool // onConnect has taken its snapshot of subs (until the connection is lost)
 
 	errMu   sync.Mutex
 	lastErr error // last failed connection attempt (redacted), nil once connected
@@ -217,6 +218,9 @@ func New(o Options) (*Client, error) {
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { cl.dispatch(m.Topic(), m.Payload()) }).
 		SetOnConnectHandler(cl.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			cl.mu.Lock()
+			cl.live = false
+			cl.mu.Unlock()
 			cl.log.Warn("mqtt connection lost; reconnecting", "err", redact.Error(err))
 		}).
 		SetConnectionNotificationHandler(cl.onNotification).
@@ -294,6 +298,7 @@ func (cl *Client) onConnect(c mqtt.Client) {
 	}
 	cl.mu.Lock()
 	subs := append([]sub(nil), cl.subs...)
+	cl.live = true // later Subscribe calls send their own SUBSCRIBE
 	cl.mu.Unlock()
 	cl.subscribeAll(subs)
 	cl.mu.Lock()
@@ -354,8 +359,9 @@ func (cl *Client) Subscribe(filter string, qos byte, h Handler) {
 	s := sub{filter, qos, h}
 	cl.mu.Lock()
 	cl.subs = append(cl.subs, s)
+	live := cl.live // else the next onConnect subscribes it (once)
 	cl.mu.Unlock()
-	if cl.c.IsConnectionOpen() {
+	if live {
 		cl.subscribe(s)
 	}
 }
