@@ -72,7 +72,9 @@ func TestHostileInput(t *testing.T) {
 	t.Logf("10,000 camera ids in %v: recognizer RSS %.1f → %.1f MiB (%+.1f %%), %v frames refused at the camera bound, %d fake cameras got identities; real camera p95 capture→identity after the flood %v",
 		flood.Round(time.Millisecond), float64(rssBefore)/1024, float64(rssAfter)/1024, 100*(float64(rssAfter)-float64(rssBefore))/float64(rssBefore),
 		rejected, fakes, percentile(lat, 0.95))
-	if rejected < 10000-32 {
+	// QoS 0: the broker may drop some of the burst for the recognizer's
+	// full write queue; most must reach it and be refused there.
+	if rejected < 9000 {
 		t.Errorf("only %v frames refused at the camera bound", rejected)
 	}
 	if fakes > 32 {

@@ -66,6 +66,7 @@ type Config struct {
 type Engine struct {
 	rec       *goface.Recognizer
 	landmarks int
+	linkDir   string // symlinks the engine reads its models through; removed by Close
 }
 
 // CheckModels reports a missing model file by name, with how to provide it.
@@ -90,8 +91,8 @@ func Open(dir string) (*Engine, error) { return OpenConfig(Config{Dir: dir}) }
 //
 // go-face always reads <dir>/shape_predictor_5_face_landmarks.dat. For the
 // 68-point model the engine loads from a temporary directory of symlinks
-// that gives the chosen file that name, removed once loaded (dlib reads the
-// files in the constructor).
+// that gives the chosen file that name. It lives as long as the engine: the
+// fork loads the CNN detector from the same directory on first use.
 func OpenConfig(cfg Config) (*Engine, error) {
 	if cfg.Landmarks == 0 {
 		cfg.Landmarks = DefaultLandmarks
@@ -108,14 +109,20 @@ func OpenConfig(cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", face.ErrModel, err)
 		}
-		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
 	rec, err := goface.NewRecognizerWithConfig(dir, 150, 0.25, cfg.Jitter)
 	if err != nil {
+		if dir != cfg.Dir {
+			os.RemoveAll(dir)
+		}
 		return nil, fmt.Errorf("%w: %s: %v", face.ErrModel, cfg.Dir, err)
 	}
-	return &Engine{rec: rec, landmarks: cfg.Landmarks}, nil
+	e := &Engine{rec: rec, landmarks: cfg.Landmarks}
+	if dir != cfg.Dir {
+		e.linkDir = dir
+	}
+	return e, nil
 }
 
 // linkDir makes a temp directory where go-face's file names point at the
@@ -247,6 +254,10 @@ func (e *Engine) Close() error {
 	if e.rec != nil {
 		e.rec.Close()
 		e.rec = nil
+	}
+	if e.linkDir != "" {
+		os.RemoveAll(e.linkDir)
+		e.linkDir = ""
 	}
 	return nil
 }
