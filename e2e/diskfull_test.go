@@ -97,7 +97,11 @@ func TestDiskFull(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	url := "tcp://" + addr
-	startRecognizer(t, "rdisk", "--listen", addr, "--dataset", data, "--history", "-")
+	// Its own gallery: the enrolment below must not change the one the
+	// other tests share.
+	recGal := filepath.Join(t.TempDir(), "gallery.json")
+	copyFile(t, gallery, recGal)
+	startRecognizer(t, "rdisk", "--listen", addr, "--dataset", data, "--history", "-", "--gallery", recGal)
 	waitTCP(t, addr, 30*time.Second)
 	obs := observe(t, url)
 	waitFor(t, 30*time.Second, "the recognizer online", func() bool {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,7 +23,12 @@ func TestHostileInput(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	url := "tcp://" + addr
-	rec, httpAddr := startRecognizer(t, "rhost", "--listen", addr, "--max-cameras", "32")
+	// Its own copy of the gallery: an empty payload on facemon/cmd/train is
+	// a valid train command, and training from this test's empty dataset
+	// must not empty the gallery the other tests share.
+	gal := filepath.Join(t.TempDir(), "gallery.json")
+	copyFile(t, gallery, gal)
+	rec, httpAddr := startRecognizer(t, "rhost", "--listen", addr, "--max-cameras", "32", "--gallery", gal)
 	waitTCP(t, addr, 30*time.Second)
 	obs := observe(t, url)
 	startEdge(t, url, "real", 10)
