@@ -91,9 +91,11 @@ func TestHistoryBrowser(t *testing.T) {
 	// Unknowns: wait for a group of the performer's face.
 	click(t, ctx, `#tabs a[data-view="unknowns"]`)
 	untilHistory(t, ctx, "Unknowns view open", `!document.getElementById('view-unknowns').hidden && document.getElementById('view-live').hidden`, 5*time.Second)
-	untilHistory(t, ctx, "an unknown group with ≥2 faces",
-		`[...document.querySelectorAll('#unknown-list li.group')].some(li => Number(li.dataset.count) >= 2 && li.querySelector('.thumb img') && li.querySelector('.thumb img').naturalWidth > 0)`,
-		60*time.Second)
+	// One face per track verdict (one per pass of the clip): four passes
+	// give enough crops to train on (two were not always enough).
+	untilHistory(t, ctx, "an unknown group with ≥4 faces",
+		`[...document.querySelectorAll('#unknown-list li.group')].some(li => Number(li.dataset.count) >= 4 && li.querySelector('.thumb img') && li.querySelector('.thumb img').naturalWidth > 0)`,
+		90*time.Second)
 	groupID := evalJS[string](t, ctx, `[...document.querySelectorAll('#unknown-list li.group')]
 		.sort((a, b) => Number(b.dataset.count) - Number(a.dataset.count))[0].dataset.id`)
 	t.Logf("unknown groups: %s; naming group %s", evalJS[string](t, ctx,
