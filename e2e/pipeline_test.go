@@ -261,8 +261,11 @@ func TestRecognizerAndBrokerRestarts(t *testing.T) {
 func TestGarbageFrames(t *testing.T) {
 	port := freePort(t)
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	// One good frame must be named by itself: decide per frame.
-	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--track-agree", "1")
+	// One good frame must be named by itself: decide per frame, and detect
+	// on every frame (with motion gating the good frame, which differs
+	// little from the corrupt copy of it before, would wait for the
+	// periodic full detection, 2 s, which a single frame never reaches).
+	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--track-agree", "1", "--no-motion-gate")
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 	obs := observe(t, url)
 	pub, err := mqttx.New(mqttx.Options{Broker: url, ClientID: "e2e-garbage"})
