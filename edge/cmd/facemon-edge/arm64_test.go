@@ -61,7 +61,7 @@ func TestARM64Emulated(t *testing.T) {
 	broker := ""
 	if bb := filepath.Join(dir, "facemon-broker"); fileExists(bb) {
 		addr := freePort(t)
-		cmd := emu(ctx, bb, "--listen", addr, "--log-level", "warn")
+		cmd := emu(ctx, bb, "--listen", addr, "--allow-anonymous", "--log-level", "warn") // loopback-only, explicitly
 		var logs bytes.Buffer
 		cmd.Stderr = &logs
 		if err := cmd.Start(); err != nil {
@@ -105,7 +105,7 @@ func TestARM64Emulated(t *testing.T) {
 				}
 			})
 			cmd := emu(ctx, edgeBin, append([]string{"--broker", broker, "--camera-id", c.camera, "--fps", "5",
-				"--listen", freePort(t), "--dataset", t.TempDir(), "--log-level", "warn"}, c.args...)...)
+				"--listen", freePort(t), "--dataset", t.TempDir(), "--log-level", "warn", "--no-login", "--state", t.TempDir()}, c.args...)...)
 			var logs bytes.Buffer
 			cmd.Stderr = &logs
 			start := time.Now()
