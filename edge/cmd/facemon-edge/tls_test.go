@@ -25,7 +25,7 @@ func TestDashboardHTTPS(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"facemon-edge", "--broker", "tcp://" + freePort(t), "--camera-id", "door",
 			"--source", sharedVideo(t), "--loop", "--listen", addr, "--dataset", t.TempDir(), "--log-level", "warn",
-			"--tls-cert", f.Cert, "--tls-key", f.Key})
+			"--tls-cert", f.Cert, "--tls-key", f.Key, "--state", t.TempDir()})
 	}()
 	t.Cleanup(func() {
 		cancel()
