@@ -86,7 +86,7 @@ FUZZ_TARGETS := shared:./topic:FuzzParseCamera shared:./msg:FuzzExtractMeta shar
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<< "$$t"; \
 	  echo "== fuzz $$mod $$pkg $$name for $(FUZZTIME)"; \
-	  (cd $$mod && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg -test.fuzzcachedir "$(ROOT)/var/fuzz/$$mod/$$name"); \
+	  bash scripts/fuzz.sh "$$mod" "$$pkg" "$$name" "$(FUZZTIME)" "$(ROOT)/var/fuzz/$$mod/$$name"; \
 	done
 
 # gocv Mats counted (-tags matprofile): capture and the recognizer's codec
