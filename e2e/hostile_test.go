@@ -54,6 +54,14 @@ func TestHostileInput(t *testing.T) {
 	defer attacker.Disconnect(100)
 	jpeg := smallJPEG()
 	start := time.Now()
+	// The attacker (any loopback process, with --allow-anonymous) can also
+	// announce edges online: 100 of the ids are registered that way, so
+	// both bounds are exercised: unregistered ids are refused outright,
+	// registered ones at --max-cameras.
+	for i := 0; i < 100; i++ {
+		attacker.Publish(sp.Status(topic.KindEdge, fmt.Sprintf("fake%05d", i)), 1, false, []byte(topic.Online))
+	}
+	attacker.Publish(sp.Status(topic.KindEdge, "fake00099"), 1, false, []byte(topic.Online)).WaitTimeout(10 * time.Second)
 	for i := 0; i < 10000; i++ {
 		attacker.Publish(fmt.Sprintf("cam/fake%05d/frames", i), 0, false, jpeg)
 	}
@@ -75,9 +83,13 @@ func TestHostileInput(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	rssAfter := rssKB(t, pid)
 	rejected := metric(t, httpAddr, "facemon_recognizer_frames_rejected_total")
-	t.Logf("10,000 camera ids in %v: recognizer RSS %.1f → %.1f MiB (%+.1f %%), %v frames refused at the camera bound, %d fake cameras got identities; real camera p95 capture→identity after the flood %v",
+	unregistered := metric(t, httpAddr, `facemon_recognizer_frames_rejected_total{reason="unregistered"}`)
+	t.Logf("10,000 camera ids in %v: recognizer RSS %.1f → %.1f MiB (%+.1f %%), %v frames refused (%v of unregistered cameras, the rest at the --max-cameras bound), %d fake cameras got identities; real camera p95 capture→identity after the flood %v",
 		flood.Round(time.Millisecond), float64(rssBefore)/1024, float64(rssAfter)/1024, 100*(float64(rssAfter)-float64(rssBefore))/float64(rssBefore),
-		rejected, fakes, percentile(lat, 0.95))
+		rejected, unregistered, fakes, percentile(lat, 0.95))
+	if unregistered < 8000 || rejected-unregistered < 30 {
+		t.Errorf("refused: %v unregistered, %v at the bound; want most unregistered and some (of the 100 registered fakes) at the bound", unregistered, rejected-unregistered)
+	}
 	// QoS 0: the broker may drop some of the burst for the recognizer's
 	// full write queue; most must reach it and be refused there.
 	if rejected < 9000 {

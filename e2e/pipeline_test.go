@@ -265,7 +265,9 @@ func TestGarbageFrames(t *testing.T) {
 	// on every frame (with motion gating the good frame, which differs
 	// little from the corrupt copy of it before, would wait for the
 	// periodic full detection, 2 s, which a single frame never reaches).
-	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--track-agree", "1", "--no-motion-gate")
+	// Camera x is no facemon edge (it announces no online status): it is
+	// configured, as a user would for such a publisher.
+	rec, httpAddr := startRecognizer(t, "rec1", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--track-agree", "1", "--no-motion-gate", "--cameras", "auto,x")
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 	obs := observe(t, url)
 	pub, err := mqttx.New(mqttx.Options{Broker: url, ClientID: "e2e-garbage"})

@@ -179,6 +179,7 @@ func Uses(t Topics, cam, remote, inst, group string) []Use {
 		sub(RoleRecognizer, sp.Command("rename"), "recognizer/service"),
 		sub(RoleRecognizer, sp.Command("threshold"), "recognizer/service"),
 		sub(RoleRecognizer, t.ha("status"), "recognizer/service/integrations (HAStatusTopic)"),
+		sub(RoleRecognizer, sp.AllStatusOf(topic.KindEdge), "recognizer/service (camera registry, pipeline.HandleEdgeStatus)"),
 		pub(RoleRecognizer, sp.Status(topic.KindRecognizer, inst), "shared/mqttx StatusTopic (retained + will)"),
 		pub(RoleRecognizer, sp.Annotated(cam), "recognizer/pipeline"),
 		pub(RoleRecognizer, sp.Identities(cam), "recognizer/pipeline"),

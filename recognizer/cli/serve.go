@@ -62,6 +62,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
 	fs.IntVar(&cfg.MaxCameras, "max-cameras", pipeline.DefaultMaxCameras, "most cameras with state (mailbox, tracks, Home Assistant entities); frames of further new cameras are dropped and counted until one has been idle for --camera-idle")
 	fs.DurationVar(&cfg.CameraIdle, "camera-idle", pipeline.DefaultCameraIdle, "at the --max-cameras bound, a camera silent this long gives its slot (and its Home Assistant entities) to a new one")
+	cameras := fs.String("cameras", "auto", "which cameras are processed: auto (those whose facemon edge announces itself online on facemon/status/edge/<id>), any (every id on cam/+/frames, up to --max-cameras), or camera ids separated by commas (for publishers that are not facemon edges; may include auto)")
 	var tf trackFlags
 	tf.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -81,6 +82,9 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	var err error
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	if cfg.Cameras, err = pipeline.ParseCameraPolicy(*cameras); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *apiTokenFile != "" {
 		if in.APIToken, err = httpauth.ReadSecret(*apiTokenFile); err != nil {

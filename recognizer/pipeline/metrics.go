@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	received, dropped, processed  prometheus.Counter
-	rejected                      prometheus.Counter
+	rejected                      *prometheus.CounterVec
 	bad, faces                    *prometheus.CounterVec
 	latency, procSeconds          prometheus.Histogram
 	galleryPeople, gallerySamples prometheus.Gauge
@@ -18,9 +18,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		received:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_received_total", Help: "Frames accepted into a mailbox."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_dropped_total", Help: "Frames replaced by a newer one before processing."}),
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_processed_total", Help: "Frames recognized."}),
-		rejected:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_rejected_total", Help: "Frames of new cameras refused at the --max-cameras bound (no state kept)."}),
-		bad:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_frames_bad_total", Help: "Frames rejected (corrupt, oversized, bad topic)."}, []string{"reason"}),
-		faces:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_faces_total", Help: "Faces found, by whether they were named."}, []string{"known"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_frames_rejected_total",
+			Help: "Frames of cameras refused before any state was kept: reason unregistered (not in --cameras, no online edge status), bound (--max-cameras active cameras)."}, []string{"reason"}),
+		bad:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_frames_bad_total", Help: "Frames rejected (corrupt, oversized, bad topic)."}, []string{"reason"}),
+		faces: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_faces_total", Help: "Faces found, by whether they were named."}, []string{"known"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "facemon_recognizer_capture_to_identity_seconds", Help: "Time from capture on the edge to the identities message.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 1.6, 14)}),
 		procSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "facemon_recognizer_processing_seconds", Help: "Time to recognize and annotate one frame.",

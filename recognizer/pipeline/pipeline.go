@@ -65,6 +65,8 @@ type Config struct {
 	// camera may take its slot at the bound (default 10 min); see cameras.
 	MaxCameras int
 	CameraIdle time.Duration
+	// Cameras says which camera ids are admitted at all (zero value: any).
+	Cameras CameraPolicy
 	// Switches for the benchmark (measuring what each technique buys).
 	NoPassthrough bool // re-encode frames without faces instead of forwarding them
 	NoBatch       bool // one ResNet call per face instead of one per frame
@@ -91,9 +93,11 @@ type Pipeline struct {
 	m    *metrics
 	trk  *Tracker
 
-	reg    *cameras
-	goneMu sync.Mutex
-	gone   []func(camera string)
+	reg *cameras
+	// refusedLog (unix ns) and refusedSince rate-limit the refusal log.
+	refusedLog, refusedSince atomic.Int64
+	goneMu                   sync.Mutex
+	gone                     []func(camera string)
 
 	camMu sync.Mutex
 	cams  map[string]*camState
@@ -124,7 +128,7 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 		cfg.MaxAnnotatedBytes = msg.MaxFrameBytes - 4096
 	}
 	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{},
-		reg: newCameras(cfg.MaxCameras, cfg.CameraIdle)}
+		reg: newCameras(cfg.MaxCameras, cfg.CameraIdle, cfg.Cameras)}
 	p.gal.Store(gallery.New())
 	return p
 }
@@ -162,13 +166,12 @@ func (p *Pipeline) HandleFrame(t string, payload []byte) {
 		return
 	}
 	now := time.Now()
-	ok, evicted := p.reg.admit(cam, now)
+	ok, evicted, refused := p.reg.admit(cam, now)
 	if evicted != "" {
 		p.forget(evicted)
 	}
 	if !ok {
-		p.m.rejected.Inc()
-		p.log.Debug("frame of a camera over the --max-cameras bound dropped", "camera", cam)
+		p.refuse(cam, refused)
 		return
 	}
 	p.m.received.Inc()
@@ -178,6 +181,45 @@ func (p *Pipeline) HandleFrame(t string, payload []byte) {
 	if p.mb.Put(f) {
 		p.m.dropped.Inc()
 	}
+}
+
+// refuse counts a frame of camera cam refused for why, and logs it at
+// most once a minute (with the count since the last line), so a flood of
+// ids costs one line a minute.
+func (p *Pipeline) refuse(cam, why string) {
+	p.m.rejected.WithLabelValues(why).Inc()
+	n := p.refusedSince.Add(1)
+	now := time.Now().UnixNano()
+	last := p.refusedLog.Load()
+	if now-last < int64(time.Minute) || !p.refusedLog.CompareAndSwap(last, now) {
+		return
+	}
+	p.refusedSince.Add(-n)
+	if why == refusedUnregistered {
+		p.log.Warn("frames of an unregistered camera dropped: it has no online edge status (facemon/status/edge/<id>) and is not in --cameras",
+			"camera", cam, "cameras", p.cfg.Cameras.String(), "refused_since_last_line", n)
+		return
+	}
+	p.log.Warn("frames of a new camera dropped: --max-cameras cameras are active", "camera", cam, "max_cameras", p.reg.max, "refused_since_last_line", n)
+}
+
+// HandleEdgeStatus is the MQTT handler for facemon/status/edge/+ (retained
+// "online", "offline" or empty). An edge announced online registers its
+// camera (CameraPolicy.Auto); offline or empty unregisters it, so it can
+// not start new state (its existing state expires as idle state does).
+// It never blocks.
+func (p *Pipeline) HandleEdgeStatus(t string, payload []byte) {
+	kind, id, err := p.cfg.Space.ParseStatus(t)
+	if err != nil || kind != topic.KindEdge {
+		p.log.Debug("status message ignored", "topic", t, "err", err)
+		return
+	}
+	on := string(payload) == topic.Online
+	if !p.reg.setOnline(id, on) {
+		p.log.Warn("edge status ignored: too many edges announced online", "camera", id, "max", p.reg.maxOnline)
+		return
+	}
+	p.log.Debug("edge status", "camera", id, "online", on)
 }
 
 // OnCameraGone registers f to run (on the MQTT handler's goroutine; keep

@@ -57,6 +57,9 @@ type Config struct {
 	// pipeline.Config).
 	MaxCameras int
 	CameraIdle time.Duration
+	// Cameras says which camera ids get state at all (zero value: any;
+	// serve's --cameras defaults to auto: edges announced online).
+	Cameras pipeline.CameraPolicy
 	// AllowAnonymous lets the embedded broker accept clients without a
 	// user name from loopback addresses (never from the network).
 	AllowAnonymous bool
@@ -193,7 +196,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
-		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle}, pool, publisher{s}, ann, s.reg, log)
+		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
 }
 
@@ -268,12 +271,13 @@ func (s *Service) Run(ctx context.Context) error {
 		frames = topic.Shared(s.cfg.Group, frames)
 	}
 	cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
+	cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
 	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
 		cl.Subscribe(s.space.Command(verb), 1, s.handlePerson(verb))
 	}
-	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "workers", s.pool.Size())
+	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "cameras", s.cfg.Cameras.String(), "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
 	s.enrolWork.run(ctx, &wg)

@@ -91,6 +91,9 @@ func (s Space) Status(kind, id string) string {
 	return s.Prefix + "facemon/status/" + kind + "/" + id
 }
 
+// AllStatusOf returns the filter facemon/status/<kind>/+.
+func (s Space) AllStatusOf(kind string) string { return s.Prefix + "facemon/status/" + kind + "/+" }
+
 // AllStatus returns the filter facemon/status/#.
 func (s Space) AllStatus() string { return s.Prefix + "facemon/status/#" }
 
