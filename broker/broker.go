@@ -313,9 +313,11 @@ func (b *Broker) pollUsers() {
 }
 
 // ReloadUsers re-reads the users file (the broker also does so by itself
-// when the file changes, see Options.UsersPoll). Connected clients stay
-// connected; new connections and every later publish and subscribe use the
-// new users and rules.
+// when the file changes, see Options.UsersPoll). New connections and every
+// later publish and subscribe use the new users and rules. A connected
+// client whose user was removed or whose password changed (`users rotate`)
+// is disconnected: a rotated password ends the sessions opened with the
+// old one. Other clients stay connected.
 func (b *Broker) ReloadUsers() error {
 	if b.opts.UsersFile == "" {
 		return errors.New("broker: no users file")
@@ -325,10 +327,23 @@ func (b *Broker) ReloadUsers() error {
 		return err
 	}
 	b.mu.Lock()
+	old := b.users
 	b.users = us
+	srv := b.srv
 	b.mu.Unlock()
 	b.hook.SetUsers(us)
 	b.log.Info("mqtt users reloaded", "users_file", us.File(), "users", us.Names())
+	if srv == nil {
+		return nil
+	}
+	for _, cl := range srv.Clients.GetAll() {
+		name := string(cl.Properties.Username)
+		if name == "" || cl.Net.Inline || cl.Closed() || old.SameSecret(name, us) {
+			continue
+		}
+		b.log.Warn("mqtt client disconnected: its user was removed or its password changed", "user", name, "client_id", cl.ID, "remote", cl.Net.Remote)
+		_ = srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+	}
 	return nil
 }
 

@@ -132,6 +132,10 @@ func TestWebSocketOrigin(t *testing.T) {
 func TestUsersReload(t *testing.T) {
 	logger, buf := testLogger(t)
 	p := writeUsers(t)
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := startBroker(t, Options{UsersFile: p, UsersPoll: 50 * time.Millisecond, Logger: logger})
 	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw"})
 	// A broken file is logged and the old users stay.
@@ -139,18 +143,47 @@ func TestUsersReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "reload error logged", func() bool { return strings.Contains(buf.String(), "cannot be loaded; keeping the previous users") })
-	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw"})
-	// A new file replaces the users.
-	h, err := bcrypt.GenerateFromPassword([]byte("new-pw"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
+	edge := mustClient(t, b, clientOpts{user: "edge", password: "edge-pw"})
+	// A new file replaces the users: "newbie" added, "edge" removed, the
+	// recognizer's password rotated, "spy" unchanged.
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
 	}
-	if err := os.WriteFile(p, []byte("users:\n  - name: newbie\n    password_hash: \""+string(h)+"\"\n    read: [\"#\"]\n"), 0o600); err != nil {
+	rec := mustClient(t, b, clientOpts{user: "recognizer", password: "rec-pw"})
+	keep := mustClient(t, b, clientOpts{user: "spy", password: "spy-pw"})
+	spyEntry := string(orig[strings.Index(string(orig), "  - name: spy"):])
+	if err := os.WriteFile(p, []byte("users:\n  - name: newbie\n    password_hash: \""+hash("new-pw")+"\"\n    read: [\"#\"]\n"+
+		"  - name: recognizer\n    password_hash: \""+hash("rec-pw-2")+"\"\n    read: [\"#\"]\n"+spyEntry), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "reload", func() bool { return strings.Contains(buf.String(), "mqtt users reloaded") })
 	mustClient(t, b, clientOpts{user: "newbie", password: "new-pw"})
 	if _, err := newClient(t, b, clientOpts{user: "edge", password: "edge-pw"}); err == nil {
 		t.Error("removed user still accepted after reload")
+	}
+	if _, err := newClient(t, b, clientOpts{user: "recognizer", password: "rec-pw"}); err == nil {
+		t.Error("old password still accepted after rotation")
+	}
+	mustClient(t, b, clientOpts{user: "recognizer", password: "rec-pw-2"})
+	// The sessions of the removed user and of the rotated password end; the
+	// unchanged user's stays.
+	for name, c := range map[string]*testClient{"edge (removed)": edge, "recognizer (rotated)": rec} {
+		select {
+		case <-c.lost:
+		case <-time.After(waitTimeout):
+			t.Errorf("%s: still connected after the reload", name)
+		}
+	}
+	select {
+	case err := <-keep.lost:
+		t.Errorf("unchanged user disconnected: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !strings.Contains(buf.String(), "its user was removed or its password changed") {
+		t.Error("disconnect not logged")
 	}
 }

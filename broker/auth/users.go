@@ -81,6 +81,18 @@ func (us *Users) User(name string) (*User, bool) {
 	return u, ok
 }
 
+// SameSecret reports whether the named user exists in both us and other
+// with the same stored password (hash or plaintext), so a client that
+// authenticated against us is still authenticated under other.
+func (us *Users) SameSecret(name string, other *Users) bool {
+	if us == nil || other == nil {
+		return false
+	}
+	a, ok1 := us.users[name]
+	b, ok2 := other.users[name]
+	return ok1 && ok2 && bytes.Equal(a.hash, b.hash) && bytes.Equal(a.plaintext, b.plaintext)
+}
+
 // Authenticate reports whether password is correct for the named user.
 // Unknown users cost the same bcrypt comparison as known ones.
 func (us *Users) Authenticate(name string, password []byte) bool {
