@@ -2,6 +2,7 @@ package ha
 
 import (
 	"encoding/json"
+	"github.com/facemon/facemon/shared/ttl"
 	"log/slog"
 	"sort"
 	"strings"
@@ -30,7 +31,8 @@ type Publisher struct {
 	mu      sync.Mutex
 	cameras map[string]bool
 	people  map[string]bool
-	last    map[string]time.Time // camera\x00name -> last state update
+	last    map[string]time.Time // camera\x00name -> last state update, within Debounce
+	sweep   int
 }
 
 // NewPublisher returns a publisher; call PublishAll once connected.
@@ -191,6 +193,7 @@ func (p *Publisher) due(camera, name string, now time.Time) bool {
 		return false
 	}
 	p.last[k] = now
+	ttl.Sweep(p.last, now, p.cfg.Debounce, &p.sweep)
 	return true
 }
 

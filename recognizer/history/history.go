@@ -117,8 +117,9 @@ type Store struct {
 	db  *sql.DB
 	log *slog.Logger
 
-	mu       sync.Mutex // serialises writes, guards the fields below
-	lastSeen map[string]time.Time
+	mu       sync.Mutex           // serialises writes, guards the fields below
+	lastSeen map[string]time.Time // camera\x00name -> last event, within Debounce
+	seenNext int
 	groups   map[int64]*cluster // open groups
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/facemon/facemon/shared/ttl"
 	"math"
 	"time"
 
@@ -246,6 +247,7 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 	for _, e := range out.Events {
 		s.lastSeen[debounceKey(e.Camera, e.Name)] = o.Time
 	}
+	ttl.Sweep(s.lastSeen, o.Time, s.cfg.Debounce, &s.seenNext)
 	for id, c := range touched {
 		s.groups[id] = c
 	}

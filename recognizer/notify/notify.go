@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/facemon/facemon/shared/ttl"
 	"io"
 	"log/slog"
 	"net/http"
@@ -96,8 +97,9 @@ type Notifier struct {
 	log   *slog.Logger
 	queue chan []byte
 
-	mu   sync.Mutex
-	last map[string]time.Time
+	mu        sync.Mutex
+	last      map[string]time.Time // camera -> last alert, within Cooldown
+	lastSweep int
 
 	sent, suppressed, dropped, delivered, failed, mqttFailed atomic.Uint64
 }
@@ -180,6 +182,7 @@ func (n *Notifier) Unknown(a Alert) bool {
 		return false
 	}
 	n.last[a.Camera] = now
+	ttl.Sweep(n.last, now, n.cfg.Cooldown, &n.lastSweep)
 	n.mu.Unlock()
 	n.sent.Add(1)
 

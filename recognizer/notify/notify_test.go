@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -251,4 +252,29 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Cool-down entries of cameras that come and go expire: 10,000 distinct
+// cameras alerting a second apart leave a bounded map, and a camera
+// within its cool-down stays suppressed.
+func TestCooldownStateBounded(t *testing.T) {
+	now := t0
+	pub := &fakePub{}
+	n, err := New(Config{Space: topic.New(""), Instance: "rec1", Cooldown: 5 * time.Second, QueueSize: 1, Now: func() time.Time { return now }}, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10000; i++ {
+		now = now.Add(time.Second)
+		n.Unknown(Alert{Camera: fmt.Sprintf("cam%05d", i)})
+	}
+	n.mu.Lock()
+	size := len(n.last)
+	n.mu.Unlock()
+	if size > 128 {
+		t.Fatalf("%d cool-down entries after 10,000 cameras", size)
+	}
+	if n.Unknown(Alert{Camera: "cam09999"}) {
+		t.Fatal("a camera inside its cool-down alerted again")
+	}
 }
