@@ -543,6 +543,17 @@
         feedback(fb, 'ok', '✓ named ' + j.name + ': ' + j.added + ' face' + (j.added === 1 ? '' : 's') +
           ' added' + (j.training ? ', training started' : ''));
       });
+    } else if (kind === 'merge') {
+      var into = Number(li.querySelector('select.merge-into').value);
+      if (!into) {
+        feedback(fb, 'error', '✗ choose the group these faces belong with');
+        return;
+      }
+      req = api('POST', '/unknowns/' + g.id + '/merge', { into: into }).then(function (j) {
+        li.dataset.state = 'merged';
+        feedback(fb, 'ok', '✓ merged into Unknown #' + j.group.id + ' (' + j.group.count + ' faces)');
+        refresh('unknowns');
+      });
     } else {
       req = api('POST', '/unknowns/' + g.id + '/dismiss').then(function () {
         li.dataset.state = 'dismissed';
@@ -550,12 +561,37 @@
       });
     }
     li.dataset.keep = '1';
-    li.querySelectorAll('button, input').forEach(function (b) { b.disabled = true; });
-    feedback(fb, 'pending', kind === 'name' ? 'naming…' : 'dismissing…');
+    li.querySelectorAll('button, input, select').forEach(function (b) { b.disabled = true; });
+    feedback(fb, 'pending', { name: 'naming…', merge: 'merging…' }[kind] || 'dismissing…');
     req.catch(function (err) {
       li.dataset.keep = '';
-      li.querySelectorAll('button, input').forEach(function (b) { b.disabled = false; });
+      li.querySelectorAll('button, input, select').forEach(function (b) { b.disabled = false; });
       feedback(fb, 'error', '✗ ' + err.message);
+    });
+  }
+
+  // Each group's "merge into" choice lists the other open groups.
+  function fillMerge(gs) {
+    $('unknown-list').querySelectorAll('li.group').forEach(function (li) {
+      var sel = li.querySelector('select.merge-into');
+      if (!sel || li.dataset.keep === '1') { return; }
+      var others = gs.filter(function (g) { return String(g.id) !== li.dataset.id; });
+      var want = others.map(function (g) { return g.id + ':' + g.count; }).join(' ');
+      if (sel.dataset.opts === want) { return; }
+      sel.dataset.opts = want;
+      var keep = sel.value;
+      sel.innerHTML = '';
+      var none = el('option', '', others.length ? 'Merge into…' : 'no other group');
+      none.value = '';
+      sel.appendChild(none);
+      others.forEach(function (g) {
+        var o = el('option', '', 'Unknown #' + g.id + ' (' + g.count + ')');
+        o.value = String(g.id);
+        sel.appendChild(o);
+      });
+      sel.value = others.some(function (g) { return String(g.id) === keep; }) ? keep : '';
+      sel.disabled = others.length === 0;
+      li.querySelector('.merge-btn').disabled = others.length === 0;
     });
   }
 
@@ -577,9 +613,14 @@
         input.placeholder = 'Name'; input.maxLength = 64; input.setAttribute('aria-label', 'name for group ' + g.id);
         var name = el('button', 'name-btn', 'Name'); name.type = 'submit';
         var dis = el('button', 'danger dismiss-btn', 'Dismiss'); dis.type = 'button';
+        // One visitor split across two groups: merge this one into another.
+        var into = el('select', 'merge-into'); into.setAttribute('aria-label', 'merge group ' + g.id + ' into');
+        var mrg = el('button', 'merge-btn', 'Merge'); mrg.type = 'button';
         form.appendChild(input); form.appendChild(name); form.appendChild(dis);
+        form.appendChild(into); form.appendChild(mrg);
         form.addEventListener('submit', function (e) { e.preventDefault(); groupAction(g, li, 'name'); });
         dis.addEventListener('click', function () { groupAction(g, li, 'dismiss'); });
+        mrg.addEventListener('click', function () { groupAction(g, li, 'merge'); });
         li.appendChild(form);
         var fb = el('div', 'fb'); fb.setAttribute('role', 'status');
         li.appendChild(fb);
@@ -597,6 +638,7 @@
           urls.forEach(function (u) { var t = el('div', 'thumb'); thumb(t, u, 'unknown face', '?'); box.appendChild(t); });
         }
       }, 'no unknown faces waiting');
+      fillMerge(gs);
       setStatus('unknowns', 'ok', gs.length + ' open group' + (gs.length === 1 ? '' : 's'));
     });
   }

@@ -56,6 +56,8 @@
 //	       group named and, with "train", starts training
 //	       -> 200 {"name":"carol","added":7,"paths":[..],"training":true}
 //	POST   /api/unknowns/{group}/dismiss    -> 204
+//	POST   /api/unknowns/{group}/merge      {"into":7}  moves the group's faces into
+//	       open group 7 (one visitor split in two) -> 200 {"group":{..7}}
 //	GET    /api/unknowns/faces/{id}/crop.jpg
 //	POST   /api/unknowns/faces/{id}/name    {"name":"carol","train":false}  one face only
 //
@@ -146,6 +148,7 @@ type History interface {
 	NameGroup(ctx context.Context, group int64, name string) ([]history.Unknown, error)
 	NameUnknown(ctx context.Context, id int64, name string) (history.Unknown, error)
 	DismissGroup(ctx context.Context, group int64) error
+	MergeGroups(ctx context.Context, from, into int64) (history.Group, error)
 }
 
 // MaxBodyBytes bounds request bodies.
@@ -198,6 +201,7 @@ func New(o Options) http.Handler {
 	route("GET /api/unknowns/{group}/crop.jpg", s.groupCrop)
 	route("POST /api/unknowns/{group}/name", s.nameGroup)
 	route("POST /api/unknowns/{group}/dismiss", s.dismiss)
+	route("POST /api/unknowns/{group}/merge", s.merge)
 	route("GET /api/unknowns/faces/{id}/crop.jpg", s.unknownCrop)
 	route("POST /api/unknowns/faces/{id}/name", s.nameUnknown)
 
@@ -858,6 +862,31 @@ func (s *server) dismiss(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) merge(w http.ResponseWriter, r *http.Request) error {
+	if s.o.History == nil {
+		return errNotConfigured
+	}
+	id, err := pathID(r, "group")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Into int64 `json:"into"`
+	}
+	if err := decode(r, &body, false); err != nil {
+		return err
+	}
+	if body.Into <= 0 {
+		return errStatus(http.StatusBadRequest, "into: want the id of the open group to merge into")
+	}
+	g, err := s.o.History.MergeGroups(r.Context(), id, body.Into)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": toGroupJSON(g)})
 	return nil
 }
 

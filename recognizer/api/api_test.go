@@ -477,7 +477,37 @@ func TestWithHistoryStore(t *testing.T) {
 	}
 	e.want("POST", "/api/unknowns/"+visitorGroup+"/name", `{"name":"carol"}`, 409)
 	e.want("POST", "/api/unknowns/"+visitorGroup+"/dismiss", "", 409)
+	// Merging: a named group takes no faces; bad bodies and ids refused.
+	e.want("POST", "/api/unknowns/"+other+"/merge", `{"into":`+visitorGroup+`}`, 409)
+	e.want("POST", "/api/unknowns/"+other+"/merge", `{"into":0}`, 400)
+	e.want("POST", "/api/unknowns/"+other+"/merge", `{"into":"x"}`, 400)
+	e.want("POST", "/api/unknowns/"+other+"/merge", ``, 400)
+	e.want("POST", "/api/unknowns/"+other+"/merge", `{"into":`+other+`}`, 400)
+	e.want("POST", "/api/unknowns/"+other+"/merge", `{"into":999}`, 404)
+	e.want("POST", "/api/unknowns/999/merge", `{"into":`+other+`}`, 404)
 	e.want("POST", "/api/unknowns/"+other+"/dismiss", "", 204)
+	// Two open groups of one visitor become one.
+	var split []string
+	for i, d := range []face.Descriptor{desc(r), desc(r)} {
+		res, err := e.store.Record(ctx, history.Observation{Camera: "porch", Time: t0.Add(time.Duration(90+i) * time.Minute), Frame: fr,
+			Faces: []history.Seen{{Name: msg.Unknown, Distance: 0.9, Box: [4]int{0, 0, 40, 40}, Descriptor: d}}})
+		if err != nil || !res.Unknowns[0].NewGroup {
+			t.Fatalf("split visitor: %+v %v", res, err)
+		}
+		split = append(split, itoa(res.Unknowns[0].Group))
+	}
+	var merged struct {
+		Group struct {
+			ID    int64 `json:"id"`
+			Count int   `json:"count"`
+		} `json:"group"`
+	}
+	json.Unmarshal(e.want("POST", "/api/unknowns/"+split[1]+"/merge", `{"into":`+split[0]+`}`, 200), &merged)
+	if itoa(merged.Group.ID) != split[0] || merged.Group.Count != 2 {
+		t.Fatalf("merged %+v", merged)
+	}
+	e.want("GET", "/api/unknowns/"+split[1], "", 404)
+	e.want("POST", "/api/unknowns/"+split[0]+"/dismiss", "", 204)
 	json.Unmarshal(e.want("GET", "/api/unknowns", "", 200), &gs)
 	if len(gs.Groups) != 0 {
 		t.Fatalf("open groups left %+v", gs)

@@ -556,3 +556,66 @@ func TestRecorderBacksOffOnStorageFailure(t *testing.T) {
 		t.Fatalf("failed %d, skipped %d: want 1 attempt, 19 skipped", rc.Failed(), rc.Skipped())
 	}
 }
+
+// One visitor split across two groups is merged into one: every face
+// moves, the merged group covers both time spans and cameras, the other
+// group is gone, and a new face of either half joins the merged group.
+func TestMergeGroups(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Config{Debounce: -1})
+	r := rand.New(rand.NewSource(11))
+	frame := testFrame(t)
+	a, b, other := person(r), person(r), person(r)
+	rec := func(cam string, sec int, d face.Descriptor) int64 {
+		t.Helper()
+		res, err := s.Record(ctx, Observation{Camera: cam, Time: t0.Add(time.Duration(sec) * time.Second), Frame: frame, Faces: []Seen{unknown(jitter(r, d))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Unknowns[0].Group
+	}
+	ga := rec("door", 0, a)
+	for i := 1; i < 4; i++ {
+		rec("door", i, a)
+	}
+	gb := rec("yard", 100, b)
+	rec("yard", 101, b)
+	gOther := rec("door", 50, other)
+	if ga == gb || ga == gOther {
+		t.Fatal("test setup: groups not distinct")
+	}
+	g, err := s.MergeGroups(ctx, gb, ga)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ID != ga || g.Count != 6 || len(g.Cameras) != 2 || !g.First.Equal(t0) || !g.Last.Equal(t0.Add(101*time.Second)) {
+		t.Fatalf("merged group %+v", g)
+	}
+	if _, err := s.Group(ctx, gb); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("merged-away group still there: %v", err)
+	}
+	us, err := s.GroupUnknowns(ctx, ga, false)
+	if err != nil || len(us) != 6 {
+		t.Fatalf("merged group has %d faces (%v)", len(us), err)
+	}
+	// The visitor's next face joins the merged group.
+	if got := rec("yard", 200, a); got != ga {
+		t.Fatalf("a new face of the visitor went to group %d, not the merged %d", got, ga)
+	}
+	// Refusals: itself, a missing group, a closed group.
+	if _, err := s.MergeGroups(ctx, ga, ga); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("merge into itself: %v", err)
+	}
+	if _, err := s.MergeGroups(ctx, 9999, ga); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("merge of a missing group: %v", err)
+	}
+	if err := s.DismissGroup(ctx, gOther); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MergeGroups(ctx, gOther, ga); !errors.Is(err, ErrState) {
+		t.Fatalf("merge of a dismissed group: %v", err)
+	}
+	if gs, _ := s.Groups(ctx, GroupQuery{}); len(gs) != 1 || gs[0].ID != ga {
+		t.Fatalf("open groups after merging: %+v", gs)
+	}
+}

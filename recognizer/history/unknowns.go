@@ -392,3 +392,63 @@ func (s *Store) applyGroup(id int64, c *cluster) {
 		s.groups[id] = c
 	}
 }
+
+// MergeGroups moves every face of group from into group into (the
+// Unknowns view's "same person": one visitor split across two groups).
+// Both must be open. into then covers both groups' faces, first and last
+// times and centroid; from is deleted. It returns the merged group.
+func (s *Store) MergeGroups(ctx context.Context, from, into int64) (Group, error) {
+	if from == into {
+		return Group{}, fmt.Errorf("%w: merging group %d into itself", ErrInvalid, from)
+	}
+	s.mu.Lock()
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, id := range []int64{from, into} {
+			var cur string
+			err := tx.QueryRowContext(ctx, `SELECT state FROM ugroups WHERE id = ?`, id).Scan(&cur)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: group %d", ErrNotFound, id)
+			}
+			if err != nil {
+				return err
+			}
+			if cur != StateOpen {
+				return fmt.Errorf("%w: group %d is %s", ErrState, id, cur)
+			}
+		}
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
+			{`UPDATE ugroups SET first = min(first, (SELECT first FROM ugroups WHERE id = ?)),
+				last = max(last, (SELECT last FROM ugroups WHERE id = ?)) WHERE id = ?`, []any{from, from, into}},
+			{`UPDATE unknowns SET group_id = ? WHERE group_id = ?`, []any{into, from}},
+			{`DELETE FROM ugroups WHERE id = ?`, []any{from}},
+		} {
+			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+				return err
+			}
+		}
+		c, err := s.recomputeGroup(ctx, tx, into)
+		if err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		delete(s.groups, from)
+		s.applyGroup(into, c)
+		return nil
+	}()
+	s.mu.Unlock()
+	if err != nil {
+		return Group{}, err
+	}
+	s.log.Info("unknown-face groups merged", "from", from, "into", into)
+	return s.Group(ctx, into)
+}

@@ -152,7 +152,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 
 	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
 		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(tracks))}
-	for _, tr := range tracks {
+	for i, tr := range tracks {
 		m := tr.Match
 		mf := msg.Face{Name: tr.Name(), Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID,
 			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}}
@@ -163,6 +163,15 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			mf.Votes = 0
 		}
 		mf.Verdict = p.trk.Verdict(tr, now)
+		if mf.Verdict == msg.VerdictUnknown && i < len(faces) {
+			// The unknown face is recorded (history groups it) with the
+			// mean of the track's descriptors: this frame may have none of
+			// its own (the verdict can fall on a followed frame), and the
+			// mean is the steadier key for grouping anyway.
+			if d, ok := tr.Mean(); ok {
+				faces[i].Descriptor = d
+			}
+		}
 		ids.Faces = append(ids.Faces, mf)
 		known := "false"
 		if mf.Name != msg.Unknown {

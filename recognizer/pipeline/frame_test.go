@@ -282,3 +282,54 @@ func TestChangedRectAndRegion(t *testing.T) {
 		t.Fatalf("sub %+v", sub)
 	}
 }
+
+// A motionless stranger: detected and described once, then followed on
+// gated frames; the unknown verdict (after UnknownAfter) falls on a frame
+// without a descriptor of its own, and the result handed to history still
+// carries one (the track's mean) — a still face once made history refuse
+// the record ("descriptor missing") and no unknown group appeared.
+func TestUnknownVerdictOnFollowedFrameCarriesDescriptor(t *testing.T) {
+	eng := &fakeEngine{scene: 3}
+	pool, err := face.NewPool(1, func() (face.Engine, error) { return eng, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &fakePub{got: make(chan struct{}, 100)}
+	tc := DefaultTrack
+	tc.UnknownAfter = 500 * time.Millisecond
+	p := New(Config{Space: topic.Space{}, Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, Codec: &fakeCodec{}, Track: tc,
+		Motion: MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 100}}, pool, pub, nil, nil, nil)
+	var mu sync.Mutex
+	var verdict *Result
+	p.OnResult(func(r *Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(r.Identities.Faces) == 1 && r.Identities.Faces[0].Verdict == msg.VerdictUnknown {
+			verdict = r
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go p.Run(ctx)
+	t0 := time.Unix(1000, 0)
+	for i := 1; i <= 10; i++ {
+		j, _ := msg.EmbedMeta([]byte{0xFF, 0xD8, 3, 0xFF, 0xD9}, msg.FrameMeta{Camera: "c", Seq: uint64(i), Captured: t0.Add(time.Duration(i) * 100 * time.Millisecond)})
+		p.HandleFrame("cam/c/frames", j)
+		select {
+		case <-pub.got:
+		case <-ctx.Done():
+			t.Fatalf("frame %d: no identities", i)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if eng.described != 1 {
+		t.Fatalf("%d descriptors for a motionless face, want 1 (then followed)", eng.described)
+	}
+	if verdict == nil {
+		t.Fatal("no unknown verdict within 1 s of a stranger in view (UnknownAfter 500 ms)")
+	}
+	if verdict.Faces[0].Descriptor[0] != 1 {
+		t.Fatalf("the unknown verdict's face has no descriptor (%v...)", verdict.Faces[0].Descriptor[:3])
+	}
+}
