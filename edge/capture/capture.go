@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -366,6 +368,9 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 	s := c.o.Source
 	switch s.Kind {
 	case KindDevice:
+		if err := checkDevice(s); err != nil {
+			return nil, err // before OpenCV, which only warns on stderr
+		}
 		if s.Path != "" {
 			vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureV4L2)
 		} else {
@@ -379,15 +384,13 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 	default:
 		vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureFFmpeg)
 	}
-	if err != nil {
+	if err != nil || !vc.IsOpened() {
+		// gocv's error ("Error opening file: URL with api backend: N")
+		// says nothing the source's kind does not say better.
 		if vc != nil {
 			vc.Close()
 		}
-		return nil, redact.Error(err) // gocv quotes the URL
-	}
-	if !vc.IsOpened() {
-		vc.Close()
-		return nil, fmt.Errorf("open %s: OpenCV could not open it", s)
+		return nil, openError(s)
 	}
 	if s.Kind == KindDevice {
 		// Ask the camera for what we need; it may ignore us, and frames
@@ -403,6 +406,43 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 		"width", vc.Get(gocv.VideoCaptureFrameWidth), "height", vc.Get(gocv.VideoCaptureFrameHeight),
 		"source_fps", vc.Get(gocv.VideoCaptureFPS))
 	return vc, nil
+}
+
+// devicePath is the V4L2 device node of a device source.
+func devicePath(s Source) string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return "/dev/video" + strconv.Itoa(s.Index)
+}
+
+// checkDevice reports a missing or inaccessible V4L2 device node clearly.
+func checkDevice(s Source) error {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	p := devicePath(s)
+	_, err := os.Stat(p)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("camera device %s does not exist (camera unplugged, or another number? `ls /dev/video*` lists the devices)", p)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("camera device %s: permission denied (is the user in the video group?)", p)
+	}
+	return fmt.Errorf("camera device %s: %w", p, err)
+}
+
+// openError says why OpenCV may have refused a source it could not open.
+func openError(s Source) error {
+	switch s.Kind {
+	case KindDevice:
+		return fmt.Errorf("camera device %s exists but OpenCV (V4L2) could not open it (busy in another program, or not a capture device?)", devicePath(s))
+	case KindURL:
+		return fmt.Errorf("stream %s: OpenCV (FFmpeg) could not open it (server down or unreachable, wrong path or credentials?)", s)
+	}
+	return fmt.Errorf("%s: OpenCV (FFmpeg) could not open it (not a video file OpenCV reads?)", s)
 }
 
 // read delivers frames from an open source until it fails or ends.
