@@ -35,8 +35,9 @@ type rtspCamera struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu    sync.Mutex
-	plays int // PLAY requests answered
+	mu     sync.Mutex
+	plays  int  // PLAY requests answered
+	paused bool // connections stay up, no packets are sent
 }
 
 // rtspFrames are the camera's frames: 320x240 JPEGs with a moving bar.
@@ -97,6 +98,12 @@ func startRTSPCamera(t *testing.T, addr string) *rtspCamera {
 				return
 			case <-tick.C:
 			}
+			c.mu.Lock()
+			paused := c.paused
+			c.mu.Unlock()
+			if paused {
+				continue
+			}
 			pkts, err := enc.Encode(frames[i%len(frames)])
 			if err != nil {
 				t.Errorf("RTP/JPEG encode: %v", err)
@@ -123,6 +130,14 @@ func (c *rtspCamera) close() {
 	<-c.done
 	c.stream.Close()
 	c.srv.Close()
+}
+
+// pause stops (true) or restarts (false) sending frames, keeping the
+// server and its connections up: a hung camera.
+func (c *rtspCamera) pause(p bool) {
+	c.mu.Lock()
+	c.paused = p
+	c.mu.Unlock()
 }
 
 func (c *rtspCamera) playCount() int {
@@ -264,6 +279,64 @@ func TestFaultRTSPServerGone(t *testing.T) {
 	}
 	t.Logf("RTSP server back on the same port: frames published again after %v (server down %v in all)",
 		resumed.Round(10*time.Millisecond), time.Since(gone).Round(10*time.Millisecond))
+}
+
+// The RTSP camera hangs: its server keeps the connection open but sends
+// nothing (a camera that froze, or a network path that black-holes
+// packets). OpenCV's FFmpeg read would block for its own 30 s; the edge
+// sets FFmpeg's socket timeout (capture.StreamTimeout, 5 s), notices the
+// stall, reopens, and publishes frames again once the camera sends.
+func TestFaultRTSPServerHangs(t *testing.T) {
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	url := "tcp://" + addr
+	start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
+	waitTCP(t, addr, 15*time.Second)
+	obs := observe(t, url)
+	camAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cam := startRTSPCamera(t, camAddr)
+	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	edge := start(t, "edge-hang", "facemon-edge", "--broker", url, "--camera-id", "hang",
+		"--source", "rtsp://"+camAddr+"/cam", "--fps", "10", "--listen", web,
+		"--dataset", t.TempDir(), "--no-login")
+	waitFor(t, 30*time.Second, "frames from the RTSP camera", func() bool { _, _, f := obs.snapshot(); return f > 10 })
+	plays := cam.playCount()
+
+	cam.pause(true)
+	hung := time.Now()
+	var noticed time.Duration
+	for deadline := hung.Add(25 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		health(t, web)
+		if edge.grep("camera stopped delivering frames") > 0 {
+			noticed = time.Since(hung)
+			break
+		}
+	}
+	if noticed == 0 {
+		t.Fatalf("the edge did not notice within 25 s that the RTSP camera stopped sending")
+	}
+	if !edge.running() {
+		t.Fatal("the edge exited when the RTSP camera hung")
+	}
+	_, _, before := obs.snapshot()
+	cam.pause(false)
+	back := time.Now()
+	waitFor(t, 30*time.Second, "frames again after the RTSP camera resumed", func() bool {
+		health(t, web)
+		_, _, f := obs.snapshot()
+		return f > before+5
+	})
+	resumed := time.Since(back)
+	if cam.playCount() <= plays {
+		t.Fatal("frames resumed without the edge reopening the stream")
+	}
+	t.Logf("RTSP camera hung (connection up, no packets): the edge noticed after %v (OpenCV alone: 30 s); frames again %v after it resumed sending",
+		noticed.Round(10*time.Millisecond), resumed.Round(10*time.Millisecond))
+	// Two socket timeouts of 5 s (~12 s measured), with slack for a loaded
+	// machine, and below OpenCV's own 30 s.
+	if noticed > 20*time.Second {
+		t.Fatalf("the stall took %v to notice (want ~12 s)", noticed)
+	}
 }
 
 // The edge is started with --source /dev/videoN for a V4L2 device that does

@@ -382,7 +382,9 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 		}
 		vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureFFmpeg)
 	default:
+		restore := streamTimeout(c.log)
 		vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureFFmpeg)
+		restore()
 	}
 	if err != nil || !vc.IsOpened() {
 		// gocv's error ("Error opening file: URL with api backend: N")
@@ -406,6 +408,33 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 		"width", vc.Get(gocv.VideoCaptureFrameWidth), "height", vc.Get(gocv.VideoCaptureFrameHeight),
 		"source_fps", vc.Get(gocv.VideoCaptureFPS))
 	return vc, nil
+}
+
+// StreamTimeout bounds each connect and socket read of a stream opened
+// through OpenCV's FFmpeg backend (rtsp://, ...). Without it a camera that
+// stops sending while its TCP connection stays up (a hung or powered-off
+// camera behind a switch) blocks a read for OpenCV's own 30 s. FFmpeg may
+// wait it out twice before the read fails.
+var StreamTimeout = 5 * time.Second
+
+// ffmpegOptionsEnv holds FFmpeg options for every capture OpenCV opens
+// ("key;value|key;value"), read when a capture is opened.
+const ffmpegOptionsEnv = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+// streamTimeout sets FFmpeg's socket timeout (option "timeout", in
+// microseconds, FFmpeg >= 5) for the next open and returns the function
+// that undoes it. gocv 0.31 has no open parameters; the environment is how
+// OpenCV 4.6 takes FFmpeg options. Options the user set are left alone.
+func streamTimeout(log *slog.Logger) (restore func()) {
+	if _, ok := os.LookupEnv(ffmpegOptionsEnv); ok {
+		log.Debug("FFmpeg capture options set in the environment (" + ffmpegOptionsEnv + "); no stream timeout added")
+		return func() {}
+	}
+	if StreamTimeout <= 0 {
+		return func() {}
+	}
+	os.Setenv(ffmpegOptionsEnv, "timeout;"+strconv.FormatInt(StreamTimeout.Microseconds(), 10))
+	return func() { os.Unsetenv(ffmpegOptionsEnv) }
 }
 
 // devicePath is the V4L2 device node of a device source.
@@ -473,6 +502,9 @@ func (c *capturer) read(ctx context.Context, vc *gocv.VideoCapture) (int, error)
 		if !vc.Read(&img) || img.Empty() {
 			if c.o.Source.Kind == KindFile {
 				return got, ErrEnded
+			}
+			if c.o.Source.Kind == KindURL {
+				return got, fmt.Errorf("stream read failed (server gone, stream ended, or nothing received for %v)", StreamTimeout)
 			}
 			return got, errors.New("read failed (camera unplugged or stream ended?)")
 		}

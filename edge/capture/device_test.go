@@ -3,6 +3,8 @@ package capture
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -80,3 +82,31 @@ func TestUnreachableStreamError(t *testing.T) {
 		t.Fatalf("error %q", e)
 	}
 }
+
+// The stream timeout is set in OpenCV's FFmpeg options only while a stream
+// is opened, and options the user set are left as they are.
+func TestStreamTimeoutEnv(t *testing.T) {
+	src, _ := ParseSource("rtsp://127.0.0.1:1/cam")
+	run := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		Run(ctx, Options{Source: src, MinBackoff: 100 * time.Millisecond}, func(Frame) {})
+	}
+	os.Unsetenv(ffmpegOptionsEnv)
+	restore := streamTimeout(slogDiscard())
+	if v := os.Getenv(ffmpegOptionsEnv); v != "timeout;5000000" {
+		t.Fatalf("%s = %q during open", ffmpegOptionsEnv, v)
+	}
+	restore()
+	run()
+	if v, ok := os.LookupEnv(ffmpegOptionsEnv); ok {
+		t.Fatalf("%s = %q left set after open", ffmpegOptionsEnv, v)
+	}
+	t.Setenv(ffmpegOptionsEnv, "rtsp_transport;tcp")
+	run()
+	if v := os.Getenv(ffmpegOptionsEnv); v != "rtsp_transport;tcp" {
+		t.Fatalf("the user's %s became %q", ffmpegOptionsEnv, v)
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
