@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -366,6 +368,9 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 	s := c.o.Source
 	switch s.Kind {
 	case KindDevice:
+		if err := checkDevice(s); err != nil {
+			return nil, err // before OpenCV, which only warns on stderr
+		}
 		if s.Path != "" {
 			vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureV4L2)
 		} else {
@@ -377,17 +382,17 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 		}
 		vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureFFmpeg)
 	default:
+		restore := streamTimeout(c.log)
 		vc, err = gocv.VideoCaptureFileWithAPI(s.Path, gocv.VideoCaptureFFmpeg)
+		restore()
 	}
-	if err != nil {
+	if err != nil || !vc.IsOpened() {
+		// gocv's error ("Error opening file: URL with api backend: N")
+		// says nothing the source's kind does not say better.
 		if vc != nil {
 			vc.Close()
 		}
-		return nil, redact.Error(err) // gocv quotes the URL
-	}
-	if !vc.IsOpened() {
-		vc.Close()
-		return nil, fmt.Errorf("open %s: OpenCV could not open it", s)
+		return nil, openError(s)
 	}
 	if s.Kind == KindDevice {
 		// Ask the camera for what we need; it may ignore us, and frames
@@ -403,6 +408,70 @@ func (c *capturer) open() (*gocv.VideoCapture, error) {
 		"width", vc.Get(gocv.VideoCaptureFrameWidth), "height", vc.Get(gocv.VideoCaptureFrameHeight),
 		"source_fps", vc.Get(gocv.VideoCaptureFPS))
 	return vc, nil
+}
+
+// StreamTimeout bounds each connect and socket read of a stream opened
+// through OpenCV's FFmpeg backend (rtsp://, ...). Without it a camera that
+// stops sending while its TCP connection stays up (a hung or powered-off
+// camera behind a switch) blocks a read for OpenCV's own 30 s. FFmpeg may
+// wait it out twice before the read fails.
+var StreamTimeout = 5 * time.Second
+
+// ffmpegOptionsEnv holds FFmpeg options for every capture OpenCV opens
+// ("key;value|key;value"), read when a capture is opened.
+const ffmpegOptionsEnv = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+// streamTimeout sets FFmpeg's socket timeout (option "timeout", in
+// microseconds, FFmpeg >= 5) for the next open and returns the function
+// that undoes it. gocv 0.31 has no open parameters; the environment is how
+// OpenCV 4.6 takes FFmpeg options. Options the user set are left alone.
+func streamTimeout(log *slog.Logger) (restore func()) {
+	if _, ok := os.LookupEnv(ffmpegOptionsEnv); ok {
+		log.Debug("FFmpeg capture options set in the environment (" + ffmpegOptionsEnv + "); no stream timeout added")
+		return func() {}
+	}
+	if StreamTimeout <= 0 {
+		return func() {}
+	}
+	os.Setenv(ffmpegOptionsEnv, "timeout;"+strconv.FormatInt(StreamTimeout.Microseconds(), 10))
+	return func() { os.Unsetenv(ffmpegOptionsEnv) }
+}
+
+// devicePath is the V4L2 device node of a device source.
+func devicePath(s Source) string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return "/dev/video" + strconv.Itoa(s.Index)
+}
+
+// checkDevice reports a missing or inaccessible V4L2 device node clearly.
+func checkDevice(s Source) error {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	p := devicePath(s)
+	_, err := os.Stat(p)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("camera device %s does not exist (camera unplugged, or another number? `ls /dev/video*` lists the devices)", p)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("camera device %s: permission denied (is the user in the video group?)", p)
+	}
+	return fmt.Errorf("camera device %s: %w", p, err)
+}
+
+// openError says why OpenCV may have refused a source it could not open.
+func openError(s Source) error {
+	switch s.Kind {
+	case KindDevice:
+		return fmt.Errorf("camera device %s exists but OpenCV (V4L2) could not open it (busy in another program, or not a capture device?)", devicePath(s))
+	case KindURL:
+		return fmt.Errorf("stream %s: OpenCV (FFmpeg) could not open it (server down or unreachable, wrong path or credentials?)", s)
+	}
+	return fmt.Errorf("%s: OpenCV (FFmpeg) could not open it (not a video file OpenCV reads?)", s)
 }
 
 // read delivers frames from an open source until it fails or ends.
@@ -433,6 +502,9 @@ func (c *capturer) read(ctx context.Context, vc *gocv.VideoCapture) (int, error)
 		if !vc.Read(&img) || img.Empty() {
 			if c.o.Source.Kind == KindFile {
 				return got, ErrEnded
+			}
+			if c.o.Source.Kind == KindURL {
+				return got, fmt.Errorf("stream read failed (server gone, stream ended, or nothing received for %v)", StreamTimeout)
 			}
 			return got, errors.New("read failed (camera unplugged or stream ended?)")
 		}
