@@ -342,3 +342,93 @@ func Grid(lo, hi, step float64, margins []float64) []gallery.Rule {
 	}
 	return out
 }
+
+// Tracks compares two ways of naming a track (several faces of one person
+// in a row, as the pipeline's tracker collects them) on household
+// galleries: Mean matches the mean of the track's descriptors once;
+// Vote matches each face and names the track when agree of them name the
+// same person (the pipeline's --track-agree rule over the track's
+// attempts). Each round enrols n random people with k images each (of
+// those with at least k+size images), makes one track of size other
+// images per enrolled person, and one track of size images per stranger
+// (everyone else with at least size images).
+func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed int64) (mean, vote Point) {
+	rnd := rand.New(rand.NewSource(seed))
+	people := ByPerson(items)
+	var eligible, strangerPool []string
+	for name, imgs := range people {
+		if len(imgs) >= k+size {
+			eligible = append(eligible, name)
+		}
+		if len(imgs) >= size {
+			strangerPool = append(strangerPool, name)
+		}
+	}
+	sort.Strings(eligible)
+	sort.Strings(strangerPool)
+	mean.Rule, vote.Rule = r, r
+	if len(eligible) < n || size < 1 || agree < 1 || agree > size {
+		return mean, vote
+	}
+	decide := func(g *gallery.Gallery, want string, track []Item, enrolled bool) {
+		var sum [face.DescriptorLen]float64
+		votes := map[string]int{}
+		for _, it := range track {
+			for i, v := range it.Desc {
+				sum[i] += float64(v)
+			}
+			if m := g.Match(it.Desc, r); m.Known() {
+				votes[m.Name]++
+			}
+		}
+		var md face.Descriptor
+		for i := range md {
+			md[i] = float32(sum[i] / float64(len(track)))
+		}
+		vm := gallery.Match{Name: msg.Unknown}
+		for name, c := range votes {
+			if c >= agree && (vm.Name == msg.Unknown || c > votes[vm.Name]) {
+				vm.Name = name
+			}
+		}
+		if enrolled {
+			mean.Enrolled.Add(want, g.Match(md, r))
+			vote.Enrolled.Add(want, vm)
+		} else {
+			mean.Strangers.Add(msg.Unknown, g.Match(md, r))
+			vote.Strangers.Add(msg.Unknown, vm)
+		}
+	}
+	for round := 0; round < rounds; round++ {
+		perm := rnd.Perm(len(eligible))
+		chosen := map[string]bool{}
+		g := gallery.New()
+		type query struct {
+			person string
+			track  []Item
+		}
+		var queries []query
+		for _, pi := range perm[:n] {
+			name := eligible[pi]
+			chosen[name] = true
+			imgs := append([]Item(nil), people[name]...)
+			rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
+			for _, it := range imgs[:k] {
+				g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
+			}
+			queries = append(queries, query{name, imgs[k : k+size]})
+		}
+		for _, q := range queries {
+			decide(g, q.person, q.track, true)
+		}
+		for _, name := range strangerPool {
+			if chosen[name] {
+				continue
+			}
+			imgs := append([]Item(nil), people[name]...)
+			rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
+			decide(g, msg.Unknown, imgs[:size], false)
+		}
+	}
+	return mean, vote
+}

@@ -92,3 +92,34 @@ func TestHousehold(t *testing.T) {
 		t.Fatal("grid")
 	}
 }
+
+// Tracks on synthetic people: a track whose faces scatter around the
+// person (one of three faces far off) is named by its mean but not always
+// by 2-of-3 voting; strangers are named by neither.
+func TestTracksSynthetic(t *testing.T) {
+	var items []Item
+	for p := 0; p < 6; p++ {
+		for i := 0; i < 5; i++ {
+			v := d(p, 1)
+			if i >= 3 { // two of the five images lie 0.7 off the person
+				v[p+10] = 0.7
+			}
+			items = append(items, Item{Person: string(rune('a' + p)), Source: string(rune('a'+p)) + string(rune('0'+i)), Desc: v})
+		}
+	}
+	r := gallery.Rule{Threshold: 0.5}
+	mean, vote := Tracks(items, 3, 1, 3, 2, 20, r, 1)
+	if mean.Enrolled.Queries != 60 || vote.Enrolled.Queries != 60 || mean.Strangers.Queries != 60 {
+		t.Fatalf("queries: mean %+v vote %+v", mean, vote)
+	}
+	if mean.Enrolled.Wrong != 0 || vote.Enrolled.Wrong != 0 || mean.Strangers.Wrong != 0 || vote.Strangers.Wrong != 0 {
+		t.Fatalf("wrong names: mean %+v vote %+v", mean, vote)
+	}
+	if mean.Enrolled.Correct <= vote.Enrolled.Correct {
+		t.Fatalf("mean named %d, vote %d: the mean should absorb one far face", mean.Enrolled.Correct, vote.Enrolled.Correct)
+	}
+	// agree larger than the track: nothing evaluated.
+	if m, _ := Tracks(items, 3, 1, 3, 4, 1, r, 1); m.Enrolled.Queries != 0 {
+		t.Fatal("agree > size evaluated")
+	}
+}

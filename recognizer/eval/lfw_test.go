@@ -4,6 +4,7 @@ package eval_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -95,6 +96,23 @@ func TestShippedRuleOnLFWSubset(t *testing.T) {
 		gallery.DefaultRule.Threshold, p.Enrolled.Queries, 100*correct, 100*p.Enrolled.Rate(p.Enrolled.Wrong), 100*p.Enrolled.Rate(p.Enrolled.Rejected), p.Strangers.Queries, 100*far)
 	if far > 0.006 {
 		t.Errorf("stranger false accepts %.2f%% > 0.6%%", 100*far)
+	}
+	// A track's identity (issue 10): the mean descriptor of its faces
+	// against per-face voting, on tracks of 3 LFW images (different photos
+	// of one person: harder than a video track's neighbouring frames).
+	for _, agree := range []int{2, 3} {
+		mean, vote := eval.Tracks(items, 10, 1, 3, agree, 20, gallery.DefaultRule, 1)
+		for _, row := range []struct {
+			how string
+			p   eval.Point
+		}{{"mean descriptor", mean}, {fmt.Sprintf("vote %d of 3", agree), vote}} {
+			t.Logf("tracks of 3 images, one enrolled image per person: %-15s %d tracks, %.1f%% named correctly, %.1f%% wrong; %d stranger tracks, %.2f%% named",
+				row.how, row.p.Enrolled.Queries, 100*row.p.Enrolled.Rate(row.p.Enrolled.Correct), 100*row.p.Enrolled.Rate(row.p.Enrolled.Wrong),
+				row.p.Strangers.Queries, 100*row.p.FAR())
+		}
+		if mean.Enrolled.Queries == 0 || mean.Strangers.Queries == 0 {
+			t.Error("no tracks evaluated")
+		}
 	}
 	if correct < 0.92 {
 		t.Errorf("enrolled people named correctly %.1f%% < 92%%", 100*correct)
