@@ -125,8 +125,13 @@ func untilJS(t *testing.T, ctx context.Context, expr string, timeout time.Durati
 func untilPage(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration, state string) time.Duration {
 	t.Helper()
 	start := time.Now()
+	var lastErr error
 	for {
-		if evalJS[bool](t, ctx, expr) {
+		// An evaluation can fail while the page navigates (a login
+		// redirect: "Inspected target navigated or closed"); keep polling.
+		var ok bool
+		lastErr = chromedp.Run(ctx, chromedp.Evaluate(expr, &ok))
+		if ok && lastErr == nil {
 			d := time.Since(start)
 			if what != "" {
 				t.Logf("%s after %v", what, d.Round(time.Millisecond))
@@ -134,7 +139,9 @@ func untilPage(t *testing.T, ctx context.Context, what, expr string, timeout tim
 			return d
 		}
 		if time.Since(start) > timeout {
-			t.Fatalf("after %v still not %s: %s\npage: %s", timeout, what, expr, evalJS[string](t, ctx, state))
+			var page string
+			chromedp.Run(ctx, chromedp.Evaluate(state, &page))
+			t.Fatalf("after %v still not %s: %s (last evaluation error: %v)\npage: %s", timeout, what, expr, lastErr, page)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -93,17 +93,17 @@ func waitJS(t *testing.T, ctx context.Context, expr string, timeout time.Duratio
 	t.Helper()
 	start := time.Now()
 	for {
+		// An evaluation can fail while the page navigates (the login
+		// redirect: "Inspected target navigated or closed"); keep polling.
 		var ok bool
-		if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ok)); err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		if ok {
+		err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ok))
+		if ok && err == nil {
 			return time.Since(start)
 		}
 		if time.Since(start) > timeout {
 			var state string
 			chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('badge').dataset.mode+' | '+document.getElementById('enrol-status').textContent+' | frames '+document.getElementById('view').dataset.frames`, &state))
-			t.Fatalf("after %v still false: %s (page: %s)", timeout, expr, state)
+			t.Fatalf("after %v still false: %s (last evaluation error: %v; page: %s)", timeout, expr, err, state)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
