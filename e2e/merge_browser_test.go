@@ -47,6 +47,11 @@ func TestMergeGroupsBrowser(t *testing.T) {
 		`(() => { const gs = [...document.querySelectorAll('#unknown-list li.group')].filter(li => li.querySelectorAll('select.merge-into option:not([value=""])').length >= 1);
 			return gs.some(li => li.querySelector('.seen').textContent.includes('still')) && gs.some(li => li.querySelector('.seen').textContent.includes('stage')); })()`,
 		2*time.Minute)
+	// A stranger who stays in view adds further faces of the same track to
+	// the group (one every 2 s, up to 3), so naming has crops to train on.
+	untilHistory(t, ctx, "the photo's group grows past its verdict face",
+		`[...document.querySelectorAll('#unknown-list li.group')].some(li => li.querySelector('.seen').textContent.includes('still') && Number(li.dataset.count) >= 3)`,
+		30*time.Second)
 	type grp struct {
 		ID     string `json:"id"`
 		Count  int    `json:"count"`

@@ -619,3 +619,35 @@ func TestMergeGroups(t *testing.T) {
 		t.Fatalf("open groups after merging: %+v", gs)
 	}
 }
+
+// Seen.Group puts a further face of a track into its open group even when
+// another group is nearer; a group that is no longer open is ignored.
+func TestSeenGroupHint(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Config{Debounce: -1})
+	r := rand.New(rand.NewSource(12))
+	frame := testFrame(t)
+	a, b := person(r), person(r)
+	rec := func(sec int, sn Seen) Unknown {
+		t.Helper()
+		res, err := s.Record(ctx, Observation{Camera: "door", Time: t0.Add(time.Duration(sec) * time.Second), Frame: frame, Faces: []Seen{sn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Unknowns[0]
+	}
+	ga := rec(0, unknown(a)).Group
+	gb := rec(1, unknown(b)).Group
+	extra := unknown(jitter(r, b))
+	extra.Group, extra.Extra, extra.Track = ga, true, 9
+	u := rec(2, extra)
+	if u.Group != ga || !u.Extra || u.Track != 9 {
+		t.Fatalf("hinted face: %+v, want group %d, extra, track 9", u, ga)
+	}
+	if err := s.DismissGroup(ctx, ga); err != nil {
+		t.Fatal(err)
+	}
+	if u := rec(3, extra); u.Group != gb {
+		t.Fatalf("hint to a dismissed group: went to %d, want the nearest %d", u.Group, gb)
+	}
+}

@@ -23,6 +23,16 @@ type Seen struct {
 	Candidate  string // nearest person (unknown faces)
 	Box        [4]int // x0, y0, x1, y1 in frame pixels
 	Descriptor face.Descriptor
+	// Track is the pipeline's track id (the caller's bookkeeping; kept
+	// on the stored Unknown, not in the database).
+	Track int
+	// Group, for an unknown face, puts it into that open group instead of
+	// the nearest one (a further face of a track already recorded there);
+	// a group that is no longer open is ignored (clustered as usual).
+	Group int64
+	// Extra marks a further face of a track already reported: stored in
+	// its group, but no new alert (see Unknown.Extra).
+	Extra bool
 }
 
 // Observation is one processed frame.
@@ -112,7 +122,10 @@ type Unknown struct {
 	Name      string    `json:"name,omitempty"`
 	Size      int64     `json:"size"`
 	// NewGroup is set by Record when this face started a new group.
-	NewGroup   bool            `json:"-"`
+	NewGroup bool `json:"-"`
+	// Track and Extra are the Seen's (not stored).
+	Track      int             `json:"-"`
+	Extra      bool            `json:"-"`
 	Descriptor face.Descriptor `json:"-"`
 	Crop       []byte          `json:"-"`
 }
@@ -210,6 +223,9 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 	for _, i := range unknown {
 		f := o.Faces[i]
 		gid, ok := s.nearestGroup(f.Descriptor, touched)
+		if _, open := s.groups[f.Group]; f.Group > 0 && open {
+			gid, ok = f.Group, true
+		}
 		newGroup := !ok
 		if newGroup {
 			res, err := tx.ExecContext(ctx, `INSERT INTO ugroups (n, centroid, first, last) VALUES (1, ?, ?, ?)`, encodeDescriptor(f.Descriptor), t.UnixNano(), t.UnixNano())
@@ -239,7 +255,7 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 		}
 		id, _ := res.LastInsertId()
 		out.Unknowns = append(out.Unknowns, Unknown{ID: id, Group: gid, Camera: o.Camera, Time: t, Distance: f.Distance, Candidate: f.Candidate,
-			Box: f.Box, State: StateOpen, Size: size, NewGroup: newGroup, Descriptor: f.Descriptor, Crop: c})
+			Box: f.Box, State: StateOpen, Size: size, NewGroup: newGroup, Descriptor: f.Descriptor, Crop: c, Track: f.Track, Extra: f.Extra})
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("history: commit: %w", err)

@@ -21,7 +21,7 @@ func FromResult(r *pipeline.Result) Observation {
 		o.Frame = r.Frame.JPEG
 	}
 	for i, f := range ids.Faces {
-		s := Seen{Name: f.Name, Distance: f.Distance, Candidate: f.Candidate, Box: f.Box}
+		s := Seen{Name: f.Name, Distance: f.Distance, Candidate: f.Candidate, Box: f.Box, Track: f.Track}
 		if i < len(r.Faces) {
 			s.Descriptor = r.Faces[i].Descriptor
 		}

@@ -163,11 +163,11 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			mf.Votes = 0
 		}
 		mf.Verdict = p.trk.Verdict(tr, now)
-		if mf.Verdict == msg.VerdictUnknown && i < len(faces) {
-			// The unknown face is recorded (history groups it) with the
-			// mean of the track's descriptors: this frame may have none of
-			// its own (the verdict can fall on a followed frame), and the
-			// mean is the steadier key for grouping anyway.
+		if i < len(faces) && (mf.Verdict == msg.VerdictUnknown || faces[i].Descriptor == (face.Descriptor{})) {
+			// History records faces with a descriptor (it groups unknown
+			// ones by it): a followed frame has none of its own, so the
+			// mean of the track's descriptors stands in; an unknown verdict
+			// always uses the mean, the steadier key for grouping.
 			if d, ok := tr.Mean(); ok {
 				faces[i].Descriptor = d
 			}

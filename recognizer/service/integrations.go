@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/facemon/facemon/recognizer/api"
+	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/ha"
 	"github.com/facemon/facemon/recognizer/history"
@@ -44,6 +45,7 @@ type integrations struct {
 	ha       *ha.Publisher
 	api      http.Handler
 	rec      *history.Recorder
+	unknowns *unknownTracks
 
 	mu sync.Mutex
 }
@@ -52,7 +54,7 @@ type integrations struct {
 // Home Assistant publisher and the API. Background work starts in run.
 func (s *Service) setupIntegrations() error {
 	c := s.cfg.Integrations
-	in := &integrations{}
+	in := &integrations{unknowns: newUnknownTracks()}
 	s.in = in
 	if c.HistoryDB != "-" {
 		path := c.HistoryDB
@@ -94,6 +96,10 @@ func (s *Service) setupIntegrations() error {
 		opts.History = apiHistory{in.store, s}
 		in.rec = history.NewRecorder(in.store, c.HistoryQueueSize, func(r *history.Recorded) {
 			for _, u := range r.Unknowns {
+				in.unknowns.recorded(u.Camera, u.Track, u.Group)
+				if u.Extra {
+					continue // a further face of a track already reported
+				}
 				in.notifier.Unknown(notify.Alert{Camera: u.Camera, Time: u.Time, Distance: u.Distance, Candidate: u.Candidate,
 					Group: u.Group, NewGroup: u.NewGroup, Box: u.Box, Crop: u.Crop})
 			}
@@ -115,12 +121,25 @@ func (s *Service) setupIntegrations() error {
 // (the track stayed unknown for its whole budget), so a person who is
 // named after a few frames never raises an unknown alert, and one track
 // feeds one unknown group.
+//
+// A stranger who stays in view adds up to ExtraCrops further faces of the
+// track to its group (see unknownTracks), without another alert.
 func (in *integrations) record(r *pipeline.Result) {
 	o := history.FromResult(r)
 	kept := o.Faces[:0]
 	for i, f := range o.Faces {
-		if f.Name == msg.Unknown && (i >= len(r.Identities.Faces) || r.Identities.Faces[i].Verdict != msg.VerdictUnknown) {
-			continue
+		if f.Name == msg.Unknown {
+			if i >= len(r.Identities.Faces) {
+				continue
+			}
+			mf := r.Identities.Faces[i]
+			if mf.Verdict == msg.VerdictUnknown {
+				in.unknowns.verdict(o.Camera, mf.Track, o.Time)
+			} else if ok, group := in.unknowns.extra(o.Camera, mf.Track, o.Time); ok && mf.Track > 0 && f.Descriptor != (face.Descriptor{}) {
+				f.Extra, f.Group = true, group
+			} else {
+				continue
+			}
 		}
 		kept = append(kept, f)
 	}
