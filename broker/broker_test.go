@@ -25,6 +25,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
 const (
@@ -32,29 +34,11 @@ const (
 	quietPeriod = 300 * time.Millisecond // how long to wait for a message that must not arrive
 )
 
-// syncBuffer is a goroutine-safe log sink; its content is printed if the
-// test fails (t.Log cannot be used from broker goroutines that may outlive
-// the test).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+// testLogger logs to a buffer that is printed if the test fails (t.Log
+// cannot be used from broker goroutines that may outlive the test).
+func testLogger(t *testing.T) (*slog.Logger, *testx.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testx.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("broker log:\n%s", buf.String())

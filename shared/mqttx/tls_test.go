@@ -1,7 +1,6 @@
 package mqttx
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,31 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/tlsx"
 )
-
-// syncBuf is a bytes.Buffer safe for the logger's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func mosquittoBin(t *testing.T) string {
 	t.Helper()
@@ -88,7 +69,7 @@ func startMosquittoConf(t *testing.T, f tlsx.Files, user, pass, extra string) in
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs testx.Buffer
 	cmd := exec.Command(bin, "-c", cf)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -121,7 +102,7 @@ func TestTLSMosquitto(t *testing.T) {
 	const user, pass = "edge-door", "Corr3ct-Horse-pw"
 	port := startTLSMosquitto(t, f, user, pass)
 
-	var logs syncBuf
+	var logs testx.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	connect := func(broker, caFile, pw string, wait time.Duration) (*Client, error) {
 		cl, err := New(Options{Broker: broker, ClientID: DefaultClientID(user, "test"), Username: user, Password: pw,

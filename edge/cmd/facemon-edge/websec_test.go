@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,11 +19,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/facemon/facemon/edge/login"
+	"github.com/facemon/facemon/shared/testx"
 )
 
 func TestParseConfigWeb(t *testing.T) {
@@ -57,41 +56,23 @@ func TestParseConfigWeb(t *testing.T) {
 	}
 }
 
-// syncBuf is a goroutine-safe buffer.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFirstStartPassword: without a login file the edge creates one, prints
 // the password once on stdout (never in the log), and that password logs in.
 func TestFirstStartPassword(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "edge-state")
-	var out syncBuf
+	var out testx.Buffer
 	old := stdout
 	stdout = &out
 	t.Cleanup(func() { stdout = old })
 
-	start := func() (string, *syncBuf, func()) {
+	start := func() (string, *testx.Buffer, func()) {
 		addr := freePort(t)
 		cfg, err := parseConfig([]string{"facemon-edge", "--broker", "tcp://" + freePort(t), "--camera-id", "first",
 			"--source", sharedVideo(t), "--listen", addr, "--dataset", filepath.Join(state, "..", "dataset"), "--state", state}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := &syncBuf{}
+		logs := &testx.Buffer{}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
