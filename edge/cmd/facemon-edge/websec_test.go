@@ -2,17 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -24,6 +16,7 @@ import (
 
 	"github.com/facemon/facemon/edge/login"
 	"github.com/facemon/facemon/shared/testx"
+	"github.com/facemon/facemon/shared/tlsx"
 )
 
 func TestParseConfigWeb(t *testing.T) {
@@ -143,20 +136,11 @@ func TestFirstStartPassword(t *testing.T) {
 // the session cookie is Secure; a bad key pair stops the start.
 func TestDashboardTLS(t *testing.T) {
 	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certs, _, err := tlsx.Generate(filepath.Join(dir, "tls"), []string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	certFile, keyFile := certs.Cert, certs.Key
 
 	loginFile := filepath.Join(dir, "state", "dashboard.bcrypt")
 	if err := login.WriteHash(loginFile, testPassword); err != nil {
@@ -175,8 +159,7 @@ func TestDashboardTLS(t *testing.T) {
 	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	defer func() { cancel(); <-done }()
 
-	pool := x509.NewCertPool()
-	pool.AddCert(must(x509.ParseCertificate(der)))
+	pool := must(tlsx.LoadPool(certs.CA))
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	var resp *http.Response
 	deadline := time.Now().Add(10 * time.Second)
@@ -199,9 +182,11 @@ func TestDashboardTLS(t *testing.T) {
 	}
 
 	// A key that does not match the certificate: refused at start.
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ob, _ := x509.MarshalECPrivateKey(other)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ob}), 0o600)
+	other, _, err := tlsx.Generate(filepath.Join(dir, "other"), []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(keyFile, must(os.ReadFile(other.Key)), 0o600)
 	args[len(args)-9] = freePort(t) // --listen
 	cfg, _ = parseConfig(args, io.Discard)
 	if err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
