@@ -161,16 +161,6 @@ func (c *client) got(topic, payload string) bool {
 	return false
 }
 
-func (c *client) all() map[string][]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string][]string{}
-	for k, v := range c.msgs {
-		out[k] = append([]string(nil), v...)
-	}
-	return out
-}
-
 func dial(t *testing.T, url, user, pw, id string) (*client, error) {
 	t.Helper()
 	if id == "" {

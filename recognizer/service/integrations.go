@@ -44,8 +44,6 @@ type integrations struct {
 	ha       *ha.Publisher
 	api      http.Handler
 	rec      *history.Recorder
-
-	mu sync.Mutex
 }
 
 // setupIntegrations opens the history store and builds the notifier, the
