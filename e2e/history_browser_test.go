@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
 // historyState summarises the history views for failure messages.
@@ -44,7 +46,7 @@ func click(t *testing.T, ctx context.Context, sel string) {
 // view lists him.
 func TestHistoryBrowser(t *testing.T) {
 	ctx := browser(t)
-	arts := artifacts(t)
+	arts := testx.Artifacts(t)
 	began := time.Now()
 
 	// A dataset without the performer (symlinks to the shared faces).

@@ -1,4 +1,5 @@
-// Package testx holds helpers that the tests of several modules need.
+// Package testx holds helpers that the tests of several modules need: a
+// goroutine-safe log buffer, and finding and starting headless Chromium.
 // Only _test.go files import it.
 package testx
 
