@@ -25,6 +25,7 @@ import (
 
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -111,15 +112,7 @@ func video(t *testing.T) string {
 }
 
 // freePort returns a free TCP port on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testx.FreePort(t) }
 
 // proc is a running binary whose output goes to the test log.
 type proc struct {

@@ -31,7 +31,7 @@ func TestTwoDefaultRecognizersOnOneBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	port := freePort(t)
+	port := testx.FreePort(t)
 	run := func(cfg service.Config, logs *testx.Buffer) *service.Service {
 		t.Helper()
 		cfg.Gallery = t.TempDir() + "/gallery.json"

@@ -24,6 +24,7 @@ import (
 	"github.com/facemon/facemon/recognizer/service"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -37,15 +38,6 @@ type harness struct {
 	results []msg.CommandResult
 	enrol   []msg.EnrolResult
 	ids     []*msg.Identities
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func link(t *testing.T, dataset, src, dst string) {
@@ -66,7 +58,7 @@ func start(t *testing.T) *harness {
 	t.Cleanup(func() { pool.Close() })
 	h := &harness{dataset: t.TempDir()}
 	h.gallery = filepath.Join(t.TempDir(), "gallery.json")
-	port := freePort(t)
+	port := testx.FreePort(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -34,16 +34,6 @@ func mosquittoBin(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startTLSMosquitto runs mosquitto with a TLS listener only (no anonymous
 // access, one user) and returns its port.
 func startTLSMosquitto(t *testing.T, f tlsx.Files, user, pass string) int {
@@ -59,7 +49,7 @@ func startMosquittoConf(t *testing.T, f tlsx.Files, user, pass, extra string) in
 		t.Fatalf("mosquitto_passwd: %v %s", err, out)
 	}
 	os.Chmod(pw, 0o600)
-	port := freePort(t)
+	port := testx.FreePort(t)
 	conf := fmt.Sprintf("per_listener_settings false\nallow_anonymous false\npassword_file %s\npersistence false\n"+
 		"listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n%s", pw, port, f.Cert, f.Key, extra)
 	if os.Getuid() == 0 {
