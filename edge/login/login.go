@@ -29,7 +29,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -312,25 +311,6 @@ func (a *Auth) allow(r *http.Request) (bool, time.Duration) {
 	return true, 0
 }
 
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-}
-
-func isJSON(ct string) bool {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
-}
-
 func (a *Auth) secure(r *http.Request) bool { return a.o.Secure || r.TLS != nil }
 
 type sessionInfo struct {
@@ -349,11 +329,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // HandleLogin is POST /api/login.
 func (a *Auth) HandleLogin(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !httpauth.SameOrigin(r) {
 		httpauth.WriteError(w, http.StatusForbidden, "cross-origin login refused")
 		return
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
+	if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 		httpauth.WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return
 	}

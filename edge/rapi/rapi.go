@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/redact"
 )
 
@@ -154,26 +155,6 @@ func WriteError(w http.ResponseWriter, code int, text string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": text})
 }
 
-func isJSON(ct string) bool {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
-}
-
-// sameOrigin checks the browser's own statement of where a write comes from.
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true // not a browser, or a same-origin GET
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-}
-
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), Prefix)
@@ -195,11 +176,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet {
-		if !sameOrigin(r) {
+		if !httpauth.SameOrigin(r) {
 			WriteError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
-		if !isJSON(r.Header.Get("Content-Type")) {
+		if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 			WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 			return
 		}

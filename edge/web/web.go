@@ -407,7 +407,7 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	}
 	// A JSON content type cannot be sent cross-site without a CORS
 	// preflight, which this server never grants.
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+	if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 		writeJSON(w, http.StatusUnsupportedMediaType, enrolResponse{Error: "Content-Type must be application/json"})
 		return
 	}
@@ -449,7 +449,7 @@ func (s *Server) train(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// As for /api/enrol: a JSON content type needs a CORS preflight.
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+	if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 		writeJSON(w, http.StatusUnsupportedMediaType, trainResponse{Error: "Content-Type must be application/json"})
 		return
 	}

@@ -284,22 +284,17 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodDelete:
-		if (r.ContentLength > 0 || r.Header.Get("Content-Type") != "") && !isJSON(r.Header.Get("Content-Type")) {
+		if (r.ContentLength > 0 || r.Header.Get("Content-Type") != "") && !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 			return false
 		}
 	default:
-		if !isJSON(r.Header.Get("Content-Type")) {
+		if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 			return false
 		}
 	}
 	return true
-}
-
-func isJSON(ct string) bool {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
 }
 
 func (s *server) classify(err error) (int, string) {

@@ -1,6 +1,6 @@
 // Package httpauth holds the small HTTP checks the edge and the recognizer
-// share: constant-time bearer tokens, loopback detection, the /metrics
-// guard and reading secret files. Pure Go, standard library only.
+// share: constant-time bearer tokens, loopback detection, same-origin and
+// JSON content-type checks, the /metrics guard and reading secret files. Pure Go, standard library only.
 package httpauth
 
 import (
@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -51,6 +52,30 @@ func Loopback(r *http.Request) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// SameOrigin checks the browser's own statement of where a write comes
+// from (Sec-Fetch-Site, then Origin against Host). A request with neither
+// header passes: not a browser, or a same-origin GET.
+func SameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// IsJSON reports whether a Content-Type header names JSON. A browser
+// cannot send that cross-site without a CORS preflight.
+func IsJSON(ct string) bool {
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
 }
 
 // WriteError writes the documented {"error":"..."} body.

@@ -96,3 +96,41 @@ func TestReadSecret(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+func TestSameOrigin(t *testing.T) {
+	for _, c := range []struct {
+		site, origin string
+		ok           bool
+	}{
+		{"", "", true},
+		{"same-origin", "http://pi.lan:8080", true},
+		{"none", "", true},
+		{"", "http://PI.lan:8080", true},
+		{"cross-site", "", false},
+		{"same-site", "http://pi.lan:8080", false},
+		{"", "http://evil.example", false},
+		{"", "null", false},
+	} {
+		r := httptest.NewRequest("POST", "http://pi.lan:8080/api/login", nil)
+		if c.site != "" {
+			r.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if got := SameOrigin(r); got != c.ok {
+			t.Errorf("Sec-Fetch-Site %q Origin %q: %v, want %v", c.site, c.origin, got, c.ok)
+		}
+	}
+}
+
+func TestIsJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json": true, "Application/JSON; charset=utf-8": true, " application/json ": true,
+		"": false, "text/plain": false, "application/jsonx": false, "multipart/form-data": false,
+	} {
+		if IsJSON(ct) != want {
+			t.Errorf("IsJSON(%q) = %v", ct, !want)
+		}
+	}
+}
