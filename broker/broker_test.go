@@ -20,6 +20,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/facemon/facemon/broker/internal/testclient"
 	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/tlsx"
 )
@@ -96,22 +97,7 @@ func newClient(t *testing.T, b *Broker, co clientOpts) (*testClient, error) {
 		url = "tcp://" + b.Addr()
 	}
 	tc := &testClient{lost: make(chan error, 1)}
-	o := paho.NewClientOptions().
-		AddBroker(url).
-		SetClientID(clientID(t, co)).
-		SetCleanSession(true).
-		SetProtocolVersion(4). // MQTT 3.1.1; no silent fallback to 3.1
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetConnectTimeout(waitTimeout).
-		SetWriteTimeout(waitTimeout).
-		SetKeepAlive(30 * time.Second).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			select {
-			case tc.lost <- err:
-			default:
-			}
-		})
+	o := testclient.Options(url, clientID(t, co), waitTimeout, tc.lost).SetKeepAlive(30 * time.Second)
 	if co.user != "" {
 		o.SetUsername(co.user).SetPassword(co.password)
 	}
@@ -121,15 +107,10 @@ func newClient(t *testing.T, b *Broker, co clientOpts) (*testClient, error) {
 	if co.tls != nil {
 		o.SetTLSConfig(co.tls)
 	}
-	tc.Client = paho.NewClient(o)
-	tok := tc.Connect()
-	if !tok.WaitTimeout(waitTimeout) {
-		return nil, fmt.Errorf("connect timed out")
-	}
-	if err := tok.Error(); err != nil {
+	var err error
+	if tc.Client, err = testclient.Connect(t, o, waitTimeout); err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { tc.Disconnect(100) })
 	return tc, nil
 }
 
