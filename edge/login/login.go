@@ -320,13 +320,6 @@ type sessionInfo struct {
 	Expires  time.Time `json:"expires,omitzero"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 // HandleLogin is POST /api/login.
 func (a *Auth) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	if !httpauth.SameOrigin(r) {
@@ -386,7 +379,7 @@ func (a *Auth) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", MaxAge: int(a.o.TTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: a.secure(r)})
 	a.log.Info("dashboard login", "client", clientKey(r))
-	writeJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: true, CSRF: s.csrf, Expires: s.expires})
+	httpauth.WriteJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: true, CSRF: s.csrf, Expires: s.expires})
 }
 
 // HandleLogout is POST /api/logout (the caller checked the CSRF token).
@@ -407,12 +400,12 @@ func (a *Auth) HandleSession(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("dashboard login file unreadable", "err", err)
 	}
 	s, ok := a.Lookup(r)
-	writeJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: ok, CSRF: s.CSRF, Expires: s.Expires})
+	httpauth.WriteJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: ok, CSRF: s.CSRF, Expires: s.Expires})
 }
 
 // OpenSession is /api/session's answer when login is disabled.
 func OpenSession(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, sessionInfo{Login: false, LoggedIn: true})
+	httpauth.WriteJSON(w, http.StatusOK, sessionInfo{Login: false, LoggedIn: true})
 }
 
 // LoggedIn reports whether r carries a valid session cookie.

@@ -78,13 +78,18 @@ func IsJSON(ct string) bool {
 	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
 }
 
-// WriteError writes the documented {"error":"..."} body.
-func WriteError(w http.ResponseWriter, code int, text string) {
+// WriteJSON writes v as a JSON response that is never cached.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": text})
+	json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes the documented {"error":"..."} body.
+func WriteError(w http.ResponseWriter, code int, text string) {
+	WriteJSON(w, code, map[string]string{"error": text})
 }
 
 // Unauthorized writes 401 with a Bearer challenge.
