@@ -111,6 +111,28 @@ func video(t *testing.T) string {
 	return p
 }
 
+// linkedFaces makes a dataset of the shared people as symlinked folders
+// (training follows them; nothing is copied), leaving out those named in
+// except.
+func linkedFaces(t *testing.T, except ...string) string {
+	t.Helper()
+	faces := filepath.Join(shared, "testdata", "faces")
+	ents, err := os.ReadDir(faces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataset := t.TempDir()
+	for _, e := range ents {
+		if !e.IsDir() || slices.Contains(except, e.Name()) {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dataset
+}
+
 // freePort returns a free TCP port on 127.0.0.1.
 func freePort(t *testing.T) int { return testx.FreePort(t) }
 

@@ -50,20 +50,7 @@ func TestHistoryBrowser(t *testing.T) {
 	began := time.Now()
 
 	// A dataset without the performer (symlinks to the shared faces).
-	dataset := t.TempDir()
-	faces := filepath.Join(shared, "testdata", "faces")
-	ents, err := os.ReadDir(faces)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.Name() == performer {
-			continue
-		}
-		if err := os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dataset := linkedFaces(t, performer)
 	gal := filepath.Join(t.TempDir(), "gallery.json")
 	trainStart := time.Now()
 	cmd := exec.Command(filepath.Join(binDir, "facemon-recognizer"), "train", "--models", models,
