@@ -317,17 +317,10 @@ func (o *observer) statusOf(t string) string {
 	return o.status[t]
 }
 
-// waitFor polls cond every 100 ms until it holds or within passes.
+// waitFor polls cond until it holds or within passes (testx.WaitFor).
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", within, what)
+	testx.WaitFor(t, within, what, cond)
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {

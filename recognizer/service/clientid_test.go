@@ -49,9 +49,9 @@ func TestTwoDefaultRecognizersOnOneBroker(t *testing.T) {
 	}
 	var logA, logB testx.Buffer
 	run(service.Config{AllowAnonymous: true, Listen: fmt.Sprintf("127.0.0.1:%d", port)}, &logA)
-	waitFor(t, 15*time.Second, "recognizer A connected", func() bool { return strings.Contains(logA.String(), "mqtt connected") })
+	testx.WaitFor(t, 15*time.Second, "recognizer A connected", func() bool { return strings.Contains(logA.String(), "mqtt connected") })
 	run(service.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port)}, &logB)
-	waitFor(t, 15*time.Second, "recognizer B connected", func() bool { return strings.Contains(logB.String(), "mqtt connected") })
+	testx.WaitFor(t, 15*time.Second, "recognizer B connected", func() bool { return strings.Contains(logB.String(), "mqtt connected") })
 	time.Sleep(4 * time.Second) // a takeover loop shows several reconnects a second
 	for name, l := range map[string]*testx.Buffer{"A": &logA, "B": &logB} {
 		out := l.String()

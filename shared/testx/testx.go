@@ -1,6 +1,6 @@
 // Package testx holds helpers that the tests of several modules need: a
-// goroutine-safe log buffer, a free port, and finding and starting
-// headless Chromium.
+// goroutine-safe log buffer, a free port, polling for a condition, and
+// finding and starting headless Chromium.
 // Only _test.go files import it.
 package testx
 
@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Buffer is a bytes.Buffer safe for concurrent use: a log sink for loggers
@@ -39,4 +40,18 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitFor polls cond every 50 ms until it holds, failing the test when it
+// still does not after within.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", within, what)
 }
