@@ -39,6 +39,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/httpauth"
 )
 
@@ -164,28 +165,7 @@ func WriteHash(path, password string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("login file: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".dashboard-*.tmp")
-	if err != nil {
-		return fmt.Errorf("login file: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("login file: %w", err)
-	}
-	if _, err := f.Write(append(h, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("login file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("login file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("login file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsx.WriteFileAtomic(path, append(h, '\n'), 0o600); err != nil {
 		return fmt.Errorf("login file: %w", err)
 	}
 	return nil
