@@ -21,8 +21,6 @@ import (
 	"github.com/facemon/facemon/shared/msg"
 )
 
-func testJPEG(t testing.TB, w, h, i int) []byte { return testjpeg.Gradient(t, w, h, i) }
-
 // stripMeta removes the facemon COM segment again.
 func stripMeta(t *testing.T, b []byte) []byte {
 	t.Helper()
