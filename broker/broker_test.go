@@ -3,17 +3,11 @@ package broker
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,6 +19,10 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/facemon/facemon/broker/internal/testclient"
+	"github.com/facemon/facemon/shared/testx"
+	"github.com/facemon/facemon/shared/tlsx"
 )
 
 const (
@@ -32,29 +30,11 @@ const (
 	quietPeriod = 300 * time.Millisecond // how long to wait for a message that must not arrive
 )
 
-// syncBuffer is a goroutine-safe log sink; its content is printed if the
-// test fails (t.Log cannot be used from broker goroutines that may outlive
-// the test).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+// testLogger logs to a buffer that is printed if the test fails (t.Log
+// cannot be used from broker goroutines that may outlive the test).
+func testLogger(t *testing.T) (*slog.Logger, *testx.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testx.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("broker log:\n%s", buf.String())
@@ -117,22 +97,7 @@ func newClient(t *testing.T, b *Broker, co clientOpts) (*testClient, error) {
 		url = "tcp://" + b.Addr()
 	}
 	tc := &testClient{lost: make(chan error, 1)}
-	o := paho.NewClientOptions().
-		AddBroker(url).
-		SetClientID(clientID(t, co)).
-		SetCleanSession(true).
-		SetProtocolVersion(4). // MQTT 3.1.1; no silent fallback to 3.1
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetConnectTimeout(waitTimeout).
-		SetWriteTimeout(waitTimeout).
-		SetKeepAlive(30 * time.Second).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			select {
-			case tc.lost <- err:
-			default:
-			}
-		})
+	o := testclient.Options(url, clientID(t, co), waitTimeout, tc.lost).SetKeepAlive(30 * time.Second)
 	if co.user != "" {
 		o.SetUsername(co.user).SetPassword(co.password)
 	}
@@ -142,15 +107,10 @@ func newClient(t *testing.T, b *Broker, co clientOpts) (*testClient, error) {
 	if co.tls != nil {
 		o.SetTLSConfig(co.tls)
 	}
-	tc.Client = paho.NewClient(o)
-	tok := tc.Connect()
-	if !tok.WaitTimeout(waitTimeout) {
-		return nil, fmt.Errorf("connect timed out")
-	}
-	if err := tok.Error(); err != nil {
+	var err error
+	if tc.Client, err = testclient.Connect(t, o, waitTimeout); err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { tc.Disconnect(100) })
 	return tc, nil
 }
 
@@ -626,46 +586,20 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// selfSigned writes a CA and a certificate for localhost into dir
+// (tlsx.Generate) and returns the certificate files and a pool trusting
+// the CA.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	f, _, err := tlsx.Generate(dir, []string{"localhost", "127.0.0.1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	pool, err = tlsx.LoadPool(f.CA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	return f.Cert, f.Key, pool
 }
 
 func TestOptions(t *testing.T) {

@@ -208,21 +208,8 @@ func attackSuite(t *testing.T, kind string) {
 	apiBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	gal := filepath.Join(t.TempDir(), "gallery.json")
 	copyFile(t, gallery, gal)
-	// The dataset: the shared people as symlinked folders (training
-	// follows them; nothing is copied), plus whatever Capture adds.
-	dataset := t.TempDir()
-	faces := filepath.Join(shared, "testdata", "faces")
-	ents, err := os.ReadDir(faces)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			if err := os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	// The dataset: the shared people, plus whatever Capture adds.
+	dataset := linkedFaces(t)
 
 	var procs []*proc
 	recArgs := []string{"serve", "--models", models, "--gallery", gal, "--instance", "rsec", "--dataset", dataset,

@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
 // wsProbe is installed in the page before the dashboard's own script runs.
@@ -131,7 +133,7 @@ func firstFrame(t *testing.T, ctx context.Context, id string) (arrived, shown ti
 // back, and marks "back" offline once that edge stops.
 func TestCamerasBrowser(t *testing.T) {
 	ctx := browser(t)
-	arts := artifacts(t)
+	arts := testx.Artifacts(t)
 
 	brokerAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	brokerURL := "tcp://" + brokerAddr

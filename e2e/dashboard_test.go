@@ -7,92 +7,32 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
-// chromium finds headless Chromium; with CI set a missing browser fails the
-// test instead of skipping it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("FACEMON_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found (CI set: browser tests must run)")
-	}
-	t.Skip("chromium not found")
-	return ""
-}
-
-func artifacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FACEMON_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
+// browser starts headless Chromium for the test; it is stopped at the end.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	// Not t.TempDir: Chromium's helper processes may still be writing the
-	// profile for a moment after the browser is killed.
-	profile, err := os.MkdirTemp("", "facemon-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 860),
+	profile := testx.ChromiumProfile(t)
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(testx.Chromium(t)), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 860)}
+	for _, f := range testx.ChromiumFlags {
+		opts = append(opts, chromedp.Flag(f.Name, f.Value))
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA(); removeProfile(t, profile) })
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
-}
-
-// removeProfile removes a Chromium profile folder, retrying while the last
-// helper processes exit.
-func removeProfile(t *testing.T, dir string) {
-	var err error
-	for i := 0; i < 20; i++ {
-		if err = os.RemoveAll(dir); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("chromium profile %s not removed: %v", dir, err)
 }
 
 // pageState summarises the page for failure messages.
@@ -219,7 +159,7 @@ const (
 // broker) is gone, enrolment, training and the browser frame rate.
 func TestDashboardRealSystem(t *testing.T) {
 	ctx := browser(t)
-	arts := artifacts(t)
+	arts := testx.Artifacts(t)
 
 	// A copy of the gallery and the dataset, shared by the recognizer and
 	// the edge as `make run` does: the recognizer stores Captures, the edge

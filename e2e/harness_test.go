@@ -25,6 +25,7 @@ import (
 
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -110,16 +111,30 @@ func video(t *testing.T) string {
 	return p
 }
 
-// freePort returns a free TCP port on 127.0.0.1.
-func freePort(t *testing.T) int {
+// linkedFaces makes a dataset of the shared people as symlinked folders
+// (training follows them; nothing is copied), leaving out those named in
+// except.
+func linkedFaces(t *testing.T, except ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	faces := filepath.Join(shared, "testdata", "faces")
+	ents, err := os.ReadDir(faces)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	dataset := t.TempDir()
+	for _, e := range ents {
+		if !e.IsDir() || slices.Contains(except, e.Name()) {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dataset
 }
+
+// freePort returns a free TCP port on 127.0.0.1.
+func freePort(t *testing.T) int { return testx.FreePort(t) }
 
 // proc is a running binary whose output goes to the test log.
 type proc struct {
@@ -302,17 +317,10 @@ func (o *observer) statusOf(t string) string {
 	return o.status[t]
 }
 
-// waitFor polls cond every 100 ms until it holds or within passes.
+// waitFor polls cond until it holds or within passes (testx.WaitFor).
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", within, what)
+	testx.WaitFor(t, within, what, cond)
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
 // historyState summarises the history views for failure messages.
@@ -44,24 +46,11 @@ func click(t *testing.T, ctx context.Context, sel string) {
 // view lists him.
 func TestHistoryBrowser(t *testing.T) {
 	ctx := browser(t)
-	arts := artifacts(t)
+	arts := testx.Artifacts(t)
 	began := time.Now()
 
 	// A dataset without the performer (symlinks to the shared faces).
-	dataset := t.TempDir()
-	faces := filepath.Join(shared, "testdata", "faces")
-	ents, err := os.ReadDir(faces)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.Name() == performer {
-			continue
-		}
-		if err := os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dataset := linkedFaces(t, performer)
 	gal := filepath.Join(t.TempDir(), "gallery.json")
 	trainStart := time.Now()
 	cmd := exec.Command(filepath.Join(binDir, "facemon-recognizer"), "train", "--models", models,

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
 // TestMergeGroupsBrowser: the Unknowns view merges two groups into one
@@ -20,7 +22,7 @@ import (
 // falls on a frame without a descriptor of its own.)
 func TestMergeGroupsBrowser(t *testing.T) {
 	ctx := browser(t)
-	arts := artifacts(t)
+	arts := testx.Artifacts(t)
 
 	brokerAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	_, httpAddr := startRecognizer(t, "merge1", "--listen", brokerAddr, "--gallery", filepath.Join(t.TempDir(), "empty-gallery.json"),

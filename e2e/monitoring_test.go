@@ -58,15 +58,7 @@ func postJSON(t *testing.T, url, body string) (int, string) {
 // Assistant discovery describes the camera and the people.
 func TestUnknownNamedViaAPIThenRecognized(t *testing.T) {
 	// A dataset without the performer.
-	dataset := t.TempDir()
-	faces := filepath.Join(shared, "testdata", "faces")
-	ents, _ := os.ReadDir(faces)
-	for _, e := range ents {
-		if e.Name() == performer {
-			continue
-		}
-		os.Symlink(filepath.Join(faces, e.Name()), filepath.Join(dataset, e.Name()))
-	}
+	dataset := linkedFaces(t, performer)
 	gal := filepath.Join(t.TempDir(), "gallery.json")
 	cmd := exec.Command(filepath.Join(binDir, "facemon-recognizer"), "train", "--models", models, "--dataset", dataset, "--gallery", gal, "--no-quality")
 	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")

@@ -3,7 +3,6 @@ package creds
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/facemon/facemon/broker"
 	"github.com/facemon/facemon/broker/auth"
+	"github.com/facemon/facemon/broker/internal/testclient"
 )
 
 const (
@@ -161,16 +161,6 @@ func (c *client) got(topic, payload string) bool {
 	return false
 }
 
-func (c *client) all() map[string][]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string][]string{}
-	for k, v := range c.msgs {
-		out[k] = append([]string(nil), v...)
-	}
-	return out
-}
-
 func dial(t *testing.T, url, user, pw, id string) (*client, error) {
 	t.Helper()
 	if id == "" {
@@ -180,32 +170,19 @@ func dial(t *testing.T, url, user, pw, id string) (*client, error) {
 		}
 	}
 	c := &client{msgs: map[string][]string{}, lost: make(chan error, 1)}
-	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).
-		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(waitTimeout).SetWriteTimeout(waitTimeout).
+	o := testclient.Options(url, id, waitTimeout, c.lost).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 			c.mu.Lock()
 			c.msgs[m.Topic()] = append(c.msgs[m.Topic()], string(m.Payload()))
 			c.mu.Unlock()
-		}).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			select {
-			case c.lost <- err:
-			default:
-			}
 		})
 	if user != "" {
 		o.SetUsername(user).SetPassword(pw)
 	}
-	c.Client = paho.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(waitTimeout) {
-		return nil, errors.New("connect timed out")
-	}
-	if err := tok.Error(); err != nil {
+	var err error
+	if c.Client, err = testclient.Connect(t, o, waitTimeout); err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { c.Disconnect(50) })
 	return c, nil
 }
 

@@ -33,6 +33,7 @@ import (
 	"strings"
 
 	"github.com/facemon/facemon/broker/auth"
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/topic"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
@@ -645,40 +646,11 @@ func Secret(dir, user string) (string, error) {
 	return pw, err
 }
 
-// writeFile writes data to path atomically with mode 0600: a temporary file
-// in the same directory, synced, renamed over path, directory synced.
+// writeFile writes data to path atomically with mode 0600
+// (fsx.WriteFileAtomic).
 func writeFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creds: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
+	if err := fsx.WriteFileAtomic(path, data, 0o600); err != nil {
 		return fmt.Errorf("creds: write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("creds: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("creds: write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"image"
-	"image/color"
 	"image/jpeg"
 	"mime/multipart"
 	"net/http"
@@ -20,23 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facemon/facemon/edge/internal/testjpeg"
 	"github.com/facemon/facemon/shared/msg"
 )
-
-func testJPEG(t testing.TB, w, h, i int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x/3 + i*40), uint8(y / 2), uint8(i * 70), 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // stripMeta removes the facemon COM segment again.
 func stripMeta(t *testing.T, b []byte) []byte {
@@ -49,18 +32,7 @@ func stripMeta(t *testing.T, b []byte) []byte {
 }
 
 // frameDir writes n distinct JPEGs of w×h into a directory.
-func frameDir(t *testing.T, n, w, h int) (string, [][]byte) {
-	dir := t.TempDir()
-	var frames [][]byte
-	for i := 0; i < n; i++ {
-		j := testJPEG(t, w, h, i)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.jpg", i)), j, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, j)
-	}
-	return dir, frames
-}
+func frameDir(t *testing.T, n, w, h int) (string, [][]byte) { return testjpeg.Dir(t, n, w, h) }
 
 // runFor captures until n frames arrived (or 15 s passed).
 func runFor(t *testing.T, o Options, n int) ([]Frame, error) {

@@ -29,7 +29,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +39,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/httpauth"
 )
 
@@ -165,28 +165,7 @@ func WriteHash(path, password string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("login file: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".dashboard-*.tmp")
-	if err != nil {
-		return fmt.Errorf("login file: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("login file: %w", err)
-	}
-	if _, err := f.Write(append(h, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("login file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("login file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("login file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsx.WriteFileAtomic(path, append(h, '\n'), 0o600); err != nil {
 		return fmt.Errorf("login file: %w", err)
 	}
 	return nil
@@ -312,25 +291,6 @@ func (a *Auth) allow(r *http.Request) (bool, time.Duration) {
 	return true, 0
 }
 
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-}
-
-func isJSON(ct string) bool {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
-}
-
 func (a *Auth) secure(r *http.Request) bool { return a.o.Secure || r.TLS != nil }
 
 type sessionInfo struct {
@@ -340,20 +300,13 @@ type sessionInfo struct {
 	Expires  time.Time `json:"expires,omitzero"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 // HandleLogin is POST /api/login.
 func (a *Auth) HandleLogin(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !httpauth.SameOrigin(r) {
 		httpauth.WriteError(w, http.StatusForbidden, "cross-origin login refused")
 		return
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
+	if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
 		httpauth.WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return
 	}
@@ -406,7 +359,7 @@ func (a *Auth) HandleLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", MaxAge: int(a.o.TTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: a.secure(r)})
 	a.log.Info("dashboard login", "client", clientKey(r))
-	writeJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: true, CSRF: s.csrf, Expires: s.expires})
+	httpauth.WriteJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: true, CSRF: s.csrf, Expires: s.expires})
 }
 
 // HandleLogout is POST /api/logout (the caller checked the CSRF token).
@@ -427,12 +380,12 @@ func (a *Auth) HandleSession(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("dashboard login file unreadable", "err", err)
 	}
 	s, ok := a.Lookup(r)
-	writeJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: ok, CSRF: s.CSRF, Expires: s.Expires})
+	httpauth.WriteJSON(w, http.StatusOK, sessionInfo{Login: true, LoggedIn: ok, CSRF: s.CSRF, Expires: s.Expires})
 }
 
 // OpenSession is /api/session's answer when login is disabled.
 func OpenSession(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, sessionInfo{Login: false, LoggedIn: true})
+	httpauth.WriteJSON(w, http.StatusOK, sessionInfo{Login: false, LoggedIn: true})
 }
 
 // LoggedIn reports whether r carries a valid session cookie.

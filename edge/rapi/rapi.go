@@ -18,7 +18,6 @@ package rapi
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/redact"
 )
 
@@ -146,65 +146,37 @@ func New(o Options) (*Proxy, error) {
 // Target returns the recognizer base URL.
 func (p *Proxy) Target() string { return p.target.String() }
 
-// WriteError writes the proxy's JSON error body.
-func WriteError(w http.ResponseWriter, code int, text string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": text})
-}
-
-func isJSON(ct string) bool {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
-}
-
-// sameOrigin checks the browser's own statement of where a write comes from.
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true // not a browser, or a same-origin GET
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-}
-
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), Prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
-		WriteError(w, http.StatusNotFound, "not found")
+		httpauth.WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
 	if !cleanRest(rest) {
-		WriteError(w, http.StatusBadRequest, "bad path")
+		httpauth.WriteError(w, http.StatusBadRequest, "bad path")
 		return
 	}
 	if p.o.Authorized != nil && !p.o.Authorized(r) {
-		WriteError(w, http.StatusUnauthorized, "login required")
+		httpauth.WriteError(w, http.StatusUnauthorized, "login required")
 		return
 	}
 	if !p.methods[r.Method] {
 		w.Header().Set("Allow", "GET, POST, PUT, DELETE")
-		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		httpauth.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
 		return
 	}
 	if r.Method != http.MethodGet {
-		if !sameOrigin(r) {
-			WriteError(w, http.StatusForbidden, "cross-origin request refused")
+		if !httpauth.SameOrigin(r) {
+			httpauth.WriteError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
-		if !isJSON(r.Header.Get("Content-Type")) {
-			WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
+			httpauth.WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 			return
 		}
 		if r.ContentLength > p.o.MaxBody {
-			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", p.o.MaxBody))
+			httpauth.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", p.o.MaxBody))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, p.o.MaxBody)
@@ -269,16 +241,16 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+		httpauth.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		p.log.Warn("recognizer API timed out", "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteError(w, http.StatusGatewayTimeout, "the recognizer did not answer within "+p.o.Timeout.String())
+		httpauth.WriteError(w, http.StatusGatewayTimeout, "the recognizer did not answer within "+p.o.Timeout.String())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		w.WriteHeader(499)
 	default:
 		p.log.Warn("recognizer API unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteError(w, http.StatusBadGateway, "recognizer unreachable at "+p.target.Host+": "+errText(err))
+		httpauth.WriteError(w, http.StatusBadGateway, "recognizer unreachable at "+p.target.Host+": "+errText(err))
 	}
 }
 

@@ -116,7 +116,7 @@ func New(o Options) *Server {
 		s.mux.Handle("/rapi/", o.History)
 	} else {
 		s.mux.HandleFunc("/rapi/", func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "history disabled: the edge has no --recognizer-url"})
+			httpauth.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "history disabled: the edge has no --recognizer-url"})
 		})
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -393,46 +393,39 @@ type enrolResponse struct {
 	Error   string         `json:"error,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	if s.o.Enrol == nil {
-		writeJSON(w, http.StatusNotFound, enrolResponse{Error: "enrolment disabled"})
+		httpauth.WriteJSON(w, http.StatusNotFound, enrolResponse{Error: "enrolment disabled"})
 		return
 	}
 	// A JSON content type cannot be sent cross-site without a CORS
 	// preflight, which this server never grants.
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		writeJSON(w, http.StatusUnsupportedMediaType, enrolResponse{Error: "Content-Type must be application/json"})
+	if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
+		httpauth.WriteJSON(w, http.StatusUnsupportedMediaType, enrolResponse{Error: "Content-Type must be application/json"})
 		return
 	}
 	var req enrolRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: "bad request: " + err.Error()})
+		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: "bad request: " + err.Error()})
 		return
 	}
 	if req.Burst == 0 {
 		req.Burst = 1
 	}
 	if !msg.ValidName(req.Name) {
-		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: msg.ErrBadName.Error()})
+		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: msg.ErrBadName.Error()})
 		return
 	}
 	res, err := s.o.Enrol.Enrol(r.Context(), req.Name, req.Burst)
 	switch {
 	case errors.Is(err, enrol.ErrNoFrame):
-		writeJSON(w, http.StatusServiceUnavailable, enrolResponse{Error: err.Error()})
+		httpauth.WriteJSON(w, http.StatusServiceUnavailable, enrolResponse{Error: err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusBadRequest, enrolResponse{Error: err.Error()})
+		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: err.Error()})
 	default:
-		writeJSON(w, http.StatusOK, enrolResponse{Results: res})
+		httpauth.WriteJSON(w, http.StatusOK, enrolResponse{Results: res})
 	}
 }
 
@@ -445,27 +438,27 @@ type trainResponse struct {
 // the page as "train" WebSocket events.
 func (s *Server) train(w http.ResponseWriter, r *http.Request) {
 	if s.o.Train == nil {
-		writeJSON(w, http.StatusNotFound, trainResponse{Error: "training disabled"})
+		httpauth.WriteJSON(w, http.StatusNotFound, trainResponse{Error: "training disabled"})
 		return
 	}
 	// As for /api/enrol: a JSON content type needs a CORS preflight.
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		writeJSON(w, http.StatusUnsupportedMediaType, trainResponse{Error: "Content-Type must be application/json"})
+	if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
+		httpauth.WriteJSON(w, http.StatusUnsupportedMediaType, trainResponse{Error: "Content-Type must be application/json"})
 		return
 	}
 	id, err := s.o.Train.Start()
 	switch {
 	case errors.Is(err, train.ErrBrokerDown), errors.Is(err, train.ErrNoRecognizer):
-		writeJSON(w, http.StatusServiceUnavailable, trainResponse{Error: err.Error()})
+		httpauth.WriteJSON(w, http.StatusServiceUnavailable, trainResponse{Error: err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, trainResponse{Error: err.Error()})
+		httpauth.WriteJSON(w, http.StatusInternalServerError, trainResponse{Error: err.Error()})
 	default:
-		writeJSON(w, http.StatusAccepted, trainResponse{ID: id})
+		httpauth.WriteJSON(w, http.StatusAccepted, trainResponse{ID: id})
 	}
 }
 
 func (s *Server) cameras(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.o.State.Cameras())
+	httpauth.WriteJSON(w, http.StatusOK, s.o.State.Cameras())
 }
 
 // configData tells the page which features this edge offers.
@@ -477,7 +470,7 @@ type configData struct {
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, configData{Camera: s.o.Local, Enrol: s.o.Enrol != nil,
+	httpauth.WriteJSON(w, http.StatusOK, configData{Camera: s.o.Local, Enrol: s.o.Enrol != nil,
 		Train: s.o.Train != nil, History: s.o.History != nil})
 }
 
@@ -492,5 +485,5 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		out["last_frame_age_ms"] = time.Since(f.Arrived).Milliseconds()
 		out["last_seq"] = strconv.FormatUint(f.Seq, 10)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpauth.WriteJSON(w, http.StatusOK, out)
 }

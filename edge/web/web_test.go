@@ -50,16 +50,23 @@ func frame(t *testing.T, seq uint64) []byte {
 	return b
 }
 
+// videoFeed opens the MJPEG live view at base, for as long as ctx lasts.
+func videoFeed(t *testing.T, ctx context.Context, base string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/video_feed", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 func TestMJPEG(t *testing.T) {
 	ts, hub, _ := newServer(t)
 	hub.PutRaw("c1", frame(t, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/video_feed", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := videoFeed(t, ctx, ts.URL)
 	defer resp.Body.Close()
 	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt != "multipart/x-mixed-replace" || params["boundary"] != "frame" {
@@ -152,11 +159,7 @@ func TestViewerMetrics(t *testing.T) {
 	put(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/video_feed", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := videoFeed(t, ctx, ts.URL)
 	defer resp.Body.Close()
 	mr := multipart.NewReader(resp.Body, "frame")
 	// A part ends at the next boundary: frame i+1 completes part i, and the

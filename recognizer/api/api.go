@@ -235,7 +235,7 @@ func (s *server) recover(h http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("api handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+				httpauth.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 			}
 		}()
 		h.ServeHTTP(w, r)
@@ -255,7 +255,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 			if status >= 500 && status != http.StatusNotImplemented {
 				s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
-			writeJSON(w, status, map[string]string{"error": text})
+			httpauth.WriteJSON(w, status, map[string]string{"error": text})
 		}
 	})
 }
@@ -264,46 +264,41 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // false when the request may not go on.
 func (s *server) admit(w http.ResponseWriter, r *http.Request) bool {
 	if s.o.Token == "" && !s.o.Open {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "REST API disabled: no API token configured on the recognizer (--api-token-file / --api-token; --api-open serves it without one)"})
+		httpauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "REST API disabled: no API token configured on the recognizer (--api-token-file / --api-token; --api-open serves it without one)"})
 		return false
 	}
 	// A browser says when a request comes from another site; nothing
 	// legitimate does that (the dashboard goes through its edge's proxy).
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
+		httpauth.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
 		return false
 	}
 	if s.o.Token != "" {
 		if _, ok := httpauth.Bearer(r); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="facemon"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing bearer token (send Authorization: Bearer TOKEN)"})
+			httpauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing bearer token (send Authorization: Bearer TOKEN)"})
 			return false
 		}
 		if !httpauth.BearerOK(r, s.o.Token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="facemon", error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong bearer token"})
+			httpauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong bearer token"})
 			return false
 		}
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodDelete:
-		if (r.ContentLength > 0 || r.Header.Get("Content-Type") != "") && !isJSON(r.Header.Get("Content-Type")) {
-			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
+		if (r.ContentLength > 0 || r.Header.Get("Content-Type") != "") && !httpauth.IsJSON(r.Header.Get("Content-Type")) {
+			httpauth.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 			return false
 		}
 	default:
-		if !isJSON(r.Header.Get("Content-Type")) {
-			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
+		if !httpauth.IsJSON(r.Header.Get("Content-Type")) {
+			httpauth.WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json"})
 			return false
 		}
 	}
 	return true
-}
-
-func isJSON(ct string) bool {
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
 }
 
 func (s *server) classify(err error) (int, string) {
@@ -322,13 +317,6 @@ func (s *server) classify(err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	}
 	return http.StatusInternalServerError, "internal error"
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }
 
 func writeJPEG(w http.ResponseWriter, b []byte) error {
@@ -406,7 +394,7 @@ func (s *server) people(w http.ResponseWriter, r *http.Request) error {
 	if ps == nil {
 		ps = []Person{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"people": ps})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"people": ps})
 	return nil
 }
 
@@ -425,7 +413,7 @@ func (s *server) samples(w http.ResponseWriter, r *http.Request) error {
 	if ss == nil {
 		ss = []Sample{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": name, "samples": ss})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"name": name, "samples": ss})
 	return nil
 }
 
@@ -449,7 +437,7 @@ func (s *server) setThreshold(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.People.SetThreshold(r.Context(), name, *body.Threshold); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": name, "threshold": *body.Threshold})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"name": name, "threshold": *body.Threshold})
 	return nil
 }
 
@@ -491,7 +479,7 @@ func (s *server) rename(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.People.RenamePerson(r.Context(), old, body.Name); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"name": body.Name})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]string{"name": body.Name})
 	return nil
 }
 
@@ -557,7 +545,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 	for i, e := range evs {
 		out[i] = eventJSON{e, fmt.Sprintf("/api/events/%d/crop.jpg", e.ID), fmt.Sprintf("/api/events/%d/frame.jpg", e.ID)}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"events": out})
 	return nil
 }
 
@@ -614,7 +602,7 @@ func (s *server) notThisPerson(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, n)
+	httpauth.WriteJSON(w, http.StatusCreated, n)
 	return nil
 }
 
@@ -662,7 +650,7 @@ func (s *server) groups(w http.ResponseWriter, r *http.Request) error {
 	for i, g := range gs {
 		out[i] = toGroupJSON(g)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": out})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"groups": out})
 	return nil
 }
 
@@ -691,7 +679,7 @@ func (s *server) group(w http.ResponseWriter, r *http.Request) error {
 	for i, u := range us {
 		faces[i] = unknownJSON{u, faceCropURL(u.ID)}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": toGroupJSON(g), "faces": faces})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"group": toGroupJSON(g), "faces": faces})
 	return nil
 }
 
@@ -814,7 +802,7 @@ func (s *server) nameGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.startTraining(r.Context(), body, &res)
-	writeJSON(w, http.StatusOK, res)
+	httpauth.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 
@@ -846,7 +834,7 @@ func (s *server) nameUnknown(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.startTraining(r.Context(), body, &res)
-	writeJSON(w, http.StatusOK, res)
+	httpauth.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 
@@ -886,7 +874,7 @@ func (s *server) merge(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": toGroupJSON(g)})
+	httpauth.WriteJSON(w, http.StatusOK, map[string]any{"group": toGroupJSON(g)})
 	return nil
 }
 
@@ -911,7 +899,7 @@ func (s *server) train(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Trainer.StartTraining(context.WithoutCancel(r.Context()), body.ID); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": body.ID})
+	httpauth.WriteJSON(w, http.StatusAccepted, map[string]string{"id": body.ID})
 	return nil
 }
 
@@ -926,6 +914,6 @@ func (s *server) trainStatus(w http.ResponseWriter, r *http.Request) error {
 	if st == nil {
 		return fmt.Errorf("%w: no training has run yet", ErrNotFound)
 	}
-	writeJSON(w, http.StatusOK, st)
+	httpauth.WriteJSON(w, http.StatusOK, st)
 	return nil
 }

@@ -79,19 +79,21 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.minFace, "min-face", 0, "ignore faces narrower than this many pixels")
 }
 
+// analyzer checks the flags and returns the analyzer they describe; its
+// errors are usage errors.
 func (c *common) analyzer() (face.Analyzer, error) {
 	det, err := face.ParseDetector(c.detector)
 	if err != nil {
-		return face.Analyzer{}, err
+		return face.Analyzer{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if c.landmarks != 5 && c.landmarks != 68 {
 		if v := os.Getenv("FACEMON_LANDMARKS"); v != "" && c.landmarks == DefaultLandmarks() {
-			return face.Analyzer{}, fmt.Errorf("FACEMON_LANDMARKS=%q: want 5 or 68", v)
+			return face.Analyzer{}, fmt.Errorf("%w: FACEMON_LANDMARKS=%q: want 5 or 68", errUsage, v)
 		}
-		return face.Analyzer{}, fmt.Errorf("--landmarks %d: want 5 or 68", c.landmarks)
+		return face.Analyzer{}, fmt.Errorf("%w: --landmarks %d: want 5 or 68", errUsage, c.landmarks)
 	}
 	if c.workers < 1 || c.workers > 64 {
-		return face.Analyzer{}, fmt.Errorf("--workers %d: want 1..64", c.workers)
+		return face.Analyzer{}, fmt.Errorf("%w: --workers %d: want 1..64", errUsage, c.workers)
 	}
 	a := face.DefaultAnalyzer
 	a.Detector = det
@@ -200,7 +202,7 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	a, err := c.analyzer()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	a.CNNFallback = !*noCNN
 	prev, err := gallery.LoadOrEmpty(*galPath)
@@ -325,22 +327,14 @@ func Identify(ctx context.Context, env Env, args []string) error {
 	var rf ruleFlags
 	rf.register(fs)
 	noFallback := fs.Bool("no-fallback", false, noFallbackHelp)
-	if err := parse(fs, args); err != nil {
+	a, err := parseImages(fs, args, &c, noFallback)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: no images given", errUsage)
 	}
 	rule, err := rf.rule(fs)
 	if err != nil {
 		return err
 	}
-	a, err := c.analyzer()
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	a.CNNFallback = !*noFallback
 	g, err := gallery.Load(*galPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("gallery %s does not exist: make one with `facemon-recognizer train --dataset DIR --gallery %s`", *galPath, *galPath)
@@ -382,18 +376,10 @@ func Encode(ctx context.Context, env Env, args []string) error {
 	var c common
 	c.register(fs)
 	noFallback := fs.Bool("no-fallback", false, noFallbackHelp)
-	if err := parse(fs, args); err != nil {
+	a, err := parseImages(fs, args, &c, noFallback)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: no images given", errUsage)
-	}
-	a, err := c.analyzer()
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	a.CNNFallback = !*noFallback
 	return eachFace(ctx, env, &c, a, fs.Args(), func(path string, f *face.Face, n int, det string, err error) any {
 		switch {
 		case err != nil:
@@ -407,6 +393,25 @@ func Encode(ctx context.Context, env Env, args []string) error {
 }
 
 const noFallbackHelp = "do not retry with the CNN detector (on a copy downscaled to 1024 px) when HOG finds no face; the fallback finds turned heads, ~0.5 s per image"
+
+// parseImages parses the flags of a command over IMAGE|DIR arguments
+// (identify, encode), which needs at least one, and returns the analyzer,
+// with the CNN fallback unless --no-fallback.
+func parseImages(fs *flag.FlagSet, args []string, c *common, noFallback *bool) (face.Analyzer, error) {
+	if err := parse(fs, args); err != nil {
+		return face.Analyzer{}, err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return face.Analyzer{}, fmt.Errorf("%w: no images given", errUsage)
+	}
+	a, err := c.analyzer()
+	if err != nil {
+		return face.Analyzer{}, err
+	}
+	a.CNNFallback = !*noFallback
+	return a, nil
+}
 
 // eachFace runs the analyzer over IMAGE|DIR arguments and writes one JSON
 // line per face (left to right), or one line for an image without faces

@@ -48,7 +48,7 @@ func Eval(ctx context.Context, env Env, args []string) error {
 	}
 	a, err := c.analyzer()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	a.CNNFallback = true
 	pool, err := env.OpenPool(c.models, c.landmarks, c.workers)

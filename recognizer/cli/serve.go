@@ -103,7 +103,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	}
 	a, err := c.analyzer()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	// Decoded frames default to HOG on the grey image: measured 2.37x the
 	// naive pipeline's frames per CPU-second against 2.00x for colour HOG,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -206,7 +207,7 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 	}))
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close() // nothing listens there any more
-	var logs syncBuffer
+	var logs testx.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	for _, base := range []string{srv.URL, closed.URL} {
 		hook := strings.Replace(base, "http://", "http://hookuser:hookpw123@", 1) + "/api/webhook/HOOKSECRET?token=tok456"
@@ -235,23 +236,6 @@ func TestWebhookSecretsNotLogged(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "ftppw") || strings.Contains(err.Error(), "HOOKSECRET") {
 		t.Errorf("bad webhook error: %v", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Cool-down entries of cameras that come and go expire: 10,000 distinct

@@ -3,12 +3,10 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +16,8 @@ import (
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/internal/testenv"
 	"github.com/facemon/facemon/recognizer/service"
+	"github.com/facemon/facemon/shared/testx"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestTwoDefaultRecognizersOnOneBroker: two recognizers started with
 // default flags on one host (same instance name, no --client-id) share one
@@ -49,8 +31,8 @@ func TestTwoDefaultRecognizersOnOneBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	port := freePort(t)
-	run := func(cfg service.Config, logs *lockedBuf) *service.Service {
+	port := testx.FreePort(t)
+	run := func(cfg service.Config, logs *testx.Buffer) *service.Service {
 		t.Helper()
 		cfg.Gallery = t.TempDir() + "/gallery.json"
 		cfg.Dataset = t.TempDir()
@@ -65,13 +47,13 @@ func TestTwoDefaultRecognizersOnOneBroker(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done })
 		return svc
 	}
-	var logA, logB lockedBuf
+	var logA, logB testx.Buffer
 	run(service.Config{AllowAnonymous: true, Listen: fmt.Sprintf("127.0.0.1:%d", port)}, &logA)
-	waitFor(t, 15*time.Second, "recognizer A connected", func() bool { return strings.Contains(logA.String(), "mqtt connected") })
+	testx.WaitFor(t, 15*time.Second, "recognizer A connected", func() bool { return strings.Contains(logA.String(), "mqtt connected") })
 	run(service.Config{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port)}, &logB)
-	waitFor(t, 15*time.Second, "recognizer B connected", func() bool { return strings.Contains(logB.String(), "mqtt connected") })
+	testx.WaitFor(t, 15*time.Second, "recognizer B connected", func() bool { return strings.Contains(logB.String(), "mqtt connected") })
 	time.Sleep(4 * time.Second) // a takeover loop shows several reconnects a second
-	for name, l := range map[string]*lockedBuf{"A": &logA, "B": &logB} {
+	for name, l := range map[string]*testx.Buffer{"A": &logA, "B": &logB} {
 		out := l.String()
 		if n := strings.Count(out, `msg="mqtt connected"`); n != 1 {
 			t.Errorf("recognizer %s connected %d times:\n%s", name, n, out)

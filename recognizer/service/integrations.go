@@ -46,8 +46,6 @@ type integrations struct {
 	api      http.Handler
 	rec      *history.Recorder
 	unknowns *unknownTracks
-
-	mu sync.Mutex
 }
 
 // setupIntegrations opens the history store and builds the notifier, the

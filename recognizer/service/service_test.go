@@ -24,6 +24,7 @@ import (
 	"github.com/facemon/facemon/recognizer/service"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -37,15 +38,6 @@ type harness struct {
 	results []msg.CommandResult
 	enrol   []msg.EnrolResult
 	ids     []*msg.Identities
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func link(t *testing.T, dataset, src, dst string) {
@@ -66,7 +58,7 @@ func start(t *testing.T) *harness {
 	t.Cleanup(func() { pool.Close() })
 	h := &harness{dataset: t.TempDir()}
 	h.gallery = filepath.Join(t.TempDir(), "gallery.json")
-	port := freePort(t)
+	port := testx.FreePort(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -155,18 +147,6 @@ func (h *harness) publish(t *testing.T, verb string, v any) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func (h *harness) lastTrain() (msg.TrainStatus, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -187,11 +167,11 @@ func TestCommandsOverMQTT(t *testing.T) {
 	link(t, h.dataset, "noface/dogs.jpg", "biden/dogs.jpg")
 
 	h.publish(t, "train", []byte(`{"v":1,"id":`)) // malformed
-	waitFor(t, 5*time.Second, "error status", func() bool { st, _ := h.lastTrain(); return st.State == msg.TrainError })
+	testx.WaitFor(t, 5*time.Second, "error status", func() bool { st, _ := h.lastTrain(); return st.State == msg.TrainError })
 
 	h.publish(t, "train", msg.Train{V: 1, ID: "r1"})
 	h.publish(t, "train", msg.Train{V: 1, ID: "r2"}) // coalesces
-	waitFor(t, 180*time.Second, "training done", func() bool { st, _ := h.lastTrain(); return st.State == msg.TrainDone })
+	testx.WaitFor(t, 180*time.Second, "training done", func() bool { st, _ := h.lastTrain(); return st.State == msg.TrainDone })
 	st, n := h.lastTrain()
 	t.Logf("train status: %+v after %d messages", st, n)
 	if st.People != 2 || st.Encodings != 3 || st.Skipped != 1 || st.Reasons["no face"] != 1 {
@@ -216,7 +196,7 @@ func TestCommandsOverMQTT(t *testing.T) {
 	// A frame is now named.
 	frame, _ := os.ReadFile(testenv.Testdata(t, "edge", "obama-480p.jpg"))
 	h.cl.PublishWait(topic.New("").Frames("door"), 0, false, frame, 5*time.Second)
-	waitFor(t, 10*time.Second, "identities naming obama", func() bool {
+	testx.WaitFor(t, 10*time.Second, "identities naming obama", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for _, m := range h.ids {
@@ -233,7 +213,7 @@ func TestCommandsOverMQTT(t *testing.T) {
 	h.publish(t, "enrol", msg.Enrol{V: 1, ID: "e1", Name: "kit", Image: kit})
 	h.publish(t, "enrol", msg.Enrol{V: 1, ID: "e2", Name: "kit", Image: dogs})
 	h.publish(t, "enrol", []byte(`{"v":1,"id":"e3","name":"../../etc","image":""}`))
-	waitFor(t, 20*time.Second, "3 enrol results", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.enrol) == 3 })
+	testx.WaitFor(t, 20*time.Second, "3 enrol results", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.enrol) == 3 })
 	got := map[string]string{}
 	for _, r := range h.enrol {
 		got[r.ID] = r.Status
@@ -253,7 +233,7 @@ func TestCommandsOverMQTT(t *testing.T) {
 	h.publish(t, "delete", msg.PersonCmd{V: 1, ID: "c4", Name: "nobody"})
 	h.publish(t, "rename", []byte(`{"v":1,"id":"c5","name":"obama","new_name":"../x"}`))
 	h.publish(t, "threshold", []byte(`{"v":1,"id":"c6","name":"obama","threshold":0.9}`))
-	waitFor(t, 10*time.Second, "6 command results", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.results) == 6 })
+	testx.WaitFor(t, 10*time.Second, "6 command results", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.results) == 6 })
 	ok := map[string]bool{}
 	for _, r := range h.results {
 		ok[r.ID] = r.OK
@@ -281,5 +261,5 @@ func TestCommandsOverMQTT(t *testing.T) {
 	if err := g2.Save(h.gallery); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "reload", func() bool { return h.svc.Pipeline.Gallery().Person("someone_else") != nil })
+	testx.WaitFor(t, 5*time.Second, "reload", func() bool { return h.svc.Pipeline.Gallery().Person("someone_else") != nil })
 }

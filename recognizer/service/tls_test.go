@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/service"
 	"github.com/facemon/facemon/shared/mqttx"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/tlsx"
 )
 
@@ -24,16 +24,6 @@ type noFaces struct{}
 
 func (noFaces) Recognize([]byte, face.Detector) ([]face.Face, error) { return nil, nil }
 func (noFaces) Close() error                                         { return nil }
-
-func port0(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestTLS: certificates from the certs command; the embedded broker's TLS
 // listener and the HTTPS API accept a client trusting ca.pem (--ca) and
@@ -49,7 +39,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcpPort, tlsPort, httpPort := port0(t), port0(t), port0(t)
+	tcpPort, tlsPort, httpPort := testx.FreePort(t), testx.FreePort(t), testx.FreePort(t)
 	svc, err := service.New(service.Config{AllowAnonymous: true, Gallery: filepath.Join(t.TempDir(), "gallery.json"), Dataset: t.TempDir(),
 		Listen: fmt.Sprintf("127.0.0.1:%d", tcpPort), TLSListen: fmt.Sprintf("127.0.0.1:%d", tlsPort), TLSCert: f.Cert, TLSKey: f.Key,
 		HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort), Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule},

@@ -1,6 +1,6 @@
 // Package httpauth holds the small HTTP checks the edge and the recognizer
-// share: constant-time bearer tokens, loopback detection, the /metrics
-// guard and reading secret files. Pure Go, standard library only.
+// share: constant-time bearer tokens, loopback detection, same-origin and
+// JSON content-type checks, the /metrics guard and reading secret files. Pure Go, standard library only.
 package httpauth
 
 import (
@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -53,13 +54,42 @@ func Loopback(r *http.Request) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// WriteError writes the documented {"error":"..."} body.
-func WriteError(w http.ResponseWriter, code int, text string) {
+// SameOrigin checks the browser's own statement of where a write comes
+// from (Sec-Fetch-Site, then Origin against Host). A request with neither
+// header passes: not a browser, or a same-origin GET.
+func SameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// IsJSON reports whether a Content-Type header names JSON. A browser
+// cannot send that cross-site without a CORS preflight.
+func IsJSON(ct string) bool {
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
+}
+
+// WriteJSON writes v as a JSON response that is never cached.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": text})
+	json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes the documented {"error":"..."} body.
+func WriteError(w http.ResponseWriter, code int, text string) {
+	WriteJSON(w, code, map[string]string{"error": text})
 }
 
 // Unauthorized writes 401 with a Bearer challenge.

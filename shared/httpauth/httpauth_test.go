@@ -96,3 +96,33 @@ func TestReadSecret(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+func TestSameOrigin(t *testing.T) {
+	// {Sec-Fetch-Site, Origin} ("" = header absent) for a request to pi.lan:8080.
+	for hdr, want := range map[[2]string]bool{
+		{"", ""}: true, {"same-origin", "http://pi.lan:8080"}: true, {"none", ""}: true, {"", "http://PI.lan:8080"}: true,
+		{"cross-site", ""}: false, {"same-site", "http://pi.lan:8080"}: false, {"", "http://evil.example"}: false, {"", "null"}: false,
+	} {
+		r := httptest.NewRequest("POST", "http://pi.lan:8080/api/login", nil)
+		if hdr[0] != "" {
+			r.Header.Set("Sec-Fetch-Site", hdr[0])
+		}
+		if hdr[1] != "" {
+			r.Header.Set("Origin", hdr[1])
+		}
+		if got := SameOrigin(r); got != want {
+			t.Errorf("Sec-Fetch-Site %q Origin %q: %v, want %v", hdr[0], hdr[1], got, want)
+		}
+	}
+}
+
+func TestIsJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json": true, "Application/JSON; charset=utf-8": true, " application/json ": true,
+		"": false, "text/plain": false, "application/jsonx": false, "multipart/form-data": false,
+	} {
+		if IsJSON(ct) != want {
+			t.Errorf("IsJSON(%q) = %v", ct, !want)
+		}
+	}
+}

@@ -21,9 +21,19 @@ func New() string {
 // no leading or trailing '-' or '.'); it returns fallback when nothing is
 // left.
 func Sanitize(s, fallback string) string {
+	id := strings.Trim(Part(s, 64), "-.")
+	if !topic.ValidID(id) {
+		return fallback
+	}
+	return id
+}
+
+// Part maps s onto [A-Za-z0-9_.-] (any other character becomes '-'), at
+// most n bytes, for building a longer id from pieces.
+func Part(s string, n int) string {
 	var b strings.Builder
 	for _, r := range s {
-		if b.Len() >= 64 {
+		if b.Len() >= n {
 			break
 		}
 		switch {
@@ -33,9 +43,5 @@ func Sanitize(s, fallback string) string {
 			b.WriteByte('-')
 		}
 	}
-	id := strings.Trim(b.String(), "-.")
-	if !topic.ValidID(id) {
-		return fallback
-	}
-	return id
+	return b.String()
 }

@@ -21,6 +21,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
@@ -126,39 +127,22 @@ func DefaultClientID(user, component string) string {
 		r = [3]byte{byte(n >> 16), byte(n >> 8), byte(n)}
 	}
 	suffix := hex.EncodeToString(r[:])
-	prefix := idPart(user, 64)
+	prefix := ids.Part(user, 64)
 	if prefix == "" || prefix != user {
 		// An anonymous client, or a user name that cannot start an id
 		// as it is (the broker compares ids with the user name).
 		prefix = "facemon"
-		if c := idPart(component, 24); c != "" {
+		if c := ids.Part(component, 24); c != "" {
 			prefix += "-" + c
 		}
 	}
 	prefix = prefix[:min(len(prefix), 64-len(suffix)-1)]
 	host, _ := os.Hostname()
-	host = idPart(host, 64-len(prefix)-len(suffix)-2)
+	host = ids.Part(host, 64-len(prefix)-len(suffix)-2)
 	if host == "" {
 		return prefix + "-" + suffix
 	}
 	return prefix + "-" + host + "-" + suffix
-}
-
-// idPart maps s onto [A-Za-z0-9_.-], at most n bytes.
-func idPart(s string, n int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= n {
-			break
-		}
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('-')
-		}
-	}
-	return b.String()
 }
 
 // tlsConfig returns the TLS configuration for o (nil for plain brokers).

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/facemon/facemon/shared/ids"
 )
 
 func TestValidateBroker(t *testing.T) {
@@ -58,7 +60,7 @@ func TestDefaultClientID(t *testing.T) {
 		if !strings.HasPrefix(id, prefix) || !re.MatchString(id) {
 			t.Errorf("user %q: id %q (want prefix %q, <= 64 id characters)", user, id, prefix)
 		}
-		if h := idPart(host, 64); h != "" && len(prefix)+len(h)+8 <= 64 && !strings.Contains(id, "-"+h+"-") {
+		if h := ids.Part(host, 64); h != "" && len(prefix)+len(h)+8 <= 64 && !strings.Contains(id, "-"+h+"-") {
 			t.Errorf("user %q: id %q lacks the host %q", user, id, h)
 		}
 		if !regexp.MustCompile(`-[0-9a-f]{6}$`).MatchString(id) {

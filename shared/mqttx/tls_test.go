@@ -1,7 +1,6 @@
 package mqttx
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,31 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/facemon/facemon/shared/redact"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/tlsx"
 )
-
-// syncBuf is a bytes.Buffer safe for the logger's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func mosquittoBin(t *testing.T) string {
 	t.Helper()
@@ -53,16 +34,6 @@ func mosquittoBin(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startTLSMosquitto runs mosquitto with a TLS listener only (no anonymous
 // access, one user) and returns its port.
 func startTLSMosquitto(t *testing.T, f tlsx.Files, user, pass string) int {
@@ -78,7 +49,7 @@ func startMosquittoConf(t *testing.T, f tlsx.Files, user, pass, extra string) in
 		t.Fatalf("mosquitto_passwd: %v %s", err, out)
 	}
 	os.Chmod(pw, 0o600)
-	port := freePort(t)
+	port := testx.FreePort(t)
 	conf := fmt.Sprintf("per_listener_settings false\nallow_anonymous false\npassword_file %s\npersistence false\n"+
 		"listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n%s", pw, port, f.Cert, f.Key, extra)
 	if os.Getuid() == 0 {
@@ -88,7 +59,7 @@ func startMosquittoConf(t *testing.T, f tlsx.Files, user, pass, extra string) in
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs testx.Buffer
 	cmd := exec.Command(bin, "-c", cf)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -121,7 +92,7 @@ func TestTLSMosquitto(t *testing.T) {
 	const user, pass = "edge-door", "Corr3ct-Horse-pw"
 	port := startTLSMosquitto(t, f, user, pass)
 
-	var logs syncBuf
+	var logs testx.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	connect := func(broker, caFile, pw string, wait time.Duration) (*Client, error) {
 		cl, err := New(Options{Broker: broker, ClientID: DefaultClientID(user, "test"), Username: user, Password: pw,

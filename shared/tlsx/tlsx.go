@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/facemon/facemon/shared/fsx"
 )
 
 // File names inside the tls directory.
@@ -293,10 +295,10 @@ func GenerateNamed(dir, name string, hosts []string, now time.Time) (f Files, ne
 		if err != nil {
 			return f, false, err
 		}
-		if err := WriteFileAtomic(f.CAKey, kp); err != nil {
+		if err := fsx.WriteFileAtomic(f.CAKey, kp, 0o600); err != nil {
 			return f, false, err
 		}
-		if err := WriteFileAtomic(f.CA, ca.CertPEM); err != nil {
+		if err := fsx.WriteFileAtomic(f.CA, ca.CertPEM, 0o600); err != nil {
 			return f, false, err
 		}
 		newCA = true
@@ -307,46 +309,13 @@ func GenerateNamed(dir, name string, hosts []string, now time.Time) (f Files, ne
 	if err != nil {
 		return f, newCA, err
 	}
-	if err := WriteFileAtomic(f.Key, key); err != nil {
+	if err := fsx.WriteFileAtomic(f.Key, key, 0o600); err != nil {
 		return f, newCA, err
 	}
-	if err := WriteFileAtomic(f.Cert, cert); err != nil {
+	if err := fsx.WriteFileAtomic(f.Cert, cert, 0o600); err != nil {
 		return f, newCA, err
 	}
 	return f, newCA, nil
-}
-
-// WriteFileAtomic writes b to path with mode 0600 through a temporary file
-// in the same directory, synced and renamed over path.
-func WriteFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 func validName(n string) bool {

@@ -5,29 +5,13 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/facemon/facemon/shared/testx"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestHelp(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -69,7 +53,7 @@ func TestBadFlags(t *testing.T) {
 func TestRunAndShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var errb lockedBuffer
+	var errb testx.Buffer
 	started := make(chan string, 1)
 	done := make(chan int, 1)
 	go func() {
@@ -144,7 +128,7 @@ func TestStateAndUsersCommand(t *testing.T) {
 	dir := t.TempDir() + "/state"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb lockedBuffer
+	var out, errb testx.Buffer
 	started := make(chan string, 1)
 	done := make(chan int, 1)
 	go func() {

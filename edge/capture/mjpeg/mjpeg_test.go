@@ -5,36 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
 	"image/jpeg"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/facemon/facemon/edge/internal/testjpeg"
 )
 
 // testJPEG encodes a w×h gradient whose colour depends on i.
-func testJPEG(t testing.TB, w, h, i int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x + i*40), uint8(y), uint8(i * 70), 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
+func testJPEG(t testing.TB, w, h, i int) []byte { return testjpeg.Gradient(t, w, h, i) }
 
 // withThumbnail inserts an APP1 segment holding a whole JPEG (EOI included)
 // after SOI, as EXIF thumbnails do.
@@ -163,15 +148,7 @@ func FuzzSplitter(f *testing.F) {
 }
 
 func writeFrames(t *testing.T, n int) (dir string, frames [][]byte) {
-	dir = t.TempDir()
-	for i := 0; i < n; i++ {
-		j := testJPEG(t, 48, 32, i)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.jpg", i)), j, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, j)
-	}
-	return dir, frames
+	return testjpeg.Dir(t, n, 48, 32)
 }
 
 func TestProcess(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/edge/internal/testbroker"
+	"github.com/facemon/facemon/edge/internal/testjpeg"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -142,11 +143,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // need OpenCV; a Go-encoded gradient will do) and returns its path.
 func writeOneJPEG(t *testing.T, w, h int) string {
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("f%dx%d.jpg", w, h))
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, gradient(w, h), &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, testjpeg.Gradient(t, w, h, 0), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

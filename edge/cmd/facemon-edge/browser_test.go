@@ -4,7 +4,6 @@ import (
 	"context"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,74 +12,22 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/facemon/facemon/edge/internal/testbroker"
+	"github.com/facemon/facemon/shared/testx"
 )
 
-// chromiumPath finds headless Chromium; with CI=true a missing browser fails
-// the test instead of skipping it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("FACEMON_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found (CI=true: browser tests must run)")
-	}
-	t.Skip("chromium not found")
-	return ""
-}
-
-func artifactDir(t *testing.T) string {
-	dir := os.Getenv("FACEMON_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
+// newBrowser starts headless Chromium for the test; it is stopped at the
+// end.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	// Not t.TempDir: Chromium's helper processes may still be writing the
-	// profile for a moment after the browser is killed.
-	profile, err := os.MkdirTemp("", "facemon-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1000, 800),
+	profile := testx.ChromiumProfile(t)
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(testx.Chromium(t)), chromedp.UserDataDir(profile), chromedp.WindowSize(1000, 800)}
+	for _, f := range testx.ChromiumFlags {
+		opts = append(opts, chromedp.Flag(f.Name, f.Value))
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() {
-		cancelT()
-		cancelC()
-		cancelA()
-		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -144,7 +91,7 @@ func TestDashboardBrowser(t *testing.T) {
 	b := testbroker.Start(t)
 	e := startEdge(t, b.URL, "door", "--enrol-timeout", "1500ms")
 	ctx := newBrowser(t)
-	arts := artifactDir(t)
+	arts := testx.Artifacts(t)
 	t.Logf("artifacts: %s", arts)
 
 	browserLogin(t, ctx, "http://"+e.Addr+"/", testPassword)

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/facemon/facemon/edge/login"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -49,15 +49,8 @@ func sharedVideo(t *testing.T) string {
 	return p
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freePort returns a free address on 127.0.0.1 ("127.0.0.1:port").
+func freePort(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", testx.FreePort(t)) }
 
 // edge is a facemon-edge running in-process.
 type edge struct {

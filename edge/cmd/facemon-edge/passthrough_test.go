@@ -2,17 +2,12 @@ package main
 
 import (
 	"bytes"
-	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/facemon/facemon/edge/internal/testbroker"
+	"github.com/facemon/facemon/edge/internal/testjpeg"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -31,22 +26,7 @@ func TestVersion(t *testing.T) {
 // An exec: source (a stand-in for rpicam-vid writing MJPEG) is published
 // as the camera's own JPEG bytes, and the live view shows it.
 func TestExecSourcePassThrough(t *testing.T) {
-	dir := t.TempDir()
-	var want [][]byte
-	for i := 0; i < 2; i++ {
-		img := image.NewRGBA(image.Rect(0, 0, 320, 240))
-		for y := 0; y < 240; y++ {
-			for x := 0; x < 320; x++ {
-				img.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(100 * i), 255})
-			}
-		}
-		var b bytes.Buffer
-		jpeg.Encode(&b, img, &jpeg.Options{Quality: 75})
-		want = append(want, b.Bytes())
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.jpg", i)), b.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, want := testjpeg.Dir(t, 2, 320, 240)
 	b := testbroker.Start(t)
 	got := make(chan []byte, 50)
 	sub := mqttClient(t, b.URL, "test-sub-pt", "")
@@ -84,14 +64,4 @@ func TestExecSourcePassThrough(t *testing.T) {
 	if v := metric(t, e.Addr, "facemon_edge_frames_passthrough_total"); v < 5 {
 		t.Errorf("passthrough frames %v, want >= 5", v)
 	}
-}
-
-func gradient(w, h int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
-		}
-	}
-	return img
 }

@@ -1,30 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/facemon/facemon/edge/login"
+	"github.com/facemon/facemon/shared/testx"
+	"github.com/facemon/facemon/shared/tlsx"
 )
 
 func TestParseConfigWeb(t *testing.T) {
@@ -57,41 +49,23 @@ func TestParseConfigWeb(t *testing.T) {
 	}
 }
 
-// syncBuf is a goroutine-safe buffer.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFirstStartPassword: without a login file the edge creates one, prints
 // the password once on stdout (never in the log), and that password logs in.
 func TestFirstStartPassword(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "edge-state")
-	var out syncBuf
+	var out testx.Buffer
 	old := stdout
 	stdout = &out
 	t.Cleanup(func() { stdout = old })
 
-	start := func() (string, *syncBuf, func()) {
+	start := func() (string, *testx.Buffer, func()) {
 		addr := freePort(t)
 		cfg, err := parseConfig([]string{"facemon-edge", "--broker", "tcp://" + freePort(t), "--camera-id", "first",
 			"--source", sharedVideo(t), "--listen", addr, "--dataset", filepath.Join(state, "..", "dataset"), "--state", state}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := &syncBuf{}
+		logs := &testx.Buffer{}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
@@ -162,20 +136,11 @@ func TestFirstStartPassword(t *testing.T) {
 // the session cookie is Secure; a bad key pair stops the start.
 func TestDashboardTLS(t *testing.T) {
 	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certs, _, err := tlsx.Generate(filepath.Join(dir, "tls"), []string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	certFile, keyFile := certs.Cert, certs.Key
 
 	loginFile := filepath.Join(dir, "state", "dashboard.bcrypt")
 	if err := login.WriteHash(loginFile, testPassword); err != nil {
@@ -194,8 +159,7 @@ func TestDashboardTLS(t *testing.T) {
 	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	defer func() { cancel(); <-done }()
 
-	pool := x509.NewCertPool()
-	pool.AddCert(must(x509.ParseCertificate(der)))
+	pool := must(tlsx.LoadPool(certs.CA))
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	var resp *http.Response
 	deadline := time.Now().Add(10 * time.Second)
@@ -218,9 +182,11 @@ func TestDashboardTLS(t *testing.T) {
 	}
 
 	// A key that does not match the certificate: refused at start.
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ob, _ := x509.MarshalECPrivateKey(other)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ob}), 0o600)
+	other, _, err := tlsx.Generate(filepath.Join(dir, "other"), []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(keyFile, must(os.ReadFile(other.Key)), 0o600)
 	args[len(args)-9] = freePort(t) // --listen
 	cfg, _ = parseConfig(args, io.Discard)
 	if err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "--tls-cert") {
