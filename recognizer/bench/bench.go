@@ -103,18 +103,20 @@ type Variant struct {
 	NoPassthrough bool
 	NoBatch       bool
 	InlineOutput  bool
+	NoTentative   bool // a track shows unknown until its attempts agree
 }
 
 // Variants are the rows of the technique table, each adding one technique.
 var Variants = []Variant{
 	{Name: "naive", Naive: true},
-	{Name: "per-frame", PerFrame: true},
-	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true},
-	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true},
-	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true},
-	{Name: "+tracking", NoBatch: true, InlineOutput: true},
-	{Name: "+batch", InlineOutput: true},
-	{Name: "facemon"},
+	{Name: "per-frame", PerFrame: true, NoTentative: true},
+	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true},
+	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true},
+	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true},
+	{Name: "+tracking", NoBatch: true, InlineOutput: true, NoTentative: true},
+	{Name: "+batch", InlineOutput: true, NoTentative: true},
+	{Name: "+output", NoTentative: true},
+	{Name: "facemon"}, // + tentative names
 }
 
 // VariantByName finds a variant.
@@ -339,6 +341,9 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 		}
 		if v.NoBudget {
 			cfg.Track.Budget = 0
+		}
+		if v.NoTentative {
+			cfg.Track.NoTentative = true
 		}
 		p := pipeline.New(cfg, o.Pool, pub, annotate.JPEG, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		p.SetGallery(o.Gallery)

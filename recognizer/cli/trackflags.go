@@ -17,6 +17,7 @@ type trackFlags struct {
 	detectEvery, idleDetectEvery      int
 	noMotion                          bool
 	perFrame                          bool
+	noTentative                       bool
 }
 
 func (t *trackFlags) register(fs *flag.FlagSet) {
@@ -30,6 +31,7 @@ func (t *trackFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&t.fullEvery, "full-detect-every", m.FullEvery, "run face detection at least this often even without motion")
 	fs.IntVar(&t.detectEvery, "detect-every", m.DetectEvery, "while faces are tracked, detect on every Nth frame (boxes and names follow the tracks between; 1 = every frame)")
 	fs.IntVar(&t.idleDetectEvery, "idle-detect-every", m.IdleDetectEvery, "with motion but no face tracked, detect on every Nth frame (1 = every moving frame)")
+	fs.BoolVar(&t.noTentative, "track-no-tentative", false, "show a track as unknown until --track-agree attempts name it (default: its best recognition so far is shown, flagged tentative; events wait for the agreement either way)")
 	fs.BoolVar(&t.noMotion, "no-motion-gate", false, "run face detection on every frame")
 	fs.BoolVar(&t.perFrame, "per-frame", false, "the per-frame method: detect, describe and re-encode every frame (no decode-once, gating or track budget)")
 }
@@ -46,6 +48,7 @@ func (t *trackFlags) config() (pipeline.TrackConfig, pipeline.MotionConfig, erro
 	}
 	tc := pipeline.DefaultTrack
 	tc.Agree, tc.Budget, tc.NamedBudget, tc.Every = t.agree, t.budget, t.namedBudget, t.every
+	tc.NoTentative = t.noTentative
 	mc := pipeline.MotionConfig{Off: t.noMotion, Threshold: t.motionThreshold, MinFraction: t.motionFraction, FullEvery: t.fullEvery, DetectEvery: t.detectEvery, IdleDetectEvery: t.idleDetectEvery}
 	return tc, mc, nil
 }

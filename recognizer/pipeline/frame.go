@@ -153,19 +153,19 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
 		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(tracks))}
 	for _, tr := range tracks {
-		m := tr.Match
-		mf := msg.Face{Name: tr.Name(), Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID,
-			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}}
+		verdict := p.trk.Verdict(tr, now)
+		name, m, tentative := tr.Shown(p.trk.cfg)
+		mf := msg.Face{Name: name, Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID, Tentative: tentative,
+			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}, Verdict: verdict}
 		if m.Candidate != "" {
 			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
 		}
 		if mf.Name == msg.Unknown {
 			mf.Votes = 0
 		}
-		mf.Verdict = p.trk.Verdict(tr, now)
 		ids.Faces = append(ids.Faces, mf)
 		known := "false"
-		if mf.Name != msg.Unknown {
+		if mf.Name != msg.Unknown && !mf.Tentative {
 			known = "true"
 		}
 		p.m.faces.WithLabelValues(known).Inc()

@@ -122,6 +122,9 @@ func (in *integrations) record(r *pipeline.Result) {
 		if f.Name == msg.Unknown && (i >= len(r.Identities.Faces) || r.Identities.Faces[i].Verdict != msg.VerdictUnknown) {
 			continue
 		}
+		if i < len(r.Identities.Faces) && r.Identities.Faces[i].Tentative {
+			continue // shown, not yet agreed: no history event
+		}
 		kept = append(kept, f)
 	}
 	if len(kept) == 0 {
