@@ -24,6 +24,7 @@ type camState struct {
 	lastSig  string     // faces drawn on lastAnn
 	lastAnn  []byte     // last annotated frame
 	skipped  int        // frames since the last detection
+	cropRuns int        // detections on track crops since the last wider one
 	shown    []*Track   // the tracks found by the last detection
 	out      chan *outJob
 }
@@ -130,16 +131,25 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		}
 		cs.ref, cs.skipped = thumb, 0
 		px := pic.Pixels()
-		region := image.Rect(0, 0, px.Width, px.Height)
-		if due || p.cfg.Motion.Off || thumb.Width == 0 {
-			cs.lastFull = now
-		} else {
-			region = detectRegion(region, thumb, changed, live)
+		frame := image.Rect(0, 0, px.Width, px.Height)
+		regions := []image.Rectangle{frame}
+		switch {
+		case due || p.cfg.Motion.Off || thumb.Width == 0:
+			cs.lastFull, cs.cropRuns = now, 0
+		case tracking && len(live) > 0 && p.cfg.Motion.CropFullEvery > 1 && cs.cropRuns+1 < p.cfg.Motion.CropFullEvery:
+			// Tracked faces: look for them near their last boxes only; a
+			// wider detection every CropFullEvery-th time finds new faces.
+			regions = trackCrops(frame, live)
+			cs.cropRuns++
+		default:
+			cs.cropRuns = 0
+			region := detectRegion(frame, thumb, changed, live)
 			if region.Dx()*region.Dy()*10 >= px.Width*px.Height*7 { // most of the frame: all of it
-				region = image.Rect(0, 0, px.Width, px.Height)
+				region = frame
 			}
+			regions = []image.Rectangle{region}
 		}
-		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, region, t)
+		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, regions, t)
 		if err != nil {
 			pic.Close()
 			if ctx.Err() == nil {
@@ -206,7 +216,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 
 // detectDescribe runs detection on pic, links boxes to tracks and
 // computes descriptors for the tracks that need one, as one batch.
-func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, region image.Rectangle, t time.Time) ([]*Track, []face.Face, error) {
+func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, regions []image.Rectangle, t time.Time) ([]*Track, []face.Face, error) {
 	px := pic.Pixels()
 	a := p.cfg.Analyzer
 	up := 0
@@ -224,17 +234,20 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 		}
 		var err error
 		p.m.framePx.Add(float64(px.Width * px.Height))
-		p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-		if !region.Empty() {
-			boxes, err = fe.Detect(px.Sub(region), a.Detector, up)
-			for i := range boxes {
-				boxes[i] = boxes[i].Add(region.Min)
+		for _, region := range regions {
+			if region.Empty() {
+				continue
+			}
+			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
+			bs, err := fe.Detect(px.Sub(region), a.Detector, up)
+			if err != nil {
+				return err
+			}
+			for _, b := range bs {
+				boxes = append(boxes, b.Add(region.Min))
 			}
 		}
 		t = p.stage("detect", t)
-		if err != nil {
-			return err
-		}
 		kept := boxes[:0]
 		for _, b := range boxes {
 			if a.MinFace <= 0 || b.Dx() >= a.MinFace {
@@ -316,6 +329,34 @@ func detectRegion(frame image.Rectangle, thumb Grey, changed image.Rectangle, li
 		r = r.Union(tr.Box.Inset(-m))
 	}
 	return r.Intersect(frame)
+}
+
+// trackCrops are the regions around the live tracks' last boxes (each
+// grown by 3/4 of its width on every side, so a face that moved about its
+// own size between frames stays inside), overlapping ones merged so no
+// face is found twice.
+func trackCrops(frame image.Rectangle, live []*Track) []image.Rectangle {
+	var rs []image.Rectangle
+	for _, tr := range live {
+		r := tr.Box.Inset(-max(32, tr.Box.Dx()*3/4)).Intersect(frame)
+		if !r.Empty() {
+			rs = append(rs, r)
+		}
+	}
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(rs) && !merged; i++ {
+			for j := i + 1; j < len(rs); j++ {
+				if rs[i].Overlaps(rs[j]) {
+					rs[i] = rs[i].Union(rs[j])
+					rs = append(rs[:j], rs[j+1:]...)
+					merged = true
+					break
+				}
+			}
+		}
+	}
+	return rs
 }
 
 // regionMargin pads motion regions by about a detectable face (HOG finds

@@ -119,3 +119,17 @@ func TestAgreeOneIsPerFrame(t *testing.T) {
 		t.Fatal(names)
 	}
 }
+
+func TestTrackCropsMergeAndClip(t *testing.T) {
+	frame := image.Rect(0, 0, 640, 360)
+	a := &Track{Box: image.Rect(0, 0, 80, 80)}       // at the corner: clipped
+	b := &Track{Box: image.Rect(100, 0, 180, 80)}    // overlaps a's crop: merged
+	c := &Track{Box: image.Rect(500, 200, 580, 280)} // apart
+	got := trackCrops(frame, []*Track{a, b, c})
+	if len(got) != 2 {
+		t.Fatalf("crops %v, want 2", got)
+	}
+	if got[0] != image.Rect(0, 0, 240, 140) || got[1] != image.Rect(440, 140, 640, 340) {
+		t.Fatalf("crops %v", got)
+	}
+}
