@@ -26,6 +26,7 @@ var ErrUsage = errors.New("usage")
 
 type flags struct {
 	video, gallery, models, variants, child, jsonOut string
+	live                                             string
 	cameras, workers, staticFrame, detectEvery       int
 	idleEvery, agree, cropFullEvery                  int
 	detector                                         string
@@ -61,6 +62,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	}
 	fs.StringVar(&f.variants, "variants", "naive,facemon", "comma-separated variants, or all: "+strings.Join(names, ", "))
 	fs.StringVar(&f.jsonOut, "json", "", "also write the reports as JSON to this file")
+	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n\nflags:\n")
@@ -77,6 +79,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	}
 	if f.cameras < 1 || f.cameras > 64 || f.workers < 1 || f.workers > 64 {
 		return fmt.Errorf("%w: --cameras and --workers: want 1..64", ErrUsage)
+	}
+	if f.live != "" {
+		if f.detector != "hog" && f.detector != "hog-grey" {
+			return fmt.Errorf("%w: --detector %q: want hog or hog-grey", ErrUsage, f.detector)
+		}
+		return runLive(ctx, f, stdout, stderr)
 	}
 	if f.child != "" {
 		v, ok := VariantByName(f.child)
