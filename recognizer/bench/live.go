@@ -44,6 +44,9 @@ type LiveReport struct {
 	// PublisherCPUSeconds is this process's CPU (publishers, observer and
 	// the broker when it is not embedded in the recognizer).
 	PublisherCPUSeconds float64 `json:"publisher_cpu_s"`
+	// StageMS is the recognizer's wall ms per received frame by stage
+	// (from /metrics, warm-up included).
+	StageMS map[string]float64 `json:"stage_ms"`
 }
 
 // freeAddr returns a free loopback TCP address.
@@ -289,6 +292,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	}
 	self := CPUTime() - self0
 	mailbox := scrapeCounter("http://"+httpAddr+"/metrics", "facemon_recognizer_frames_dropped_total")
+	stages := scrapeStages("http://" + httpAddr + "/metrics")
 	cancel()
 	<-exited
 
@@ -318,8 +322,42 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		r.CPUmsPerFr = r.CPUSeconds * 1000 / float64(len(got))
 	}
 	r.CPUPct = 100 * r.CPUSeconds / (elapsed + 2*time.Second).Seconds()
+	r.StageMS = map[string]float64{}
+	if len(got) > 0 {
+		for k, v := range stages {
+			r.StageMS[k] = v * 1000 / float64(len(got))
+		}
+	}
 	printLive(stdout, r, f)
 	return nil
+}
+
+// scrapeStages reads facemon_recognizer_stage_seconds_sum per stage.
+func scrapeStages(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	const pre = `facemon_recognizer_stage_seconds_sum{stage="`
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, pre) {
+			continue
+		}
+		rest := strings.TrimPrefix(l, pre)
+		i := strings.Index(rest, `"} `)
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+3:]), 64); err == nil {
+			out[rest[:i]] = v
+		}
+	}
+	return out
 }
 
 // scrapeCounter reads one unlabelled counter from a Prometheus text page
@@ -350,5 +388,15 @@ func printLive(w io.Writer, r *LiveReport, f flags) {
 	fmt.Fprintf(w, "%9s %10s %8s %10s %7s %7s %7s %9s %10s %8s %8s\n", "published", "identities", "dropped", "mailbox-dr", "p50ms", "p95ms", "maxms", "rec-cpu-s", "cpu-ms/fr", "rec-cpu", "pub-cpu")
 	fmt.Fprintf(w, "%9d %10d %7.2f%% %10.0f %7.1f %7.1f %7.1f %9.2f %10.2f %7.0f%% %7.2fs\n", r.Published, r.Identities, r.DroppedPct, r.MailboxDrops,
 		r.P50ms, r.P95ms, r.Maxms, r.CPUSeconds, r.CPUmsPerFr, r.CPUPct, r.PublisherCPUSeconds)
-	fmt.Fprintf(w, "\nnamed frames %d; latency is capture (publish) -> identities received, same clock; rec-cpu is the recognizer process (with the embedded broker when --live embedded), %% of one core\n", r.Named)
+	var ks []string
+	for k := range r.StageMS {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, r.StageMS[k]))
+	}
+	fmt.Fprintf(w, "\nrecognizer ms per frame by stage (wall, warm-up included): %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "named frames %d; latency is capture (publish) -> identities received, same clock; rec-cpu is the recognizer process (with the embedded broker when --live embedded), %% of one core\n", r.Named)
 }

@@ -25,6 +25,7 @@ type camState struct {
 	lastAnn  []byte     // last annotated frame
 	skipped  int        // frames since the last detection
 	cropRuns int        // detections on track crops since the last wider one
+	lastWide time.Time  // capture time of the last detection wider than the track crops
 	shown    []*Track   // the tracks found by the last detection
 	out      chan *outJob
 }
@@ -135,14 +136,16 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		regions := []image.Rectangle{frame}
 		switch {
 		case due || p.cfg.Motion.Off || thumb.Width == 0:
-			cs.lastFull, cs.cropRuns = now, 0
-		case tracking && len(live) > 0 && p.cfg.Motion.CropFullEvery > 1 && cs.cropRuns+1 < p.cfg.Motion.CropFullEvery:
+			cs.lastFull, cs.lastWide, cs.cropRuns = now, now, 0
+		case tracking && len(live) > 0 && p.cfg.Motion.CropFullEvery > 1 && cs.cropRuns+1 < p.cfg.Motion.CropFullEvery &&
+			now.Sub(cs.lastWide) < cropMaxAge && !now.Before(cs.lastWide):
 			// Tracked faces: look for them near their last boxes only; a
-			// wider detection every CropFullEvery-th time finds new faces.
+			// wider detection every CropFullEvery-th time (and at least
+			// every cropMaxAge) finds new faces.
 			regions = trackCrops(frame, live)
 			cs.cropRuns++
 		default:
-			cs.cropRuns = 0
+			cs.cropRuns, cs.lastWide = 0, now
 			region := detectRegion(frame, thumb, changed, live)
 			if region.Dx()*region.Dy()*10 >= px.Width*px.Height*7 { // most of the frame: all of it
 				region = frame
@@ -330,6 +333,10 @@ func detectRegion(frame image.Rectangle, thumb Grey, changed image.Rectangle, li
 	}
 	return r.Intersect(frame)
 }
+
+// cropMaxAge bounds how long detections stay on track crops: a face that
+// enters while others are tracked is looked for at least this often.
+const cropMaxAge = time.Second
 
 // trackCrops are the regions around the live tracks' last boxes (each
 // grown by 3/4 of its width on every side, so a face that moved about its
