@@ -65,7 +65,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
