@@ -87,19 +87,24 @@ func TestEndToEndEmbeddedBroker(t *testing.T) {
 		frames, r.frames, float64(r.frames)/12, r.withFaces, performer, r.named, annotated)
 	t.Logf("capture->identity latency p50 %v p95 %v max %v", percentile(r.lat, 0.5), percentile(r.lat, 0.95), percentile(r.lat, 1))
 	// Time from the first frame where a face is found to the first frame
-	// naming the performer (track evidence needs a few agreeing frames).
-	var firstFace, firstNamed time.Time
+	// naming the performer: the name is shown (tentative) from the track's
+	// first matching attempt; the confirmed name (and its known verdict)
+	// needs a few agreeing attempts. The bound applies to the confirmed one.
+	var firstFace, firstShown, firstNamed time.Time
 	for _, m := range ids {
 		if len(m.Faces) > 0 && firstFace.IsZero() {
 			firstFace = m.Captured
 		}
 		for _, f := range m.Faces {
-			if f.Name == performer && firstNamed.IsZero() {
+			if f.Name == performer && firstShown.IsZero() {
+				firstShown = m.Captured
+			}
+			if f.Name == performer && !f.Tentative && firstNamed.IsZero() {
 				firstNamed = m.Captured
 			}
 		}
 	}
-	t.Logf("first face at capture %v, first named %v later", firstFace.Format("15:04:05.000"), firstNamed.Sub(firstFace))
+	t.Logf("first face at capture %v, first shown %v later, first confirmed %v later", firstFace.Format("15:04:05.000"), firstShown.Sub(firstFace), firstNamed.Sub(firstFace))
 	// Asserted: a 2 s bound, which holds on a loaded 2-core CI machine
 	// where the mailbox drops frames. The 1 s target (measured 0.2-0.6 s on
 	// an idle machine) is a measurement, printed on the "e2e: naming" line,

@@ -219,10 +219,14 @@ func (s *State) HandleIdentities(t string, payload []byte) {
 		p.InView = false
 	}
 	for _, f := range m.Faces {
-		p := ppl[f.Name]
+		name := f.Name
+		if f.Tentative { // not yet agreed by the track: listed as unknown
+			name = msg.Unknown
+		}
+		p := ppl[name]
 		if p == nil {
-			p = &Person{Name: f.Name}
-			ppl[f.Name] = p
+			p = &Person{Name: name}
+			ppl[name] = p
 		}
 		if !p.InView || f.Distance < p.Distance {
 			p.Distance = f.Distance

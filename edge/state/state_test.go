@@ -1,13 +1,38 @@
 package state
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
+
+// A tentative name (the recognizer's best guess before the track's
+// attempts agree) is listed as unknown; a confirmed one by name.
+func TestTentativeNameListedAsUnknown(t *testing.T) {
+	sp := topic.New("")
+	s := New(Options{Space: sp, Local: "c1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	send := func(f msg.Face) []Person {
+		b, _ := json.Marshal(msg.Identities{V: msg.Version, Camera: "c1", Seq: 1, Captured: time.Now(), Faces: []msg.Face{f}})
+		s.HandleIdentities(sp.Identities("c1"), b)
+		return s.People("c1")
+	}
+	if ps := send(msg.Face{Name: "alice", Distance: 0.48, Tentative: true}); len(ps) != 1 || ps[0].Name != msg.Unknown {
+		t.Fatalf("tentative: %+v", ps)
+	}
+	ps := send(msg.Face{Name: "alice", Distance: 0.45})
+	found := false
+	for _, p := range ps {
+		found = found || (p.Name == "alice" && p.InView)
+	}
+	if !found {
+		t.Fatalf("confirmed: %+v", ps)
+	}
+}
 
 func TestDisconnectedForgetsRecognizers(t *testing.T) {
 	sp := topic.New("")

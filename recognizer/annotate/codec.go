@@ -105,6 +105,9 @@ func draw(img *gocv.Mat, faces []msg.Face) {
 		if f.Name != msg.Unknown {
 			c = green
 			label = fmt.Sprintf("%s %.2f", f.Name, f.Distance)
+			if f.Tentative { // best recognition so far, not yet agreed
+				label = fmt.Sprintf("%s? %.2f", f.Name, f.Distance)
+			}
 		}
 		if f.Track > 0 {
 			label = fmt.Sprintf("#%d %s", f.Track, label)

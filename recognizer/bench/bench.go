@@ -103,18 +103,22 @@ type Variant struct {
 	NoPassthrough bool
 	NoBatch       bool
 	InlineOutput  bool
+	NoTentative   bool // a track shows unknown until its attempts agree
+	NoCrop        bool // tracked faces are looked for in the moving region, not around their boxes
 }
 
 // Variants are the rows of the technique table, each adding one technique.
 var Variants = []Variant{
 	{Name: "naive", Naive: true},
-	{Name: "per-frame", PerFrame: true},
-	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true},
-	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true},
-	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true},
-	{Name: "+tracking", NoBatch: true, InlineOutput: true},
-	{Name: "+batch", InlineOutput: true},
-	{Name: "facemon"},
+	{Name: "per-frame", PerFrame: true, NoTentative: true, NoCrop: true},
+	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
+	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
+	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
+	{Name: "+tracking", NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
+	{Name: "+batch", InlineOutput: true, NoTentative: true, NoCrop: true},
+	{Name: "+output", NoTentative: true, NoCrop: true},
+	{Name: "+tentative", NoCrop: true},
+	{Name: "facemon"}, // + track crops
 }
 
 // VariantByName finds a variant.
@@ -339,6 +343,12 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 		}
 		if v.NoBudget {
 			cfg.Track.Budget = 0
+		}
+		if v.NoTentative {
+			cfg.Track.NoTentative = true
+		}
+		if v.NoCrop {
+			cfg.Motion.CropFullEvery = 0
 		}
 		p := pipeline.New(cfg, o.Pool, pub, annotate.JPEG, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		p.SetGallery(o.Gallery)

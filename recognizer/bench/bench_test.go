@@ -97,8 +97,12 @@ func TestBenchShort(t *testing.T) {
 	if naive.NamedFrames < 5 {
 		t.Fatalf("naive named only %d frames: gallery or video changed?", naive.NamedFrames)
 	}
-	if a, _ := Agreement(naive, fm); a < 0.8 {
-		t.Errorf("facemon agrees with naive on %.0f%% of named frames, want >= 80%%", a*100)
+	// Tentative names follow each attempt that matches, so the frames the
+	// naive pipeline names are named (the 30 s bench measures 100 %).
+	a, _ := Agreement(naive, fm)
+	t.Logf("agreement with naive on its named frames: %.1f%%", a*100)
+	if a < 0.9 {
+		t.Errorf("facemon agrees with naive on %.0f%% of named frames, want >= 90%%", a*100)
 	}
 	if fm.CPUSeconds >= naive.CPUSeconds {
 		t.Errorf("facemon used %.2f CPU-s, naive %.2f", fm.CPUSeconds, naive.CPUSeconds)

@@ -26,8 +26,9 @@ var ErrUsage = errors.New("usage")
 
 type flags struct {
 	video, gallery, models, variants, child, jsonOut string
+	live                                             string
 	cameras, workers, staticFrame, detectEvery       int
-	idleEvery, agree                                 int
+	idleEvery, agree, cropFullEvery                  int
 	detector                                         string
 	fps                                              float64
 	duration                                         time.Duration
@@ -52,6 +53,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.detector, "detector", "hog-grey", "facemon's detector: hog-grey (serve's default) or hog (the naive pipeline always uses go-face's colour HOG)")
 	fs.IntVar(&f.detectEvery, "detect-every", pipeline.DefaultMotion.DetectEvery, "facemon: while faces are tracked, detect on every Nth frame")
 	fs.IntVar(&f.idleEvery, "idle-detect-every", pipeline.DefaultMotion.IdleDetectEvery, "facemon: with motion but no face tracked, detect on every Nth frame")
+	fs.IntVar(&f.cropFullEvery, "crop-full-every", pipeline.DefaultMotion.CropFullEvery, "facemon: while faces are tracked, every Nth detection covers the moving region, the others only the tracks' surroundings (1 = off)")
 	fs.IntVar(&f.agree, "track-agree", pipeline.DefaultTrack.Agree, "facemon: attempts that must agree before a track is named")
 	fs.IntVar(&f.workers, "workers", max(1, runtime.NumCPU()), "engines")
 	names := make([]string, len(Variants))
@@ -60,9 +62,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	}
 	fs.StringVar(&f.variants, "variants", "naive,facemon", "comma-separated variants, or all: "+strings.Join(names, ", "))
 	fs.StringVar(&f.jsonOut, "json", "", "also write the reports as JSON to this file")
+	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +79,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	}
 	if f.cameras < 1 || f.cameras > 64 || f.workers < 1 || f.workers > 64 {
 		return fmt.Errorf("%w: --cameras and --workers: want 1..64", ErrUsage)
+	}
+	if f.live != "" {
+		if f.detector != "hog" && f.detector != "hog-grey" {
+			return fmt.Errorf("%w: --detector %q: want hog or hog-grey", ErrUsage, f.detector)
+		}
+		return runLive(ctx, f, stdout, stderr)
 	}
 	if f.child != "" {
 		v, ok := VariantByName(f.child)
@@ -155,6 +164,7 @@ func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int
 	mc := pipeline.DefaultMotion
 	mc.DetectEvery = max(1, f.detectEvery)
 	mc.IdleDetectEvery = max(1, f.idleEvery)
+	mc.CropFullEvery = max(1, f.cropFullEvery)
 	tc := pipeline.DefaultTrack
 	tc.Agree = max(1, f.agree)
 	return Run(ctx, Options{Frames: frames, FPS: f.fps, Cameras: f.cameras, Pool: pool, Gallery: g, Rule: rule,
@@ -174,7 +184,7 @@ func PrintTable(w io.Writer, reps []*Report, f flags) {
 	if f.static {
 		scene = fmt.Sprintf("static (frame %d looped)", f.staticFrame)
 	}
-	fmt.Fprintf(w, "bench: %s, %s, %d camera(s) x %.0f frames at %g fps, %d engine(s), facemon detector %s, detect-every %d, idle-detect-every %d, track-agree %d\n\n", f.video, scene, f.cameras, float64(reps[0].Frames/f.cameras), f.fps, f.workers, f.detector, f.detectEvery, f.idleEvery, f.agree)
+	fmt.Fprintf(w, "bench: %s, %s, %d camera(s) x %.0f frames at %g fps, %d engine(s), facemon detector %s, detect-every %d, idle-detect-every %d, crop-full-every %d, track-agree %d\n\n", f.video, scene, f.cameras, float64(reps[0].Frames/f.cameras), f.fps, f.workers, f.detector, f.detectEvery, f.idleEvery, f.cropFullEvery, f.agree)
 	fmt.Fprintf(w, "%-14s %9s %6s %8s %9s %6s %7s %7s %7s %8s %7s %6s\n", "variant", "ann/cpu-s", "x", "frames/s", "cpu-ms/fr", "named", "agree", "p50ms", "p95ms", "peakRSS", "engRSS", "1stname")
 	for _, r := range reps {
 		x, agree := "", ""

@@ -15,8 +15,10 @@ type trackFlags struct {
 	motionFraction                    float64
 	fullEvery                         time.Duration
 	detectEvery, idleDetectEvery      int
+	cropFullEvery                     int
 	noMotion                          bool
 	perFrame                          bool
+	noTentative                       bool
 }
 
 func (t *trackFlags) register(fs *flag.FlagSet) {
@@ -30,6 +32,8 @@ func (t *trackFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&t.fullEvery, "full-detect-every", m.FullEvery, "run face detection at least this often even without motion")
 	fs.IntVar(&t.detectEvery, "detect-every", m.DetectEvery, "while faces are tracked, detect on every Nth frame (boxes and names follow the tracks between; 1 = every frame)")
 	fs.IntVar(&t.idleDetectEvery, "idle-detect-every", m.IdleDetectEvery, "with motion but no face tracked, detect on every Nth frame (1 = every moving frame)")
+	fs.BoolVar(&t.noTentative, "track-no-tentative", false, "show a track as unknown until --track-agree attempts name it (default: its best recognition so far is shown, flagged tentative; events wait for the agreement either way)")
+	fs.IntVar(&t.cropFullEvery, "crop-full-every", m.CropFullEvery, "while faces are tracked, every Nth detection covers the moving region (new faces), the others only the tracks' surroundings (1 = every detection covers the moving region)")
 	fs.BoolVar(&t.noMotion, "no-motion-gate", false, "run face detection on every frame")
 	fs.BoolVar(&t.perFrame, "per-frame", false, "the per-frame method: detect, describe and re-encode every frame (no decode-once, gating or track budget)")
 }
@@ -41,11 +45,12 @@ func (t *trackFlags) config() (pipeline.TrackConfig, pipeline.MotionConfig, erro
 	if t.budget < 0 || t.budget > 1000 || t.namedBudget < 0 || t.namedBudget > 1000 || t.every < 1 || t.every > 1000 {
 		return pipeline.TrackConfig{}, pipeline.MotionConfig{}, fmt.Errorf("%w: --track-budget, --track-named-budget: want 0..1000; --describe-every: 1..1000", errUsage)
 	}
-	if t.motionThreshold < 0 || t.motionThreshold > 255 || t.motionFraction < 0 || t.motionFraction > 1 || t.fullEvery <= 0 || t.detectEvery < 1 || t.detectEvery > 100 || t.idleDetectEvery < 1 || t.idleDetectEvery > 100 {
-		return pipeline.TrackConfig{}, pipeline.MotionConfig{}, fmt.Errorf("%w: --motion-threshold 0..255, --motion-fraction 0..1, --full-detect-every > 0, --detect-every and --idle-detect-every 1..100", errUsage)
+	if t.motionThreshold < 0 || t.motionThreshold > 255 || t.motionFraction < 0 || t.motionFraction > 1 || t.fullEvery <= 0 || t.detectEvery < 1 || t.detectEvery > 100 || t.idleDetectEvery < 1 || t.idleDetectEvery > 100 || t.cropFullEvery < 1 || t.cropFullEvery > 100 {
+		return pipeline.TrackConfig{}, pipeline.MotionConfig{}, fmt.Errorf("%w: --motion-threshold 0..255, --motion-fraction 0..1, --full-detect-every > 0, --detect-every, --idle-detect-every and --crop-full-every 1..100", errUsage)
 	}
 	tc := pipeline.DefaultTrack
 	tc.Agree, tc.Budget, tc.NamedBudget, tc.Every = t.agree, t.budget, t.namedBudget, t.every
-	mc := pipeline.MotionConfig{Off: t.noMotion, Threshold: t.motionThreshold, MinFraction: t.motionFraction, FullEvery: t.fullEvery, DetectEvery: t.detectEvery, IdleDetectEvery: t.idleDetectEvery}
+	tc.NoTentative = t.noTentative
+	mc := pipeline.MotionConfig{Off: t.noMotion, Threshold: t.motionThreshold, MinFraction: t.motionFraction, FullEvery: t.fullEvery, DetectEvery: t.detectEvery, IdleDetectEvery: t.idleDetectEvery, CropFullEvery: t.cropFullEvery}
 	return tc, mc, nil
 }

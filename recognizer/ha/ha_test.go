@@ -240,6 +240,12 @@ func TestPublisher(t *testing.T) {
 
 	ids := &msg.Identities{V: 1, Camera: "door", Captured: now, Faces: []msg.Face{
 		{Name: "alice", Distance: 0.4, Verdict: msg.VerdictKnown}, {Name: msg.Unknown, Distance: 0.8, Candidate: "bob", Verdict: msg.VerdictUnknown}}}
+	// A tentative name (shown before the track's attempts agree) raises
+	// nothing: no event, no presence, no new person.
+	p.Observe(&msg.Identities{V: 1, Camera: "door", Captured: now, Faces: []msg.Face{{Name: "carol", Distance: 0.45, Tentative: true}}})
+	if ms := mq.take(); len(ms) != 0 {
+		t.Fatalf("tentative name published %+v", ms)
+	}
 	// Without a verdict (a track not decided yet) there is no event; the
 	// named face still updates the presence states.
 	p.Observe(&msg.Identities{V: 1, Camera: "door", Captured: now, Faces: []msg.Face{{Name: "alice", Distance: 0.4}, {Name: msg.Unknown, Distance: 0.8}}})

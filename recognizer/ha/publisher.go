@@ -247,8 +247,12 @@ func (p *Publisher) Observe(ids *msg.Identities) {
 	// Events follow track verdicts: unknown_face only for a track that
 	// stayed unknown for its whole budget, known_person once per track (the
 	// frame it is first named), both also debounced. Presence states follow
-	// every named frame (debounced).
+	// every named frame (debounced); a tentative name (not yet agreed by
+	// the track's attempts) raises nothing.
 	for _, f := range ids.Faces {
+		if f.Tentative {
+			continue
+		}
 		if f.Name == msg.Unknown {
 			if f.Verdict == msg.VerdictUnknown && p.due(ids.Camera, msg.Unknown, now) {
 				p.publishJSON(p.cfg.EventTopic(ids.Camera), false, Event{EventType: EventUnknown, Camera: ids.Camera, Time: at, Distance: f.Distance, Candidate: f.Candidate})

@@ -24,6 +24,8 @@ type camState struct {
 	lastSig  string     // faces drawn on lastAnn
 	lastAnn  []byte     // last annotated frame
 	skipped  int        // frames since the last detection
+	cropRuns int        // detections on track crops since the last wider one
+	lastWide time.Time  // capture time of the last detection wider than the track crops
 	shown    []*Track   // the tracks found by the last detection
 	out      chan *outJob
 }
@@ -130,16 +132,27 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		}
 		cs.ref, cs.skipped = thumb, 0
 		px := pic.Pixels()
-		region := image.Rect(0, 0, px.Width, px.Height)
-		if due || p.cfg.Motion.Off || thumb.Width == 0 {
-			cs.lastFull = now
-		} else {
-			region = detectRegion(region, thumb, changed, live)
+		frame := image.Rect(0, 0, px.Width, px.Height)
+		regions := []image.Rectangle{frame}
+		switch {
+		case due || p.cfg.Motion.Off || thumb.Width == 0:
+			cs.lastFull, cs.lastWide, cs.cropRuns = now, now, 0
+		case tracking && len(live) > 0 && p.cfg.Motion.CropFullEvery > 1 && cs.cropRuns+1 < p.cfg.Motion.CropFullEvery &&
+			now.Sub(cs.lastWide) < cropMaxAge && !now.Before(cs.lastWide):
+			// Tracked faces: look for them near their last boxes only; a
+			// wider detection every CropFullEvery-th time (and at least
+			// every cropMaxAge) finds new faces.
+			regions = trackCrops(frame, live)
+			cs.cropRuns++
+		default:
+			cs.cropRuns, cs.lastWide = 0, now
+			region := detectRegion(frame, thumb, changed, live)
 			if region.Dx()*region.Dy()*10 >= px.Width*px.Height*7 { // most of the frame: all of it
-				region = image.Rect(0, 0, px.Width, px.Height)
+				region = frame
 			}
+			regions = []image.Rectangle{region}
 		}
-		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, region, t)
+		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, regions, t)
 		if err != nil {
 			pic.Close()
 			if ctx.Err() == nil {
@@ -153,16 +166,16 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
 		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(tracks))}
 	for i, tr := range tracks {
-		m := tr.Match
-		mf := msg.Face{Name: tr.Name(), Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID,
-			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}}
+		verdict := p.trk.Verdict(tr, now)
+		name, m, tentative := tr.Shown(p.trk.cfg)
+		mf := msg.Face{Name: name, Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID, Tentative: tentative,
+			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}, Verdict: verdict}
 		if m.Candidate != "" {
 			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
 		}
 		if mf.Name == msg.Unknown {
 			mf.Votes = 0
 		}
-		mf.Verdict = p.trk.Verdict(tr, now)
 		if i < len(faces) && (mf.Verdict == msg.VerdictUnknown || faces[i].Descriptor == (face.Descriptor{})) {
 			// History records faces with a descriptor (it groups unknown
 			// ones by it): a followed frame has none of its own, so the
@@ -174,7 +187,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		}
 		ids.Faces = append(ids.Faces, mf)
 		known := "false"
-		if mf.Name != msg.Unknown {
+		if mf.Name != msg.Unknown && !mf.Tentative {
 			known = "true"
 		}
 		p.m.faces.WithLabelValues(known).Inc()
@@ -215,7 +228,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 
 // detectDescribe runs detection on pic, links boxes to tracks and
 // computes descriptors for the tracks that need one, as one batch.
-func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, region image.Rectangle, t time.Time) ([]*Track, []face.Face, error) {
+func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, regions []image.Rectangle, t time.Time) ([]*Track, []face.Face, error) {
 	px := pic.Pixels()
 	a := p.cfg.Analyzer
 	up := 0
@@ -233,17 +246,20 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 		}
 		var err error
 		p.m.framePx.Add(float64(px.Width * px.Height))
-		p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-		if !region.Empty() {
-			boxes, err = fe.Detect(px.Sub(region), a.Detector, up)
-			for i := range boxes {
-				boxes[i] = boxes[i].Add(region.Min)
+		for _, region := range regions {
+			if region.Empty() {
+				continue
+			}
+			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
+			bs, err := fe.Detect(px.Sub(region), a.Detector, up)
+			if err != nil {
+				return err
+			}
+			for _, b := range bs {
+				boxes = append(boxes, b.Add(region.Min))
 			}
 		}
 		t = p.stage("detect", t)
-		if err != nil {
-			return err
-		}
 		kept := boxes[:0]
 		for _, b := range boxes {
 			if a.MinFace <= 0 || b.Dx() >= a.MinFace {
@@ -325,6 +341,38 @@ func detectRegion(frame image.Rectangle, thumb Grey, changed image.Rectangle, li
 		r = r.Union(tr.Box.Inset(-m))
 	}
 	return r.Intersect(frame)
+}
+
+// cropMaxAge bounds how long detections stay on track crops: a face that
+// enters while others are tracked is looked for at least this often.
+const cropMaxAge = time.Second
+
+// trackCrops are the regions around the live tracks' last boxes (each
+// grown by 3/4 of its width on every side, so a face that moved about its
+// own size between frames stays inside), overlapping ones merged so no
+// face is found twice.
+func trackCrops(frame image.Rectangle, live []*Track) []image.Rectangle {
+	var rs []image.Rectangle
+	for _, tr := range live {
+		r := tr.Box.Inset(-max(32, tr.Box.Dx()*3/4)).Intersect(frame)
+		if !r.Empty() {
+			rs = append(rs, r)
+		}
+	}
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(rs) && !merged; i++ {
+			for j := i + 1; j < len(rs); j++ {
+				if rs[i].Overlaps(rs[j]) {
+					rs[i] = rs[i].Union(rs[j])
+					rs = append(rs[:j], rs[j+1:]...)
+					merged = true
+					break
+				}
+			}
+		}
+	}
+	return rs
 }
 
 // regionMargin pads motion regions by about a detectable face (HOG finds

@@ -157,7 +157,7 @@ func TestDecodeOnceGateTrackBudget(t *testing.T) {
 	for i := 11; i <= 40; i++ {
 		send(i, byte(1+i%2))
 	}
-	var named, firstNamed, track int
+	var named, firstNamed, firstShown, track int
 	var verdicts []string
 	for _, ids := range pub.ids[10:] {
 		if len(ids.Faces) != 1 {
@@ -169,18 +169,25 @@ func TestDecodeOnceGateTrackBudget(t *testing.T) {
 		} else if f.Track != track {
 			t.Fatalf("seq %d: track %d, want %d (box continuity)", ids.Seq, f.Track, track)
 		}
-		if f.Name == "alice" {
+		if f.Name == "alice" && firstShown == 0 {
+			firstShown = int(ids.Seq)
+		}
+		if f.Name == "alice" && !f.Tentative {
 			named++
 			if firstNamed == 0 {
 				firstNamed = int(ids.Seq)
 			}
 		}
+		if f.Tentative && (f.Name != "alice" || int(ids.Seq) >= 13) {
+			t.Fatalf("seq %d: %q tentative", ids.Seq, f.Name)
+		}
 		if f.Verdict != "" {
 			verdicts = append(verdicts, f.Verdict)
 		}
 	}
-	if firstNamed != 13 || named != 28 {
-		t.Fatalf("first named at seq %d, %d named frames; want 13 and 28", firstNamed, named)
+	// Shown (tentatively) from its first attempt, named on the third.
+	if firstShown != 11 || firstNamed != 13 || named != 28 {
+		t.Fatalf("first shown at seq %d, named at %d, %d named frames; want 11, 13 and 28", firstShown, firstNamed, named)
 	}
 	if len(verdicts) != 1 || verdicts[0] != msg.VerdictKnown {
 		t.Fatalf("verdicts %v, want one known", verdicts)

@@ -31,11 +31,17 @@ type MotionConfig struct {
 	// every IdleDetectEvery-th frame (1: every moving frame; 2 halves the
 	// cost of a busy empty scene and delays a new face by up to a frame).
 	IdleDetectEvery int
+	// CropFullEvery: while faces are tracked, a detection looks only
+	// around the tracks' last boxes, except every CropFullEvery-th one,
+	// which covers the moving region (most often the frame) and finds new
+	// faces; so does the first detection 1 s after the last wider one. 0
+	// or 1: every detection covers the moving region.
+	CropFullEvery int
 }
 
 // DefaultMotion was measured on the shared video and a looped still
 // frame: see README "Recognize once per track".
-var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 5, IdleDetectEvery: 2}
+var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 5, IdleDetectEvery: 2, CropFullEvery: 10}
 
 // moved compares g with the reference thumbnail (the one at the last
 // detection). A size change or no reference counts as motion.

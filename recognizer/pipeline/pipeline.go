@@ -349,16 +349,18 @@ func (p *Pipeline) processLegacy(ctx context.Context, f *Frame) {
 	}
 	trs := p.trk.UpdateTracks(f.Camera, meta.Captured, res.Faces, matches)
 	for i, fc := range res.Faces {
+		verdict := p.trk.Verdict(trs[i], meta.Captured)
+		name, _, tentative := trs[i].Shown(p.trk.cfg)
 		m := matches[i]
-		m.Name = trs[i].Name()
-		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trs[i].ID,
-			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}, Verdict: p.trk.Verdict(trs[i], meta.Captured)}
+		m.Name = name
+		mf := msg.Face{Name: m.Name, Votes: m.Votes, Candidate: m.Candidate, Track: trs[i].ID, Tentative: tentative,
+			Box: [4]int{fc.Box.Min.X, fc.Box.Min.Y, fc.Box.Max.X, fc.Box.Max.Y}, Verdict: verdict}
 		if m.Candidate != "" {
 			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
 		}
 		ids.Faces = append(ids.Faces, mf)
 		known := "false"
-		if m.Known() {
+		if m.Known() && !tentative {
 			known = "true"
 		}
 		p.m.faces.WithLabelValues(known).Inc()

@@ -43,6 +43,11 @@ type TrackConfig struct {
 	// UnknownAfter gives an unknown verdict to a track never named after
 	// this long in view, even when it has budget left (0: budget only).
 	UnknownAfter time.Duration
+	// NoTentative shows a track as unknown until the verdict rule names it.
+	// By default a track not yet named shows its best recognition so far
+	// (see Track.Shown), flagged tentative; verdicts and the events keyed
+	// off them wait for Agree either way.
+	NoTentative bool
 }
 
 // DefaultTrack names a track after 3 agreeing attempts out of its last 12.
@@ -58,6 +63,8 @@ type Track struct {
 	Attempts int       // descriptors computed
 	// Match is the latest gallery decision (distance, candidate).
 	Match gallery.Match
+	// Best is the nearest decision that named someone (zero before one).
+	Best gallery.Match
 
 	descBox   image.Rectangle
 	sinceDesc int
@@ -96,6 +103,37 @@ func (t *Track) Name() string {
 		return msg.Unknown
 	}
 	return t.named
+}
+
+// Shown is what the track displays (identities, annotated label): its
+// confirmed name; else, unless cfg.NoTentative or the track has had its
+// unknown verdict, a tentative name: the latest attempt's when it named
+// someone, else the best recognition so far while that person has at
+// least as many of the window's votes as "unknown"; else msg.Unknown. m
+// is the decision to report with the name.
+func (t *Track) Shown(cfg TrackConfig) (name string, m gallery.Match, tentative bool) {
+	if t.named != "" && t.named != msg.Unknown {
+		return t.named, t.Match, false
+	}
+	if cfg.NoTentative || t.Best.Name == "" || t.verdict == msg.VerdictUnknown {
+		return msg.Unknown, t.Match, false
+	}
+	if t.Match.Name != "" && t.Match.Name != msg.Unknown {
+		return t.Match.Name, t.Match, true
+	}
+	n, u := 0, 0
+	for _, v := range t.votes {
+		switch v {
+		case t.Best.Name:
+			n++
+		case msg.Unknown:
+			u++
+		}
+	}
+	if n == 0 || n < u {
+		return msg.Unknown, t.Match, false
+	}
+	return t.Best.Name, t.Best, true
 }
 
 // EverNamed reports whether the track was named at some point.
@@ -316,6 +354,9 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 		tr.sum[i] += float64(v)
 	}
 	tr.Match = m
+	if m.Name != "" && m.Name != msg.Unknown && (tr.Best.Name == "" || m.Distance < tr.Best.Distance) {
+		tr.Best = m
+	}
 	tr.votes = append(tr.votes, m.Name)
 	if len(tr.votes) > t.cfg.Window {
 		tr.votes = tr.votes[len(tr.votes)-t.cfg.Window:]
@@ -366,7 +407,7 @@ func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
 }
 
 // Update links faces that all have descriptors (the per-frame path) and
-// returns per face the track id and the name to report.
+// returns per face the track id and its confirmed name (Track.Name).
 func (t *Tracker) Update(camera string, now time.Time, faces []face.Face, matches []gallery.Match) (ids []int, names []string) {
 	trs := t.UpdateTracks(camera, now, faces, matches)
 	ids = make([]int, len(faces))

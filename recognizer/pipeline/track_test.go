@@ -18,35 +18,78 @@ func fc(x int, axis int) face.Face {
 
 func named(n string) gallery.Match { return gallery.Match{Name: n} }
 
+// The confirmed name (and the known verdict) waits for 3 agreeing
+// attempts; the shown name is tentative from the first.
 func TestTrackNamedAfterAgreement(t *testing.T) {
 	tr := NewTracker(DefaultTrack)
 	now := time.Unix(1000, 0)
-	var got []string
+	var got, shown []string
+	var tent []bool
+	var verdicts []string
 	for i := 0; i < 4; i++ {
-		_, names := tr.Update("cam", now.Add(time.Duration(i)*100*time.Millisecond), []face.Face{fc(100+i*3, 0)}, []gallery.Match{named("alice")})
-		got = append(got, names[0])
+		at := now.Add(time.Duration(i) * 100 * time.Millisecond)
+		trs := tr.UpdateTracks("cam", at, []face.Face{fc(100+i*3, 0)}, []gallery.Match{named("alice")})
+		verdicts = append(verdicts, tr.Verdict(trs[0], at))
+		got = append(got, trs[0].Name())
+		n, _, tn := trs[0].Shown(tr.Config())
+		shown, tent = append(shown, n), append(tent, tn)
 	}
 	want := []string{msg.Unknown, msg.Unknown, "alice", "alice"}
+	wantTent := []bool{true, true, false, false}
+	wantVerdicts := []string{"", "", msg.VerdictKnown, ""}
 	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("frame %d: %q, want %q (all %v)", i, got[i], want[i], got)
+		if got[i] != want[i] || shown[i] != "alice" || tent[i] != wantTent[i] || verdicts[i] != wantVerdicts[i] {
+			t.Fatalf("frame %d: name %q shown %q tentative %v verdict %q; want %q, alice, %v, %q", i, got[i], shown[i], tent[i], verdicts[i], want[i], wantTent[i], wantVerdicts[i])
+		}
+	}
+	// With NoTentative the first two frames show unknown.
+	cfg := DefaultTrack
+	cfg.NoTentative = true
+	tr = NewTracker(cfg)
+	for i := 0; i < 3; i++ {
+		trs := tr.UpdateTracks("cam", now.Add(time.Duration(i)*100*time.Millisecond), []face.Face{fc(100+i*3, 0)}, []gallery.Match{named("alice")})
+		n, _, tn := trs[0].Shown(tr.Config())
+		if w := map[bool]string{true: "alice", false: msg.Unknown}[i == 2]; n != w || tn {
+			t.Fatalf("NoTentative frame %d: shown %q tentative %v, want %q", i, n, tn, w)
 		}
 	}
 }
 
+// A stranger who matches bob on one attempt in ten is never named and
+// gets one unknown verdict; bob is shown (tentatively) on an attempt that
+// matched him (as the per-frame method would) and while his votes are not
+// outnumbered by "unknown" ones (frames 0, 1 and 10 here), never after the
+// unknown verdict.
 func TestStrangerOccasionalNearMatchStaysUnknown(t *testing.T) {
 	tr := NewTracker(DefaultTrack)
 	now := time.Unix(1000, 0)
+	unknownVerdicts := 0
 	// 100 frames (10 s at 10 fps); every 10th frame the stranger matches bob.
 	for i := 0; i < 100; i++ {
 		m := named(msg.Unknown)
 		if i%10 == 0 {
 			m = named("bob")
 		}
-		_, names := tr.Update("cam", now.Add(time.Duration(i)*100*time.Millisecond), []face.Face{fc(200, 5)}, []gallery.Match{m})
-		if names[0] != msg.Unknown {
-			t.Fatalf("frame %d: stranger named %q", i, names[0])
+		at := now.Add(time.Duration(i) * 100 * time.Millisecond)
+		trs := tr.UpdateTracks("cam", at, []face.Face{fc(200, 5)}, []gallery.Match{m})
+		switch tr.Verdict(trs[0], at) {
+		case msg.VerdictKnown:
+			t.Fatalf("frame %d: known verdict for a stranger", i)
+		case msg.VerdictUnknown:
+			unknownVerdicts++
 		}
+		if trs[0].Name() != msg.Unknown {
+			t.Fatalf("frame %d: stranger named %q", i, trs[0].Name())
+		}
+		n, _, tent := trs[0].Shown(tr.Config())
+		if tentFrame := i <= 1 || i == 10; tentFrame && (n != "bob" || !tent) {
+			t.Fatalf("frame %d: shown %q tentative %v, want bob, true", i, n, tent)
+		} else if !tentFrame && n != msg.Unknown {
+			t.Fatalf("frame %d: stranger shown as %q", i, n)
+		}
+	}
+	if unknownVerdicts != 1 {
+		t.Fatalf("%d unknown verdicts, want 1", unknownVerdicts)
 	}
 }
 
@@ -74,5 +117,19 @@ func TestAgreeOneIsPerFrame(t *testing.T) {
 	_, names := tr.Update("cam", time.Unix(0, 0), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
 	if names[0] != "a" {
 		t.Fatal(names)
+	}
+}
+
+func TestTrackCropsMergeAndClip(t *testing.T) {
+	frame := image.Rect(0, 0, 640, 360)
+	a := &Track{Box: image.Rect(0, 0, 80, 80)}       // at the corner: clipped
+	b := &Track{Box: image.Rect(100, 0, 180, 80)}    // overlaps a's crop: merged
+	c := &Track{Box: image.Rect(500, 200, 580, 280)} // apart
+	got := trackCrops(frame, []*Track{a, b, c})
+	if len(got) != 2 {
+		t.Fatalf("crops %v, want 2", got)
+	}
+	if got[0] != image.Rect(0, 0, 240, 140) || got[1] != image.Rect(440, 140, 640, 340) {
+		t.Fatalf("crops %v", got)
 	}
 }

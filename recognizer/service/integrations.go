@@ -139,6 +139,9 @@ func (in *integrations) record(r *pipeline.Result) {
 				continue
 			}
 		}
+		if i < len(r.Identities.Faces) && r.Identities.Faces[i].Tentative {
+			continue // shown, not yet agreed: no history event
+		}
 		kept = append(kept, f)
 	}
 	if len(kept) == 0 {

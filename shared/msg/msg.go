@@ -54,6 +54,10 @@ type Face struct {
 	// VerdictKnown when it is first named, VerdictUnknown when it stayed
 	// unknown for its whole recognition budget. Events and alerts key off it.
 	Verdict string `json:"verdict,omitempty"`
+	// Tentative: Name is the track's best recognition so far, shown before
+	// the track's attempts agree on it; no event (known_person, presence,
+	// history) is raised for a tentative name.
+	Tentative bool `json:"tentative,omitempty"`
 }
 
 // Track verdicts (Face.Verdict).

@@ -1,0 +1,402 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/facemon/facemon/shared/mqttx"
+	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/topic"
+)
+
+// LiveReport is one `bench --live` run: N cameras publishing through a
+// broker to a `facemon-recognizer serve` child process.
+type LiveReport struct {
+	Broker       string  `json:"broker"`
+	Cameras      int     `json:"cameras"`
+	FPS          float64 `json:"fps"`
+	Seconds      float64 `json:"seconds"`
+	Published    int     `json:"published"`
+	Identities   int     `json:"identities"`
+	Named        int     `json:"named_frames"`
+	DroppedPct   float64 `json:"dropped_pct"`
+	MailboxDrops float64 `json:"mailbox_drops"`
+	P50ms        float64 `json:"p50_ms"`
+	P95ms        float64 `json:"p95_ms"`
+	Maxms        float64 `json:"max_ms"`
+	CPUSeconds   float64 `json:"recognizer_cpu_s"`
+	CPUmsPerFr   float64 `json:"recognizer_cpu_ms_per_frame"`
+	CPUPct       float64 `json:"recognizer_cpu_pct"` // of one core
+	// PublisherCPUSeconds is this process's CPU (publishers, observer and
+	// the broker when it is not embedded in the recognizer).
+	PublisherCPUSeconds float64 `json:"publisher_cpu_s"`
+	// StageMS is the recognizer's wall ms per received frame by stage
+	// (from /metrics, warm-up included).
+	StageMS map[string]float64 `json:"stage_ms"`
+}
+
+// freeAddr returns a free loopback TCP address.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// procCPU is a process's user+system CPU time from /proc/<pid>/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	// Fields after the command: state(0) ... utime(11) stime(12), in clock
+	// ticks (100 per second on Linux).
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond, nil
+}
+
+// runLive starts `facemon-recognizer serve` as a child process (with its
+// embedded broker when broker is "embedded", else connected to broker),
+// publishes the video's frames from f.cameras in-process edges at f.fps to
+// cam/<id>/frames (JPEG q80 with the frame metadata, QoS 0, as the edge
+// does) for f.duration, and measures what arrives on cam/+/identities.
+func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
+	frames, err := LoadFrames(f.video, f.fps, f.duration, f.static, f.staticFrame)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "facemon-bench-live-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	const instance = "bench-live"
+	args := []string{"serve", "--models", f.models, "--gallery", f.gallery, "--instance", instance,
+		"--dataset", filepath.Join(tmp, "dataset"), "--http", httpAddr, "--workers", strconv.Itoa(f.workers),
+		"--history", "-", "--ha-prefix", "-", "--log-level", "warn",
+		"--detect-every", strconv.Itoa(f.detectEvery), "--idle-detect-every", strconv.Itoa(f.idleEvery),
+		"--crop-full-every", strconv.Itoa(f.cropFullEvery), "--track-agree", strconv.Itoa(f.agree),
+		"--detector", f.detector}
+	broker := f.live
+	if broker == "embedded" {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		// Loopback only, anonymous clients opted in (as the e2e tests do);
+		// the broker's generated users stay in a state folder of its own.
+		args = append(args, "--listen", addr, "--state", filepath.Join(tmp, "state"), "--allow-anonymous")
+		broker = "tcp://" + addr
+	} else {
+		// An external broker: credentials from FACEMON_MQTT_USER and
+		// FACEMON_MQTT_PASSWORD (the child inherits them), or anonymous.
+		args = append(args, "--broker", broker, "--state", "-")
+	}
+	logf, err := os.Create(filepath.Join(tmp, "serve.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, exe, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	fmt.Fprintf(stderr, "bench: live: starting %s %s\n", exe, strings.Join(args, " "))
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	serveLog := func() string {
+		b, _ := os.ReadFile(logf.Name())
+		if len(b) > 4000 {
+			b = b[len(b)-4000:]
+		}
+		return string(b)
+	}
+	user, pass := os.Getenv(mqttx.EnvUser), os.Getenv(mqttx.EnvPassword)
+	if f.live == "embedded" {
+		user, pass = "", ""
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	connect := func(id string) (*mqttx.Client, error) {
+		c, err := mqttx.New(mqttx.Options{Broker: broker, ClientID: id, Username: user, Password: pass, Logger: quiet, MaxReconnectInterval: time.Second})
+		if err != nil {
+			return nil, err
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer wcancel()
+		for {
+			if err := c.WaitConnected(wctx); err == nil {
+				return c, nil
+			}
+			select {
+			case err := <-exited:
+				c.Close()
+				return nil, fmt.Errorf("bench: live: recognizer exited (%v):\n%s", err, serveLog())
+			default:
+			}
+			if wctx.Err() != nil {
+				c.Close()
+				return nil, fmt.Errorf("bench: live: no connection to %s in 60 s (%v):\n%s", broker, c.LastError(), serveLog())
+			}
+		}
+	}
+	space := topic.Space{}
+	obs, err := connect("bench-observer")
+	if err != nil {
+		return err
+	}
+	defer obs.Close()
+	online := make(chan struct{})
+	var onceOnline sync.Once
+	obs.Subscribe(space.Status(topic.KindRecognizer, instance), 1, func(_ string, p []byte) {
+		if string(p) == topic.Online {
+			onceOnline.Do(func() { close(online) })
+		}
+	})
+	type arrival struct {
+		lat   time.Duration
+		named bool
+	}
+	var mu sync.Mutex
+	got := map[string]arrival{} // cam/seq
+	warmSeq := uint64(f.fps)    // the warm-up second's frames are not measured
+	measuring := false
+	obs.Subscribe(space.AllCameras(topic.Identities), 1, func(_ string, p []byte) {
+		now := time.Now()
+		ids, err := msg.DecodeIdentities(p)
+		if err != nil {
+			return
+		}
+		named := false
+		for _, fc := range ids.Faces {
+			named = named || fc.Name != msg.Unknown
+		}
+		mu.Lock()
+		if measuring && ids.Seq > warmSeq {
+			got[fmt.Sprintf("%s/%d", ids.Camera, ids.Seq)] = arrival{lat: now.Sub(ids.Captured), named: named}
+		}
+		mu.Unlock()
+	})
+	select {
+	case <-online:
+	case err := <-exited:
+		return fmt.Errorf("bench: live: recognizer exited (%v):\n%s", err, serveLog())
+	case <-time.After(120 * time.Second):
+		return fmt.Errorf("bench: live: recognizer not online in 120 s:\n%s", serveLog())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	pubs := make([]*mqttx.Client, f.cameras)
+	for i := range pubs {
+		if pubs[i], err = connect(fmt.Sprintf("bench-edge-%d", i)); err != nil {
+			return err
+		}
+		defer pubs[i].Close()
+	}
+	// Warm up: one second of frames from every camera, not measured.
+	fmt.Fprintf(stderr, "bench: live: %d camera(s) at %g fps for %v through %s\n", f.cameras, f.fps, f.duration, broker)
+	seqBase := make([]uint64, f.cameras) // each camera's last sequence number
+	publish := func(d time.Duration, count *int) {
+		var wg sync.WaitGroup
+		var cmu sync.Mutex
+		n := int(d.Seconds() * f.fps)
+		for c := range f.cameras {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cam := fmt.Sprintf("live%d", c)
+				tick := time.NewTicker(time.Duration(float64(time.Second) / f.fps))
+				defer tick.Stop()
+				// Cameras start spread over one frame interval and 3.7 s
+				// apart in the video, as independent edges would.
+				time.Sleep(time.Duration(c) * time.Duration(float64(time.Second)/f.fps) / time.Duration(f.cameras))
+				for i := 0; i < n; i++ {
+					seq := seqBase[c] + 1
+					seqBase[c] = seq
+					j, err := msg.EmbedMeta(frames[(int(seq-1)+c*37)%len(frames)], msg.FrameMeta{Camera: cam, Seq: seq, Captured: time.Now().UTC()})
+					if err == nil && pubs[c].Publish(space.Frames(cam), 0, false, j) == nil && count != nil {
+						cmu.Lock()
+						*count++
+						cmu.Unlock()
+					}
+					select {
+					case <-tick.C:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	publish(time.Second, nil)
+	time.Sleep(time.Second)
+	pid := cmd.Process.Pid
+	cpu0, err := procCPU(pid)
+	if err != nil {
+		return err
+	}
+	self0 := CPUTime()
+	mu.Lock()
+	measuring = true
+	mu.Unlock()
+	t0 := time.Now()
+	published := 0
+	publish(f.duration, &published)
+	elapsed := time.Since(t0)
+	time.Sleep(2 * time.Second) // frames in flight
+	mu.Lock()
+	measuring = false
+	mu.Unlock()
+	cpu1, err := procCPU(pid)
+	if err != nil {
+		return err
+	}
+	self := CPUTime() - self0
+	mailbox := scrapeCounter("http://"+httpAddr+"/metrics", "facemon_recognizer_frames_dropped_total")
+	stages := scrapeStages("http://" + httpAddr + "/metrics")
+	cancel()
+	<-exited
+
+	mu.Lock()
+	defer mu.Unlock()
+	var lat []time.Duration
+	named := 0
+	for _, a := range got {
+		lat = append(lat, a.lat)
+		if a.named {
+			named++
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r := &LiveReport{Broker: f.live, Cameras: f.cameras, FPS: f.fps, Seconds: elapsed.Seconds(), Published: published,
+		Identities: len(got), Named: named, MailboxDrops: mailbox, PublisherCPUSeconds: self.Seconds()}
+	if published > 0 {
+		r.DroppedPct = 100 * float64(max(0, published-len(got))) / float64(published)
+	}
+	if len(lat) > 0 {
+		r.P50ms = ms(lat[len(lat)/2])
+		r.P95ms = ms(lat[min(len(lat)-1, len(lat)*95/100)])
+		r.Maxms = ms(lat[len(lat)-1])
+	}
+	r.CPUSeconds = (cpu1 - cpu0).Seconds()
+	if len(got) > 0 {
+		r.CPUmsPerFr = r.CPUSeconds * 1000 / float64(len(got))
+	}
+	r.CPUPct = 100 * r.CPUSeconds / (elapsed + 2*time.Second).Seconds()
+	r.StageMS = map[string]float64{}
+	if len(got) > 0 {
+		for k, v := range stages {
+			r.StageMS[k] = v * 1000 / float64(len(got))
+		}
+	}
+	printLive(stdout, r, f)
+	return nil
+}
+
+// scrapeStages reads facemon_recognizer_stage_seconds_sum per stage.
+func scrapeStages(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	const pre = `facemon_recognizer_stage_seconds_sum{stage="`
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, pre) {
+			continue
+		}
+		rest := strings.TrimPrefix(l, pre)
+		i := strings.Index(rest, `"} `)
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+3:]), 64); err == nil {
+			out[rest[:i]] = v
+		}
+	}
+	return out
+}
+
+// scrapeCounter reads one unlabelled counter from a Prometheus text page
+// (-1 when it cannot).
+func scrapeCounter(url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, name+" ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(l, name)), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+func printLive(w io.Writer, r *LiveReport, f flags) {
+	fmt.Fprintf(w, "bench --live %s: %s, %d camera(s) at %g fps for %.1f s, %d engine(s), detector %s, detect-every %d, idle-detect-every %d, crop-full-every %d, track-agree %d\n\n",
+		r.Broker, f.video, r.Cameras, r.FPS, r.Seconds, f.workers, f.detector, f.detectEvery, f.idleEvery, f.cropFullEvery, f.agree)
+	fmt.Fprintf(w, "%9s %10s %8s %10s %7s %7s %7s %9s %10s %8s %8s\n", "published", "identities", "dropped", "mailbox-dr", "p50ms", "p95ms", "maxms", "rec-cpu-s", "cpu-ms/fr", "rec-cpu", "pub-cpu")
+	fmt.Fprintf(w, "%9d %10d %7.2f%% %10.0f %7.1f %7.1f %7.1f %9.2f %10.2f %7.0f%% %7.2fs\n", r.Published, r.Identities, r.DroppedPct, r.MailboxDrops,
+		r.P50ms, r.P95ms, r.Maxms, r.CPUSeconds, r.CPUmsPerFr, r.CPUPct, r.PublisherCPUSeconds)
+	var ks []string
+	for k := range r.StageMS {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, r.StageMS[k]))
+	}
+	fmt.Fprintf(w, "\nrecognizer ms per frame by stage (wall, warm-up included): %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "named frames %d; latency is capture (publish) -> identities received, same clock; rec-cpu is the recognizer process (with the embedded broker when --live embedded), %% of one core\n", r.Named)
+}
