@@ -155,8 +155,12 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		user, pass = "", ""
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	connect := func(id string) (*mqttx.Client, error) {
-		c, err := mqttx.New(mqttx.Options{Broker: broker, ClientID: id, Username: user, Password: pass, Logger: quiet, MaxReconnectInterval: time.Second})
+	// status, for a publisher, is its camera's edge status topic: like an
+	// edge it announces itself online, which registers the camera with the
+	// recognizer (serve --cameras auto).
+	connect := func(id, status string) (*mqttx.Client, error) {
+		c, err := mqttx.New(mqttx.Options{Broker: broker, ClientID: id, Username: user, Password: pass, Logger: quiet, MaxReconnectInterval: time.Second,
+			StatusTopic: status})
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +183,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		}
 	}
 	space := topic.Space{}
-	obs, err := connect("bench-observer")
+	obs, err := connect("bench-observer", "")
 	if err != nil {
 		return err
 	}
@@ -226,7 +230,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	}
 	pubs := make([]*mqttx.Client, f.cameras)
 	for i := range pubs {
-		if pubs[i], err = connect(fmt.Sprintf("bench-edge-%d", i)); err != nil {
+		if pubs[i], err = connect(fmt.Sprintf("bench-edge-%d", i), topic.Space{}.Status(topic.KindEdge, fmt.Sprintf("live%d", i))); err != nil {
 			return err
 		}
 		defer pubs[i].Close()
