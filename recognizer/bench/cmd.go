@@ -29,6 +29,7 @@ type flags struct {
 	live                                             string
 	cameras, workers, staticFrame, detectEvery       int
 	idleEvery, agree, cropFullEvery                  int
+	namedBudget                                      int
 	detector                                         string
 	fps                                              float64
 	duration                                         time.Duration
@@ -55,6 +56,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.IntVar(&f.idleEvery, "idle-detect-every", pipeline.DefaultMotion.IdleDetectEvery, "facemon: with motion but no face tracked, detect on every Nth frame")
 	fs.IntVar(&f.cropFullEvery, "crop-full-every", pipeline.DefaultMotion.CropFullEvery, "facemon: while faces are tracked, every Nth detection covers the moving region, the others only the tracks' surroundings (1 = off)")
 	fs.IntVar(&f.agree, "track-agree", pipeline.DefaultTrack.Agree, "facemon: attempts that must agree before a track is named")
+	fs.IntVar(&f.namedBudget, "track-named-budget", pipeline.DefaultTrack.NamedBudget, "facemon: most descriptor attempts per track once it is named")
 	fs.IntVar(&f.workers, "workers", max(1, runtime.NumCPU()), "engines")
 	names := make([]string, len(Variants))
 	for i, v := range Variants {
@@ -167,6 +169,7 @@ func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int
 	mc.CropFullEvery = max(1, f.cropFullEvery)
 	tc := pipeline.DefaultTrack
 	tc.Agree = max(1, f.agree)
+	tc.NamedBudget = max(1, f.namedBudget)
 	return Run(ctx, Options{Frames: frames, FPS: f.fps, Cameras: f.cameras, Pool: pool, Gallery: g, Rule: rule,
 		Analyzer: a, Track: tc, Motion: mc, EngineRSS: engineRSS}, v)
 }

@@ -109,7 +109,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		"--dataset", filepath.Join(tmp, "dataset"), "--http", httpAddr, "--workers", strconv.Itoa(f.workers),
 		"--history", "-", "--ha-prefix", "-", "--log-level", "warn",
 		"--detect-every", strconv.Itoa(f.detectEvery), "--idle-detect-every", strconv.Itoa(f.idleEvery),
-		"--crop-full-every", strconv.Itoa(f.cropFullEvery), "--track-agree", strconv.Itoa(f.agree),
+		"--crop-full-every", strconv.Itoa(f.cropFullEvery), "--track-agree", strconv.Itoa(f.agree), "--track-named-budget", strconv.Itoa(f.namedBudget),
 		"--detector", f.detector}
 	broker := f.live
 	if broker == "embedded" {
