@@ -135,7 +135,7 @@ bench-pipeline: build models
 	$(BIN)/facemon-recognizer train --dataset $(SHARED)/testdata/faces --gallery var/bench-gallery.json --no-quality
 	$(BIN)/facemon-recognizer bench --video $(SHARED)/testdata/video/short_hamilton_clip.mp4 --gallery var/bench-gallery.json \
 		--duration 30s --fps 10 --variants all | tee $(ROOT)/var/bench-pipeline.txt
-	$(BIN)/facemon-recognizer bench --live embedded --cameras 8 --fps 10 --duration 30s \
+	$(BIN)/facemon-recognizer bench --live embedded --edge $(BIN)/facemon-edge --cameras 8 --fps 10 --duration 30s \
 		--video $(SHARED)/testdata/video/short_hamilton_clip.mp4 --gallery var/bench-gallery.json | tee -a $(ROOT)/var/bench-pipeline.txt
 
 run: build models

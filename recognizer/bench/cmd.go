@@ -26,7 +26,7 @@ var ErrUsage = errors.New("usage")
 
 type flags struct {
 	video, gallery, models, variants, child, jsonOut string
-	live                                             string
+	live, edge                                       string
 	cameras, workers, staticFrame, detectEvery       int
 	idleEvery, agree, cropFullEvery                  int
 	namedBudget                                      int
@@ -65,6 +65,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.variants, "variants", "naive,facemon", "comma-separated variants, or all: "+strings.Join(names, ", "))
 	fs.StringVar(&f.jsonOut, "json", "", "also write the reports as JSON to this file")
 	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
+	fs.StringVar(&f.edge, "edge", "", "with --live: a facemon-edge binary; --cameras edge processes capture --video in a loop at --fps and publish (so the edges' decode, JPEG and MQTT costs count, and their CPU is reported) instead of in-process publishers of pre-encoded frames")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")

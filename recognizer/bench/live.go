@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
@@ -44,6 +46,10 @@ type LiveReport struct {
 	// PublisherCPUSeconds is this process's CPU (publishers, observer and
 	// the broker when it is not embedded in the recognizer).
 	PublisherCPUSeconds float64 `json:"publisher_cpu_s"`
+	// Edges is the facemon-edge binary when real edges published (--edge),
+	// EdgeCPUSeconds their CPU over the measured window.
+	Edges          string  `json:"edges,omitempty"`
+	EdgeCPUSeconds float64 `json:"edge_cpu_s,omitempty"`
 	// StageMS is the recognizer's wall ms per received frame by stage
 	// (from /metrics, warm-up included).
 	StageMS map[string]float64 `json:"stage_ms"`
@@ -196,8 +202,9 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		}
 	})
 	type arrival struct {
-		lat   time.Duration
-		named bool
+		lat      time.Duration
+		named    bool
+		captured time.Time
 	}
 	var mu sync.Mutex
 	got := map[string]arrival{} // cam/seq
@@ -214,8 +221,8 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 			named = named || fc.Name != msg.Unknown
 		}
 		mu.Lock()
-		if measuring && ids.Seq > warmSeq {
-			got[fmt.Sprintf("%s/%d", ids.Camera, ids.Seq)] = arrival{lat: now.Sub(ids.Captured), named: named}
+		if measuring && (f.edge != "" || ids.Seq > warmSeq) {
+			got[fmt.Sprintf("%s/%d", ids.Camera, ids.Seq)] = arrival{lat: now.Sub(ids.Captured), named: named, captured: ids.Captured}
 		}
 		mu.Unlock()
 	})
@@ -228,73 +235,121 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	pubs := make([]*mqttx.Client, f.cameras)
-	for i := range pubs {
-		if pubs[i], err = connect(fmt.Sprintf("bench-edge-%d", i), topic.Space{}.Status(topic.KindEdge, fmt.Sprintf("live%d", i))); err != nil {
+	pid := cmd.Process.Pid
+	var (
+		published      int
+		elapsed        time.Duration
+		cpu0, cpu1     time.Duration
+		self           time.Duration
+		window0, edgeT time.Time
+		edgeCPU        time.Duration
+	)
+	if f.edge != "" {
+		// Real edges: f.cameras facemon-edge processes capture the video
+		// file (decode, resize, JPEG encode, publish), so the edges' cost
+		// counts too; they announce themselves online like any edge.
+		edges, err := startEdges(ctx, f, broker, tmp)
+		if err != nil {
 			return err
 		}
-		defer pubs[i].Close()
-	}
-	// Warm up: one second of frames from every camera, not measured.
-	fmt.Fprintf(stderr, "bench: live: %d camera(s) at %g fps for %v through %s\n", f.cameras, f.fps, f.duration, broker)
-	seqBase := make([]uint64, f.cameras) // each camera's last sequence number
-	publish := func(d time.Duration, count *int) {
-		var wg sync.WaitGroup
-		var cmu sync.Mutex
-		n := int(d.Seconds() * f.fps)
-		for c := range f.cameras {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cam := fmt.Sprintf("live%d", c)
-				tick := time.NewTicker(time.Duration(float64(time.Second) / f.fps))
-				defer tick.Stop()
-				// Cameras start spread over one frame interval and 3.7 s
-				// apart in the video, as independent edges would.
-				time.Sleep(time.Duration(c) * time.Duration(float64(time.Second)/f.fps) / time.Duration(f.cameras))
-				for i := 0; i < n; i++ {
-					seq := seqBase[c] + 1
-					seqBase[c] = seq
-					j, err := msg.EmbedMeta(frames[(int(seq-1)+c*37)%len(frames)], msg.FrameMeta{Camera: cam, Seq: seq, Captured: time.Now().UTC()})
-					if err == nil && pubs[c].Publish(space.Frames(cam), 0, false, j) == nil && count != nil {
-						cmu.Lock()
-						*count++
-						cmu.Unlock()
-					}
-					select {
-					case <-tick.C:
-					case <-ctx.Done():
-						return
-					}
-				}
-			}()
+		defer edges.stop()
+		fmt.Fprintf(stderr, "bench: live: %d facemon-edge process(es) at %g fps for %v through %s\n", f.cameras, f.fps, f.duration, broker)
+		time.Sleep(3 * time.Second) // warm-up: edges open the file and connect
+		if cpu0, err = procCPU(pid); err != nil {
+			return err
 		}
-		wg.Wait()
+		e0 := edges.cpu()
+		p0 := edges.published()
+		mu.Lock()
+		measuring = true
+		mu.Unlock()
+		window0 = time.Now()
+		select {
+		case <-time.After(f.duration):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		edgeT = time.Now()
+		elapsed = edgeT.Sub(window0)
+		published = edges.published() - p0
+		edgeCPU = edges.cpu() - e0
+		time.Sleep(2 * time.Second) // frames in flight
+		mu.Lock()
+		measuring = false
+		for k, a := range got { // only frames captured in the window
+			if a.captured.Before(window0) || !a.captured.Before(edgeT) {
+				delete(got, k)
+			}
+		}
+		mu.Unlock()
+		if cpu1, err = procCPU(pid); err != nil {
+			return err
+		}
+	} else {
+		pubs := make([]*mqttx.Client, f.cameras)
+		for i := range pubs {
+			if pubs[i], err = connect(fmt.Sprintf("bench-edge-%d", i), topic.Space{}.Status(topic.KindEdge, fmt.Sprintf("live%d", i))); err != nil {
+				return err
+			}
+			defer pubs[i].Close()
+		}
+		// Warm up: one second of frames from every camera, not measured.
+		fmt.Fprintf(stderr, "bench: live: %d camera(s) at %g fps for %v through %s\n", f.cameras, f.fps, f.duration, broker)
+		seqBase := make([]uint64, f.cameras) // each camera's last sequence number
+		publish := func(d time.Duration, count *int) {
+			var wg sync.WaitGroup
+			var cmu sync.Mutex
+			n := int(d.Seconds() * f.fps)
+			for c := range f.cameras {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cam := fmt.Sprintf("live%d", c)
+					tick := time.NewTicker(time.Duration(float64(time.Second) / f.fps))
+					defer tick.Stop()
+					// Cameras start spread over one frame interval and 3.7 s
+					// apart in the video, as independent edges would.
+					time.Sleep(time.Duration(c) * time.Duration(float64(time.Second)/f.fps) / time.Duration(f.cameras))
+					for i := 0; i < n; i++ {
+						seq := seqBase[c] + 1
+						seqBase[c] = seq
+						j, err := msg.EmbedMeta(frames[(int(seq-1)+c*37)%len(frames)], msg.FrameMeta{Camera: cam, Seq: seq, Captured: time.Now().UTC()})
+						if err == nil && pubs[c].Publish(space.Frames(cam), 0, false, j) == nil && count != nil {
+							cmu.Lock()
+							*count++
+							cmu.Unlock()
+						}
+						select {
+						case <-tick.C:
+						case <-ctx.Done():
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		publish(time.Second, nil)
+		time.Sleep(time.Second)
+		if cpu0, err = procCPU(pid); err != nil {
+			return err
+		}
+		self0 := CPUTime()
+		mu.Lock()
+		measuring = true
+		mu.Unlock()
+		t0 := time.Now()
+		publish(f.duration, &published)
+		elapsed = time.Since(t0)
+		time.Sleep(2 * time.Second) // frames in flight
+		mu.Lock()
+		measuring = false
+		mu.Unlock()
+		if cpu1, err = procCPU(pid); err != nil {
+			return err
+		}
+		self = CPUTime() - self0
 	}
-	publish(time.Second, nil)
-	time.Sleep(time.Second)
-	pid := cmd.Process.Pid
-	cpu0, err := procCPU(pid)
-	if err != nil {
-		return err
-	}
-	self0 := CPUTime()
-	mu.Lock()
-	measuring = true
-	mu.Unlock()
-	t0 := time.Now()
-	published := 0
-	publish(f.duration, &published)
-	elapsed := time.Since(t0)
-	time.Sleep(2 * time.Second) // frames in flight
-	mu.Lock()
-	measuring = false
-	mu.Unlock()
-	cpu1, err := procCPU(pid)
-	if err != nil {
-		return err
-	}
-	self := CPUTime() - self0
 	mailbox := scrapeCounter("http://"+httpAddr+"/metrics", "facemon_recognizer_frames_dropped_total")
 	stages := scrapeStages("http://" + httpAddr + "/metrics")
 	cancel()
@@ -312,7 +367,8 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	r := &LiveReport{Broker: f.live, Cameras: f.cameras, FPS: f.fps, Seconds: elapsed.Seconds(), Published: published,
-		Identities: len(got), Named: named, MailboxDrops: mailbox, PublisherCPUSeconds: self.Seconds()}
+		Identities: len(got), Named: named, MailboxDrops: mailbox, PublisherCPUSeconds: self.Seconds(),
+		Edges: f.edge, EdgeCPUSeconds: edgeCPU.Seconds()}
 	if published > 0 {
 		r.DroppedPct = 100 * float64(max(0, published-len(got))) / float64(published)
 	}
@@ -333,6 +389,12 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		}
 	}
 	printLive(stdout, r, f)
+	if f.jsonOut != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := fsx.WriteFileAtomic(f.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -403,4 +465,8 @@ func printLive(w io.Writer, r *LiveReport, f flags) {
 	}
 	fmt.Fprintf(w, "\nrecognizer ms per frame by stage (wall, warm-up included): %s\n", strings.Join(parts, ", "))
 	fmt.Fprintf(w, "named frames %d; latency is capture (publish) -> identities received, same clock; rec-cpu is the recognizer process (with the embedded broker when --live embedded), %% of one core\n", r.Named)
+	if r.Edges != "" {
+		fmt.Fprintf(w, "edges: %d facemon-edge processes (%s), %.2f CPU s in the window (%.0f %% of one core); recognizer + edges %.0f %% of one core\n",
+			r.Cameras, r.Edges, r.EdgeCPUSeconds, 100*r.EdgeCPUSeconds/r.Seconds, 100*(r.EdgeCPUSeconds/r.Seconds)+r.CPUPct)
+	}
 }
