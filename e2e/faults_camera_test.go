@@ -194,19 +194,9 @@ func health(t *testing.T, addr string) edgeHealth {
 // loop), and publishes frames to cam/<id>/frames again once the server is
 // back.
 func TestFaultRTSPServerGone(t *testing.T) {
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	url := "tcp://" + addr
-	start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
-	waitTCP(t, addr, 15*time.Second)
-	obs := observe(t, url)
+	url, obs := brokerAndObserver(t)
 
-	camAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cam := startRTSPCamera(t, camAddr)
-	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := start(t, "edge-rtsp", "facemon-edge", "--broker", url, "--camera-id", "rtsp",
-		"--source", "rtsp://"+camAddr+"/cam", "--fps", "10", "--listen", web,
-		"--dataset", t.TempDir(), "--no-login")
+	cam, camAddr, edge, web := rtspCameraAndEdge(t, url, "rtsp")
 	began := time.Now()
 	waitFor(t, 30*time.Second, "frames from the RTSP camera", func() bool { _, _, f := obs.snapshot(); return f > 10 })
 	t.Logf("RTSP camera: first 10 frames published %v after the edge started", time.Since(began).Round(10*time.Millisecond))
@@ -287,18 +277,8 @@ func TestFaultRTSPServerGone(t *testing.T) {
 // sets FFmpeg's socket timeout (capture.StreamTimeout, 5 s), notices the
 // stall, reopens, and publishes frames again once the camera sends.
 func TestFaultRTSPServerHangs(t *testing.T) {
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	url := "tcp://" + addr
-	start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
-	waitTCP(t, addr, 15*time.Second)
-	obs := observe(t, url)
-	camAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cam := startRTSPCamera(t, camAddr)
-	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	edge := start(t, "edge-hang", "facemon-edge", "--broker", url, "--camera-id", "hang",
-		"--source", "rtsp://"+camAddr+"/cam", "--fps", "10", "--listen", web,
-		"--dataset", t.TempDir(), "--no-login")
+	url, obs := brokerAndObserver(t)
+	cam, _, edge, web := rtspCameraAndEdge(t, url, "hang")
 	waitFor(t, 30*time.Second, "frames from the RTSP camera", func() bool { _, _, f := obs.snapshot(); return f > 10 })
 	plays := cam.playCount()
 
@@ -361,12 +341,7 @@ func TestFaultCameraDeviceMissing(t *testing.T) {
 	if dev == "" {
 		t.Fatal("no free /dev/videoN number")
 	}
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	url := "tcp://" + addr
-	start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
-	waitTCP(t, addr, 15*time.Second)
-	obs := observe(t, url)
+	url, obs := brokerAndObserver(t)
 	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	edge := start(t, "edge-nodev", "facemon-edge", "--broker", url, "--camera-id", "nodev",
 		"--source", dev, "--fps", "10", "--listen", web, "--dataset", t.TempDir(), "--no-login")
@@ -405,4 +380,27 @@ func TestFaultCameraDeviceMissing(t *testing.T) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// brokerAndObserver starts a standalone facemon-broker (anonymous loopback
+// clients) and an observer on it.
+func brokerAndObserver(t *testing.T) (string, *observer) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
+	waitTCP(t, addr, 15*time.Second)
+	return "tcp://" + addr, observe(t, "tcp://"+addr)
+}
+
+// rtspCameraAndEdge starts an RTSP camera on loopback and an edge (camera
+// id cam, dashboard on web) capturing it at 10 fps.
+func rtspCameraAndEdge(t *testing.T, brokerURL, cam string) (c *rtspCamera, camAddr string, edge *proc, web string) {
+	t.Helper()
+	camAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	c = startRTSPCamera(t, camAddr)
+	web = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	edge = start(t, "edge-"+cam, "facemon-edge", "--broker", brokerURL, "--camera-id", cam,
+		"--source", "rtsp://"+camAddr+"/cam", "--fps", "10", "--listen", web,
+		"--dataset", t.TempDir(), "--no-login")
+	return c, camAddr, edge, web
 }

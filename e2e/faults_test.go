@@ -146,12 +146,7 @@ func TestFaultBrokerKill9(t *testing.T) {
 // The camera source disappears (the video file is removed) and comes back:
 // the dashboard stays up all along and capture resumes by itself.
 func TestFaultCameraSourceDisappears(t *testing.T) {
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	url := "tcp://" + addr
-	start(t, "broker", "facemon-broker", "--listen", addr, "--allow-anonymous")
-	waitTCP(t, addr, 15*time.Second)
-	obs := observe(t, url)
+	url, obs := brokerAndObserver(t)
 
 	// A copy of the shared clip in a temporary folder (never in the repo),
 	// so the test can remove and restore it.

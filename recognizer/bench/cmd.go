@@ -209,15 +209,20 @@ func PrintTable(w io.Writer, reps []*Report, f flags) {
 	}
 	fmt.Fprintf(w, "\nms per frame by stage (wall time inside the stage, averaged over all frames):\n")
 	for _, r := range reps {
-		var ks []string
-		for k := range r.StageMS {
-			ks = append(ks, k)
-		}
-		sort.Strings(ks)
-		var parts []string
-		for _, k := range ks {
-			parts = append(parts, fmt.Sprintf("%s %.2f", k, r.StageMS[k]))
-		}
-		fmt.Fprintf(w, "  %-14s %s\n", r.Variant, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  %-14s %s\n", r.Variant, stageList(r.StageMS))
 	}
+}
+
+// stageList formats ms per stage as "decode 0.91, detect 5.14, ...".
+func stageList(ms map[string]float64) string {
+	ks := make([]string, 0, len(ms))
+	for k := range ms {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = fmt.Sprintf("%s %.2f", k, ms[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -454,16 +454,7 @@ func printLive(w io.Writer, r *LiveReport, f flags) {
 	fmt.Fprintf(w, "%9s %10s %8s %10s %7s %7s %7s %9s %10s %8s %8s\n", "published", "identities", "dropped", "mailbox-dr", "p50ms", "p95ms", "maxms", "rec-cpu-s", "cpu-ms/fr", "rec-cpu", "pub-cpu")
 	fmt.Fprintf(w, "%9d %10d %7.2f%% %10.0f %7.1f %7.1f %7.1f %9.2f %10.2f %7.0f%% %7.2fs\n", r.Published, r.Identities, r.DroppedPct, r.MailboxDrops,
 		r.P50ms, r.P95ms, r.Maxms, r.CPUSeconds, r.CPUmsPerFr, r.CPUPct, r.PublisherCPUSeconds)
-	var ks []string
-	for k := range r.StageMS {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	var parts []string
-	for _, k := range ks {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, r.StageMS[k]))
-	}
-	fmt.Fprintf(w, "\nrecognizer ms per frame by stage (wall, warm-up included): %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "\nrecognizer ms per frame by stage (wall, warm-up included): %s\n", stageList(r.StageMS))
 	fmt.Fprintf(w, "named frames %d; latency is capture (publish) -> identities received, same clock; rec-cpu is the recognizer process (with the embedded broker when --live embedded), %% of one core\n", r.Named)
 	if r.Edges != "" {
 		fmt.Fprintf(w, "edges: %d facemon-edge processes (%s), %.2f CPU s in the window (%.0f %% of one core); recognizer + edges %.0f %% of one core\n",

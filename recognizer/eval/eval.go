@@ -300,19 +300,10 @@ func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64)
 		return pts
 	}
 	for round := 0; round < rounds; round++ {
-		perm := rnd.Perm(len(eligible))
-		chosen := map[string]bool{}
-		g := gallery.New()
+		g, chosen, rest := enrolRound(rnd, eligible, people, n, k)
 		var queries []Item
-		for _, pi := range perm[:n] {
-			name := eligible[pi]
-			chosen[name] = true
-			imgs := append([]Item(nil), people[name]...)
-			rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
-			for _, it := range imgs[:k] {
-				g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
-			}
-			queries = append(queries, imgs[k:]...)
+		for _, name := range sortedKeys(rest) {
+			queries = append(queries, rest[name]...)
 		}
 		var strangers []Item
 		for name, imgs := range people {
@@ -400,26 +391,9 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 		}
 	}
 	for round := 0; round < rounds; round++ {
-		perm := rnd.Perm(len(eligible))
-		chosen := map[string]bool{}
-		g := gallery.New()
-		type query struct {
-			person string
-			track  []Item
-		}
-		var queries []query
-		for _, pi := range perm[:n] {
-			name := eligible[pi]
-			chosen[name] = true
-			imgs := append([]Item(nil), people[name]...)
-			rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
-			for _, it := range imgs[:k] {
-				g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
-			}
-			queries = append(queries, query{name, imgs[k : k+size]})
-		}
-		for _, q := range queries {
-			decide(g, q.person, q.track, true)
+		g, chosen, rest := enrolRound(rnd, eligible, people, n, k)
+		for _, name := range sortedKeys(rest) {
+			decide(g, name, rest[name][:size], true)
 		}
 		for _, name := range strangerPool {
 			if chosen[name] {
@@ -431,4 +405,30 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 		}
 	}
 	return mean, vote
+}
+
+// enrolRound picks n of the eligible people at random and enrols k random
+// images of each; rest holds each chosen person's other images (shuffled).
+func enrolRound(rnd *rand.Rand, eligible []string, people map[string][]Item, n, k int) (g *gallery.Gallery, chosen map[string]bool, rest map[string][]Item) {
+	g, chosen, rest = gallery.New(), map[string]bool{}, map[string][]Item{}
+	for _, pi := range rnd.Perm(len(eligible))[:n] {
+		name := eligible[pi]
+		chosen[name] = true
+		imgs := append([]Item(nil), people[name]...)
+		rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
+		for _, it := range imgs[:k] {
+			g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
+		}
+		rest[name] = imgs[k:]
+	}
+	return g, chosen, rest
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
