@@ -133,7 +133,9 @@ func (in *integrations) record(r *pipeline.Result) {
 			mf := r.Identities.Faces[i]
 			if mf.Verdict == msg.VerdictUnknown {
 				in.unknowns.verdict(o.Camera, mf.Track, o.Time)
-			} else if ok, group := in.unknowns.extra(o.Camera, mf.Track, o.Time); ok && mf.Track > 0 && f.Descriptor != (face.Descriptor{}) {
+			} else if mf.Track == 0 || f.Descriptor == (face.Descriptor{}) {
+				continue
+			} else if ok, group := in.unknowns.extra(o.Camera, mf.Track, o.Time); ok {
 				f.Extra, f.Group = true, group
 			} else {
 				continue
