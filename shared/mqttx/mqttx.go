@@ -72,9 +72,6 @@ type Client struct {
 	reconnect []func()
 	connects  int
 	live      bool // onConnect has taken its snapshot of subs (until the connection is lost)
-	// pending are subscriptions made while live, sent together in one
-	// SUBSCRIBE by a flush subscribeDelay after the first of them.
-	pending []sub
 
 	errMu   sync.Mutex
 	lastErr error // last failed connection attempt (redacted), nil once connected
@@ -285,8 +282,7 @@ func (cl *Client) onConnect(c mqtt.Client) {
 	}
 	cl.mu.Lock()
 	subs := append([]sub(nil), cl.subs...)
-	cl.live = true // later Subscribe calls are batched (flushPending)
-	cl.pending = nil
+	cl.live = true // later Subscribe calls send their own SUBSCRIBE
 	cl.mu.Unlock()
 	cl.subscribeAll(subs)
 	cl.mu.Lock()
@@ -311,6 +307,8 @@ func (cl *Client) OnReconnect(f func()) {
 	cl.reconnect = append(cl.reconnect, f)
 	cl.mu.Unlock()
 }
+
+func (cl *Client) subscribe(s sub) { cl.subscribeAll([]sub{s}) }
 
 // subscribeAll sends one SUBSCRIBE packet for all filters. Messages reach
 // the handlers through the default publish handler (dispatch), never
@@ -344,32 +342,11 @@ func (cl *Client) subscribeAll(subs []sub) {
 func (cl *Client) Subscribe(filter string, qos byte, h Handler) {
 	s := sub{filter, qos, h}
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	cl.subs = append(cl.subs, s)
-	if !cl.live {
-		return // the next onConnect subscribes it with the rest
-	}
-	// Connected already: the Subscribe calls that follow one another (a
-	// component's start-up, racing its first connection) go out in one
-	// packet, for the mochi bug subscribeAll describes.
-	cl.pending = append(cl.pending, s)
-	if len(cl.pending) == 1 {
-		time.AfterFunc(subscribeDelay, cl.flushPending)
-	}
-}
-
-// subscribeDelay is how long Subscribe calls made while connected are
-// gathered into one SUBSCRIBE packet.
-const subscribeDelay = 50 * time.Millisecond
-
-func (cl *Client) flushPending() {
-	cl.mu.Lock()
-	subs := cl.pending
-	cl.pending = nil
-	live := cl.live
+	live := cl.live // else the next onConnect subscribes it (once)
 	cl.mu.Unlock()
-	if live { // else onConnect sends them with the rest
-		cl.subscribeAll(subs)
+	if live {
+		cl.subscribe(s)
 	}
 }
 
