@@ -55,15 +55,31 @@ type LiveReport struct {
 	StageMS map[string]float64 `json:"stage_ms"`
 }
 
-// freeAddr returns a free loopback TCP address.
+// freeAddr returns a free loopback TCP address that this process has not
+// handed out before (the kernel may give a just-released port to the next
+// bind, so two calls in a row could return the same one).
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	addrsMu.Lock()
+	defer addrsMu.Unlock()
+	for range 1000 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !addrsGiven[addr] {
+			addrsGiven[addr] = true
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("no free loopback port that was not handed out before")
 }
+
+var (
+	addrsMu    sync.Mutex
+	addrsGiven = map[string]bool{}
+)
 
 // procCPU is a process's user+system CPU time from /proc/<pid>/stat.
 func procCPU(pid int) (time.Duration, error) {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/facemon/facemon/shared/testx"
 )
 
 // Broker is a mosquitto process on 127.0.0.1.
@@ -39,12 +41,7 @@ func Start(t testing.TB) *Broker {
 		}
 		t.Skip("mosquitto not installed")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testx.FreePort(t)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o644); err != nil {
 		t.Fatal(err)

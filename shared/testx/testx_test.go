@@ -1,0 +1,17 @@
+package testx
+
+import "testing"
+
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 300 {
+		p := FreePort(t)
+		if p <= 0 || p > 65535 {
+			t.Fatalf("port %d out of range", p)
+		}
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
