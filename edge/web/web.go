@@ -69,7 +69,7 @@ type Options struct {
 	// and the session's CSRF token (X-CSRF-Token) on every request that is
 	// not GET or HEAD. Nil serves everything without a login (--no-login).
 	Login *login.Auth
-	// MetricsToken lets non-loopback clients read /metrics with
+	// MetricsToken lets non-loopback clients read /metrics and /healthz with
 	// "Authorization: Bearer <token>"; loopback clients need none.
 	MetricsToken string
 }
@@ -119,7 +119,7 @@ func New(o Options) *Server {
 			httpauth.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "history disabled: the edge has no --recognizer-url"})
 		})
 	}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /healthz", httpauth.Health(http.HandlerFunc(s.healthz), o.MetricsToken))
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", httpauth.Metrics(o.Metrics.Handler(), o.MetricsToken))
 	}

@@ -113,6 +113,16 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("GET %s = %d %q", path, code, body)
 		}
 	}
+	// From the LAN, health and metrics need the bearer token (none set here).
+	for _, path := range []string{"/healthz", "/metrics"} {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = "192.168.1.20:40000"
+		w := httptest.NewRecorder()
+		ts.Config.Handler.ServeHTTP(w, r)
+		if w.Code != http.StatusForbidden || strings.Contains(w.Body.String(), "c1") {
+			t.Errorf("GET %s from the LAN = %d %q, want 403 without the camera id", path, w.Code, w.Body)
+		}
+	}
 	if code, _ := get("/video_feed?cam=../x"); code != 400 {
 		t.Errorf("bad cam id: %d", code)
 	}

@@ -59,7 +59,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	// REST API and /metrics access (issue 9).
 	apiTokenFile := fs.String("api-token-file", "", "file holding the REST API bearer token (overrides --api-token)")
 	fs.BoolVar(&in.APIOpen, "api-open", false, "serve the REST API WITHOUT a token when none is configured (anyone reaching --http can read faces and frames and change the gallery); without a token and without this flag the API answers 503")
-	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
+	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics and /healthz (default: both answer loopback clients only)")
 	fs.IntVar(&cfg.MaxCameras, "max-cameras", pipeline.DefaultMaxCameras, "most cameras with state (mailbox, tracks, Home Assistant entities); frames of further new cameras are dropped and counted until one has been idle for --camera-idle")
 	fs.DurationVar(&cfg.CameraIdle, "camera-idle", pipeline.DefaultCameraIdle, "at the --max-cameras bound, a camera silent this long gives its slot (and its Home Assistant entities) to a new one")
 	cameras := fs.String("cameras", "auto", "which cameras are processed: auto (those whose facemon edge announces itself online on facemon/status/edge/<id>), any (every id on cam/+/frames, up to --max-cameras), or camera ids separated by commas (for publishers that are not facemon edges; may include auto)")

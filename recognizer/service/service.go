@@ -67,8 +67,8 @@ type Config struct {
 	// TLSListen (default :8883) to the embedded broker and serve the HTTP
 	// API over HTTPS.
 	TLSCert, TLSKey, TLSListen string
-	// MetricsToken lets non-loopback clients read /metrics as a bearer
-	// token; loopback clients need none.
+	// MetricsToken lets non-loopback clients read /metrics and /healthz
+	// as a bearer token; loopback clients need none.
 	MetricsToken string
 
 	Analyzer face.Analyzer
@@ -296,13 +296,13 @@ func (s *Service) Run(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", httpauth.Metrics(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.cfg.MetricsToken))
 		mux.Handle("/api/", s.in.api)
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		mux.Handle("/healthz", httpauth.Health(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if !cl.Connected() {
 				http.Error(w, "mqtt disconnected", http.StatusServiceUnavailable)
 				return
 			}
 			fmt.Fprintln(w, "ok")
-		})
+		}), s.cfg.MetricsToken))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 		if httpsTLS != nil {
 			ln = tls.NewListener(ln, httpsTLS)

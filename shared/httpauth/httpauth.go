@@ -101,14 +101,23 @@ func Unauthorized(w http.ResponseWriter, text string) {
 // Metrics guards a /metrics handler: requests from a loopback address are
 // served; others need token as a bearer token (401 when a token is
 // configured but missing or wrong, 403 when none is configured).
-func Metrics(h http.Handler, token string) http.Handler {
+func Metrics(h http.Handler, token string) http.Handler { return LocalOrToken(h, token, "metrics") }
+
+// Health guards a /healthz handler the same way as Metrics (the same token
+// opens both): health tells which camera an edge serves, its frame sequence
+// and MQTT state, nothing to hand an unauthenticated client on the LAN.
+func Health(h http.Handler, token string) http.Handler { return LocalOrToken(h, token, "healthz") }
+
+// LocalOrToken serves h to loopback clients and to clients that send token
+// as a bearer token; what names the endpoint in the error bodies.
+func LocalOrToken(h http.Handler, token, what string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if BearerOK(r, token) {
 			h.ServeHTTP(w, r)
 			return
 		}
 		if _, sent := Bearer(r); sent {
-			Unauthorized(w, "metrics: wrong bearer token")
+			Unauthorized(w, what+": wrong bearer token")
 			return
 		}
 		if Loopback(r) {
@@ -116,10 +125,10 @@ func Metrics(h http.Handler, token string) http.Handler {
 			return
 		}
 		if token != "" {
-			Unauthorized(w, "metrics: bearer token required from a non-loopback address")
+			Unauthorized(w, what+": bearer token required from a non-loopback address")
 			return
 		}
-		WriteError(w, http.StatusForbidden, "metrics: served to loopback addresses only (configure --metrics-token-file to scrape from elsewhere)")
+		WriteError(w, http.StatusForbidden, what+": served to loopback addresses only (configure --metrics-token-file to read it from elsewhere)")
 	})
 }
 

@@ -63,6 +63,12 @@ func TestMetricsGuard(t *testing.T) {
 		if w.Code != c.code {
 			t.Errorf("%s: code %d, want %d (%s)", c.name, w.Code, c.code, w.Body)
 		}
+		// /healthz is guarded the same way, with its own name in the error.
+		hw := httptest.NewRecorder()
+		Health(ok, c.token).ServeHTTP(hw, r)
+		if hw.Code != c.code || (c.code != 200 && !strings.Contains(hw.Body.String(), "healthz:")) {
+			t.Errorf("%s: /healthz code %d, want %d (%s)", c.name, hw.Code, c.code, hw.Body)
+		}
 		if c.code != 200 && !strings.Contains(w.Body.String(), `"error"`) {
 			t.Errorf("%s: body %q is not the JSON error", c.name, w.Body)
 		}

@@ -38,7 +38,7 @@ func (w *webConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.LoginFile, "login-file", "", "bcrypt hash of the dashboard password (default <state>/dashboard.bcrypt); when missing, a random password is generated, its hash stored there and the password printed once on stdout")
 	fs.BoolVar(&w.NoLogin, "no-login", false, "serve the dashboard, live view and /rapi/ WITHOUT a login (anyone who reaches the port gets them, and the API token's rights)")
 	fs.StringVar(&w.APITokenFile, "api-token-file", "", "file holding the recognizer's REST API token (e.g. the recognizer's <state>/api-token); overrides --api-token")
-	fs.StringVar(&w.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics (default: /metrics answers loopback clients only)")
+	fs.StringVar(&w.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics and /healthz (default: both answer loopback clients only)")
 	fs.StringVar(&w.TLSCert, "tls-cert", "", "serve the dashboard over HTTPS with this certificate (PEM; needs --tls-key)")
 	fs.StringVar(&w.TLSKey, "tls-key", "", "private key (PEM) for --tls-cert")
 }
