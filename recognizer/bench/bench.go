@@ -34,8 +34,10 @@ import (
 
 // LoadFrames decodes the video once and returns JPEG frames (quality 80,
 // the edge's default) sampled at fps for duration, looping the video when
-// it is shorter. With static set, frame staticFrame is repeated.
-func LoadFrames(path string, fps float64, duration time.Duration, static bool, staticFrame int) ([][]byte, error) {
+// it is shorter. With static set, frame staticFrame is repeated. The
+// video's first start is skipped (a different phase of the frames that
+// motion gating and tracking detect on).
+func LoadFrames(path string, fps float64, duration, start time.Duration, static bool, staticFrame int) ([][]byte, error) {
 	if fps <= 0 || fps > 60 {
 		return nil, fmt.Errorf("bench: --fps %v: want (0, 60]", fps)
 	}
@@ -53,10 +55,13 @@ func LoadFrames(path string, fps float64, duration time.Duration, static bool, s
 		src = 30
 	}
 	step := src / fps
+	if start < 0 {
+		return nil, fmt.Errorf("bench: --start %v is negative", start)
+	}
 	m := gocv.NewMat()
 	defer m.Close()
 	var all [][]byte // every sampled frame of one pass
-	next := 0.0
+	next := start.Seconds() * src
 	for i := 0; ; i++ {
 		if !vc.Read(&m) || m.Empty() {
 			break
@@ -105,20 +110,22 @@ type Variant struct {
 	InlineOutput  bool
 	NoTentative   bool // a track shows unknown until its attempts agree
 	NoCrop        bool // tracked faces are looked for in the moving region, not around their boxes
+	NoMeanName    bool // tracks are named by the vote of their attempts alone
 }
 
 // Variants are the rows of the technique table, each adding one technique.
 var Variants = []Variant{
 	{Name: "naive", Naive: true},
-	{Name: "per-frame", PerFrame: true, NoTentative: true, NoCrop: true},
-	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
-	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
-	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
-	{Name: "+tracking", NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true},
-	{Name: "+batch", InlineOutput: true, NoTentative: true, NoCrop: true},
-	{Name: "+output", NoTentative: true, NoCrop: true},
-	{Name: "+tentative", NoCrop: true},
-	{Name: "facemon"}, // + track crops
+	{Name: "per-frame", PerFrame: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+tracking", NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+batch", InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+output", NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "+tentative", NoCrop: true, NoMeanName: true},
+	{Name: "+track-crops", NoMeanName: true},
+	{Name: "facemon"}, // + mean naming
 }
 
 // VariantByName finds a variant.
@@ -347,6 +354,9 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 		if v.NoTentative {
 			cfg.Track.NoTentative = true
 		}
+		if v.NoMeanName {
+			cfg.Track.NoMeanName = true
+		}
 		if v.NoCrop {
 			cfg.Motion.CropFullEvery = 0
 		}
@@ -515,4 +525,53 @@ func Agreement(ref, r *Report) (float64, int) {
 		return math.NaN(), 0
 	}
 	return float64(same) / float64(n), n
+}
+
+// EntryDelays measures time to first name per appearance: every frame of
+// camera 0 where ref (the naive pipeline, which names on the first frame it
+// can) names someone after at least gap without a name starts an
+// appearance; its delay is how much later r first names that person
+// within the appearance (ref's frames up to the next gap). An appearance
+// r never names counts as missed. Delays are in seconds at fps.
+func EntryDelays(ref, r *Report, fps float64, gap time.Duration) (delays []float64, missed int) {
+	name := func(rep *Report, seq int) string { return rep.Names[fmt.Sprintf("%s/%d", camName(0), seq)] }
+	frames := 0
+	for k := range ref.Names {
+		var seq int
+		if _, err := fmt.Sscanf(k, camName(0)+"/%d", &seq); err == nil && seq > frames {
+			frames = seq
+		}
+	}
+	gapN := int(math.Round(gap.Seconds() * fps))
+	last := -gapN - 1 // seq of ref's last named frame
+	for seq := 1; seq <= frames; seq++ {
+		who := name(ref, seq)
+		if who == "" {
+			continue
+		}
+		start := seq-last > gapN
+		last = seq
+		if !start {
+			continue
+		}
+		// The appearance lasts while ref keeps naming with gaps < gap.
+		end, prev := seq, seq
+		for s := seq + 1; s <= frames && s-prev <= gapN; s++ {
+			if name(ref, s) != "" {
+				end, prev = s, s
+			}
+		}
+		found := false
+		for s := seq; s <= end; s++ {
+			if got := name(r, s); got != "" && strings.Contains(","+got+",", ","+strings.Split(who, ",")[0]+",") {
+				delays = append(delays, float64(s-seq)/fps)
+				found = true
+				break
+			}
+		}
+		if !found {
+			missed++
+		}
+	}
+	return delays, missed
 }

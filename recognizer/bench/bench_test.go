@@ -57,7 +57,7 @@ func setup(t *testing.T) (*face.Pool, [][]byte) {
 	}
 	t.Cleanup(func() { pool.Close() })
 	// The whole 10 s clip at 5 fps: 50 frames, a few seconds per variant.
-	frames, err := LoadFrames(video, 5, 10*time.Second, false, 0)
+	frames, err := LoadFrames(video, 5, 10*time.Second, 0, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ type flags struct {
 	namedBudget                                      int
 	detector                                         string
 	fps                                              float64
-	duration                                         time.Duration
+	duration, start                                  time.Duration
 	static                                           bool
 }
 
@@ -47,6 +47,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.gallery, "gallery", "", "gallery file (facemon-recognizer train) (required)")
 	fs.StringVar(&f.models, "models", modelDir, "model directory (env FACEMON_MODELS)")
 	fs.IntVar(&f.cameras, "cameras", 1, "cameras fed in parallel, each with the same frames")
+	fs.DurationVar(&f.start, "start", 0, "skip this much of the video first (another phase of the frames motion gating and tracking detect on)")
 	fs.Float64Var(&f.fps, "fps", 10, "frames per second sampled from the video (capture timestamps follow it)")
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "video time per camera (the video loops when shorter)")
 	fs.BoolVar(&f.static, "static", false, "static scene: repeat one frame (see --static-frame)")
@@ -143,7 +144,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 }
 
 func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int) (*face.Pool, error)) (*Report, error) {
-	frames, err := LoadFrames(f.video, f.fps, f.duration, f.static, f.staticFrame)
+	frames, err := LoadFrames(f.video, f.fps, f.duration, f.start, f.static, f.staticFrame)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +204,16 @@ func PrintTable(w io.Writer, reps []*Report, f flags) {
 		fmt.Fprintf(w, "%-14s %9.1f %6s %8.1f %9.2f %6d %7s %7.1f %7.1f %7.0fM %6.0fM %6.2fs\n", r.Variant, r.PerCPUSecond, x, r.PerWallSecond, r.CPUmsPerFrame,
 			r.NamedFrames, agree, r.P50ms, r.P95ms, r.PeakRSSMB, r.EngineRSSMB, r.FirstNameS)
 	}
+	if ref != nil {
+		fmt.Fprintf(w, "\ntime to first name per appearance (an appearance starts when %s names someone after >= %v without a name; delay = how much later each variant first names him in it):\n", ref.Variant, entryGap)
+		for _, r := range reps {
+			if r == ref {
+				continue
+			}
+			d, missed := EntryDelays(ref, r, f.fps, entryGap)
+			fmt.Fprintf(w, "  %-14s %s\n", r.Variant, delayList(d, missed))
+		}
+	}
 	fmt.Fprintf(w, "\nframes %dx%d; face box widths (min/median/max) and distances of named faces:\n", reps[0].Width, reps[0].Height)
 	for _, r := range reps {
 		fmt.Fprintf(w, "  %-14s widths %v distances %v verdicts known %d unknown %d, counters %v\n", r.Variant, r.FaceWidths, r.Distances, r.KnownVerdicts, r.UnknownVerdicts, r.Counters)
@@ -225,4 +236,20 @@ func stageList(ms map[string]float64) string {
 		parts[i] = fmt.Sprintf("%s %.2f", k, ms[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// entryGap separates appearances for EntryDelays.
+const entryGap = time.Second
+
+func delayList(d []float64, missed int) string {
+	if len(d) == 0 {
+		return fmt.Sprintf("no appearance named (%d missed)", missed)
+	}
+	s := append([]float64(nil), d...)
+	sort.Float64s(s)
+	var parts []string
+	for _, v := range d {
+		parts = append(parts, fmt.Sprintf("%.1f", v))
+	}
+	return fmt.Sprintf("%d appearances, median %.2f s, max %.2f s, %d missed (each: %s s)", len(d)+missed, s[len(s)/2], s[len(s)-1], missed, strings.Join(parts, " "))
 }

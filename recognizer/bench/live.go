@@ -109,7 +109,7 @@ func procCPU(pid int) (time.Duration, error) {
 // cam/<id>/frames (JPEG q80 with the frame metadata, QoS 0, as the edge
 // does) for f.duration, and measures what arrives on cam/+/identities.
 func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
-	frames, err := LoadFrames(f.video, f.fps, f.duration, f.static, f.staticFrame)
+	frames, err := LoadFrames(f.video, f.fps, f.duration, f.start, f.static, f.staticFrame)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type trackFlags struct {
 	noMotion                          bool
 	perFrame                          bool
 	noTentative                       bool
+	noMeanName                        bool
 }
 
 func (t *trackFlags) register(fs *flag.FlagSet) {
@@ -33,6 +34,7 @@ func (t *trackFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&t.detectEvery, "detect-every", m.DetectEvery, "while faces are tracked, detect on every Nth frame (boxes and names follow the tracks between; 1 = every frame)")
 	fs.IntVar(&t.idleDetectEvery, "idle-detect-every", m.IdleDetectEvery, "with motion but no face tracked, detect on every Nth frame (1 = every moving frame)")
 	fs.BoolVar(&t.noTentative, "track-no-tentative", false, "show a track as unknown until --track-agree attempts name it (default: its best recognition so far is shown, flagged tentative; events wait for the agreement either way)")
+	fs.BoolVar(&t.noMeanName, "track-no-mean", false, "name a track by its attempts' vote alone (default: also by the mean of its descriptors once it has --track-agree attempts, when (agree+1)/2 of them named that person)")
 	fs.IntVar(&t.cropFullEvery, "crop-full-every", m.CropFullEvery, "while faces are tracked, every Nth detection covers the moving region (new faces), the others only the tracks' surroundings (1 = every detection covers the moving region)")
 	fs.BoolVar(&t.noMotion, "no-motion-gate", false, "run face detection on every frame")
 	fs.BoolVar(&t.perFrame, "per-frame", false, "the per-frame method: detect, describe and re-encode every frame (no decode-once, gating or track budget)")
@@ -50,7 +52,7 @@ func (t *trackFlags) config() (pipeline.TrackConfig, pipeline.MotionConfig, erro
 	}
 	tc := pipeline.DefaultTrack
 	tc.Agree, tc.Budget, tc.NamedBudget, tc.Every = t.agree, t.budget, t.namedBudget, t.every
-	tc.NoTentative = t.noTentative
+	tc.NoTentative, tc.NoMeanName = t.noTentative, t.noMeanName
 	mc := pipeline.MotionConfig{Off: t.noMotion, Threshold: t.motionThreshold, MinFraction: t.motionFraction, FullEvery: t.fullEvery, DetectEvery: t.detectEvery, IdleDetectEvery: t.idleDetectEvery, CropFullEvery: t.cropFullEvery}
 	return tc, mc, nil
 }

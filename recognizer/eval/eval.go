@@ -14,6 +14,7 @@ import (
 
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -342,8 +343,10 @@ func Grid(lo, hi, step float64, margins []float64) []gallery.Rule {
 // attempts). Each round enrols n random people with k images each (of
 // those with at least k+size images), makes one track of size other
 // images per enrolled person, and one track of size images per stranger
-// (everyone else with at least size images).
-func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed int64) (mean, vote Point) {
+// (everyone else with at least size images). Hybrid is the pipeline's
+// rule: the vote, or else the mean naming someone whom at least
+// pipeline.MeanVotes(agree) of the faces name too.
+func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed int64) (mean, vote, hybrid Point) {
 	rnd := rand.New(rand.NewSource(seed))
 	people := ByPerson(items)
 	var eligible, strangerPool []string
@@ -357,9 +360,9 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 	}
 	sort.Strings(eligible)
 	sort.Strings(strangerPool)
-	mean.Rule, vote.Rule = r, r
+	mean.Rule, vote.Rule, hybrid.Rule = r, r, r
 	if len(eligible) < n || size < 1 || agree < 1 || agree > size {
-		return mean, vote
+		return mean, vote, hybrid
 	}
 	decide := func(g *gallery.Gallery, want string, track []Item, enrolled bool) {
 		var sum [face.DescriptorLen]float64
@@ -382,12 +385,19 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 				vm.Name = name
 			}
 		}
+		mm := g.Match(md, r)
+		hm := vm
+		if hm.Name == msg.Unknown && mm.Known() && votes[mm.Name] >= pipeline.MeanVotes(agree) {
+			hm = mm
+		}
 		if enrolled {
-			mean.Enrolled.Add(want, g.Match(md, r))
+			mean.Enrolled.Add(want, mm)
 			vote.Enrolled.Add(want, vm)
+			hybrid.Enrolled.Add(want, hm)
 		} else {
-			mean.Strangers.Add(msg.Unknown, g.Match(md, r))
+			mean.Strangers.Add(msg.Unknown, mm)
 			vote.Strangers.Add(msg.Unknown, vm)
+			hybrid.Strangers.Add(msg.Unknown, hm)
 		}
 	}
 	for round := 0; round < rounds; round++ {
@@ -404,7 +414,7 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 			decide(g, msg.Unknown, imgs[:size], false)
 		}
 	}
-	return mean, vote
+	return mean, vote, hybrid
 }
 
 // enrolRound picks n of the eligible people at random and enrols k random

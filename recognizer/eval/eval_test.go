@@ -108,7 +108,7 @@ func TestTracksSynthetic(t *testing.T) {
 		}
 	}
 	r := gallery.Rule{Threshold: 0.5}
-	mean, vote := Tracks(items, 3, 1, 3, 2, 20, r, 1)
+	mean, vote, _ := Tracks(items, 3, 1, 3, 2, 20, r, 1)
 	if mean.Enrolled.Queries != 60 || vote.Enrolled.Queries != 60 || mean.Strangers.Queries != 60 {
 		t.Fatalf("queries: mean %+v vote %+v", mean, vote)
 	}
@@ -119,7 +119,7 @@ func TestTracksSynthetic(t *testing.T) {
 		t.Fatalf("mean named %d, vote %d: the mean should absorb one far face", mean.Enrolled.Correct, vote.Enrolled.Correct)
 	}
 	// agree larger than the track: nothing evaluated.
-	if m, _ := Tracks(items, 3, 1, 3, 4, 1, r, 1); m.Enrolled.Queries != 0 {
+	if m, _, _ := Tracks(items, 3, 1, 3, 4, 1, r, 1); m.Enrolled.Queries != 0 {
 		t.Fatal("agree > size evaluated")
 	}
 }

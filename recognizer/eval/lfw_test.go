@@ -15,6 +15,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face/dlib"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/internal/testenv"
+	"github.com/facemon/facemon/recognizer/pipeline"
 	"github.com/facemon/facemon/recognizer/train"
 )
 
@@ -101,11 +102,11 @@ func TestShippedRuleOnLFWSubset(t *testing.T) {
 	// against per-face voting, on tracks of 3 LFW images (different photos
 	// of one person: harder than a video track's neighbouring frames).
 	for _, agree := range []int{2, 3} {
-		mean, vote := eval.Tracks(items, 10, 1, 3, agree, 20, gallery.DefaultRule, 1)
+		mean, vote, hybrid := eval.Tracks(items, 10, 1, 3, agree, 20, gallery.DefaultRule, 1)
 		for _, row := range []struct {
 			how string
 			p   eval.Point
-		}{{"mean descriptor", mean}, {fmt.Sprintf("vote %d of 3", agree), vote}} {
+		}{{"mean descriptor", mean}, {fmt.Sprintf("vote %d of 3", agree), vote}, {fmt.Sprintf("vote %d of 3, or mean + %d", agree, pipeline.MeanVotes(agree)), hybrid}} {
 			t.Logf("tracks of 3 images, one enrolled image per person: %-15s %d tracks, %.1f%% named correctly, %.1f%% wrong; %d stranger tracks, %.2f%% named",
 				row.how, row.p.Enrolled.Queries, 100*row.p.Enrolled.Rate(row.p.Enrolled.Correct), 100*row.p.Enrolled.Rate(row.p.Enrolled.Wrong),
 				row.p.Strangers.Queries, 100*row.p.FAR())

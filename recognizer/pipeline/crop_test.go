@@ -119,3 +119,56 @@ func TestTrackCropsFindNewFaceWithinASecond(t *testing.T) {
 	}
 	t.Logf("second face found %d frames after it entered; %d of %d detections on crops", found-enter, crops, len(eng.detectPx))
 }
+
+// An unknown face wants an attempt on every frame, but once a detection
+// misses it (it left, or turned away) its track coasts: detection goes back
+// to every DetectEvery-th frame until the track ends, instead of running
+// on every frame for the track's MaxGap.
+func TestMissedUnknownTrackDoesNotHoldDetectionOnEveryFrame(t *testing.T) {
+	eng := &cropEngine{}
+	pool, err := face.NewPool(1, func() (face.Engine, error) { return eng, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &fakePub{got: make(chan struct{}, 1000)}
+	g := gallery.New()
+	var d face.Descriptor
+	d[0] = 1
+	g.Add("alice", gallery.Sample{Descriptor: d, Source: "a.jpg"})
+	p := New(Config{Space: topic.Space{}, Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, Codec: &fakeCodec{},
+		Motion: MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 10}}, pool, pub, nil, nil, nil)
+	p.SetGallery(g)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go p.Run(ctx)
+	t0 := time.Unix(1000, 0)
+	detections := func() int { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.detectPx) }
+	var atMiss int
+	for i := 1; i <= 15; i++ {
+		eng.mu.Lock()
+		eng.faces, eng.axes = nil, nil
+		if i <= 3 { // a stranger (not alice) for three frames
+			eng.faces, eng.axes = []image.Rectangle{image.Rect(200, 100, 290, 190)}, []int{5}
+		}
+		eng.mu.Unlock()
+		if i == 5 {
+			atMiss = detections() // frame 4's detection missed the face
+		}
+		sc := byte(1 + i%2) // every frame moves
+		j, _ := msg.EmbedMeta([]byte{0xFF, 0xD8, sc, 0xFF, 0xD9}, msg.FrameMeta{Camera: "c", Seq: uint64(i), Captured: t0.Add(time.Duration(i) * 100 * time.Millisecond)})
+		p.HandleFrame("cam/c/frames", j)
+		select {
+		case <-pub.got:
+		case <-ctx.Done():
+			t.Fatalf("frame %d: no identities", i)
+		}
+	}
+	if atMiss != 4 {
+		t.Fatalf("%d detections in frames 1-4, want one per frame while the stranger is found", atMiss)
+	}
+	// Frames 5-15: 11 frames; the track lives on (MaxGap 2 s) but is
+	// looked for on every 5th frame only.
+	if n := detections() - atMiss; n > 3 {
+		t.Fatalf("%d detections in frames 5-15 after the face was missed, want at most 3 (every 5th frame)", n)
+	}
+}

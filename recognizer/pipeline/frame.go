@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/recognizer/face"
+	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/shared/msg"
 )
 
@@ -102,7 +103,17 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	)
 	detect := moved || due || p.cfg.Motion.Off
 	tracking := !p.cfg.Motion.Off && p.trk.cfg.Budget > 0
-	if detect && !due && tracking && len(live) > 0 && settled(live, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
+	// Tracks the last detection found (cs.shown) decide whether this frame
+	// needs one: an unknown track with budget left wants an attempt on
+	// every frame, but not once a detection missed it (it coasts like a
+	// named one until the next detection looks around its last box).
+	var found []*Track
+	for _, tr := range cs.shown {
+		if slices.Contains(live, tr) {
+			found = append(found, tr)
+		}
+	}
+	if detect && !due && tracking && len(live) > 0 && settled(found, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
 		detect = false // tracked faces: boxes follow their tracks until the next detection
 	}
 	if detect && !due && tracking && len(live) == 0 && cs.skipped+1 < p.cfg.Motion.IdleDetectEvery {
@@ -302,10 +313,11 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 	for i, b := range boxes {
 		faces[i] = face.Face{Box: b}
 	}
+	matchMean := func(md face.Descriptor) gallery.Match { return g.Match(md, p.cfg.Rule) }
 	for k, i := range need {
 		d := described[k]
 		faces[i] = d
-		tracks[i] = p.trk.Observe(cam, tracks[i], d.Descriptor, g.Match(d.Descriptor, p.cfg.Rule))
+		tracks[i] = p.trk.ObserveMean(cam, tracks[i], d.Descriptor, g.Match(d.Descriptor, p.cfg.Rule), matchMean)
 	}
 	p.stage("match", t)
 	return tracks, faces, nil

@@ -28,8 +28,9 @@ type MotionConfig struct {
 	// 1 detects on every frame that moved.
 	DetectEvery int
 	// IdleDetectEvery: with motion but no face tracked, detection runs on
-	// every IdleDetectEvery-th frame (1: every moving frame; 2 halves the
-	// cost of a busy empty scene and delays a new face by up to a frame).
+	// every IdleDetectEvery-th frame (1: every moving frame; 3 cuts the
+	// cost of a busy empty scene to a third and delays a new face by up to
+	// two frames).
 	IdleDetectEvery int
 	// CropFullEvery: while faces are tracked, a detection looks only
 	// around the tracks' last boxes, except every CropFullEvery-th one,
@@ -41,7 +42,7 @@ type MotionConfig struct {
 
 // DefaultMotion was measured on the shared video and a looped still
 // frame: see README "Recognize once per track".
-var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 5, IdleDetectEvery: 2, CropFullEvery: 10}
+var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 5, IdleDetectEvery: 3, CropFullEvery: 10}
 
 // moved compares g with the reference thumbnail (the one at the last
 // detection). A size change or no reference counts as motion.

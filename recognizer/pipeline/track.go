@@ -48,6 +48,8 @@ type TrackConfig struct {
 	// (see Track.Shown), flagged tentative; verdicts and the events keyed
 	// off them wait for Agree either way.
 	NoTentative bool
+	// NoMeanName names tracks by the vote alone (see decide).
+	NoMeanName bool
 }
 
 // DefaultTrack names a track after 3 agreeing attempts out of its last 12.
@@ -328,6 +330,14 @@ func (t *Tracker) Associate(camera string, now time.Time, boxes []image.Rectangl
 // face belongs to: tr, or a new track when the descriptor is far from tr's
 // mean (another person in the same place).
 func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery.Match) *Track {
+	return t.ObserveMean(camera, tr, d, m, nil)
+}
+
+// ObserveMean is Observe with matchMean, which matches the track's mean
+// descriptor against the gallery: a track the vote leaves unknown after
+// Agree attempts is named by its mean when at least MeanVotes(Agree) of
+// its attempts named that person too (see decide).
+func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gallery.Match, matchMean func(face.Descriptor) gallery.Match) *Track {
 	if tr.Attempts == 0 {
 		if old := t.relink(camera, tr, d); old != nil {
 			tr = old
@@ -361,7 +371,7 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 	if len(tr.votes) > t.cfg.Window {
 		tr.votes = tr.votes[len(tr.votes)-t.cfg.Window:]
 	}
-	t.decide(tr)
+	t.decide(tr, matchMean)
 	return tr
 }
 
@@ -433,8 +443,14 @@ func (t *Tracker) UpdateTracks(camera string, now time.Time, faces []face.Face, 
 
 // decide sets the track's name: the person named by at least Agree of
 // the window's decisions and by more decisions than "unknown"; a named track
-// keeps its name while that person still has Agree votes.
-func (t *Tracker) decide(tr *Track) {
+// keeps its name while that person still has Agree votes. Else, after at
+// least Agree attempts, matchMean (when set) matches the mean of the
+// track's descriptors: it names the track when it names someone whom at
+// least MeanVotes(Agree) of the window's decisions name. The mean is
+// steadier than single frames near the threshold (eval.Tracks on LFW:
+// see README "Recognize once per track"), and the votes keep a stranger
+// whose mean drifts near someone from being named by the mean alone.
+func (t *Tracker) decide(tr *Track, matchMean func(face.Descriptor) gallery.Match) {
 	if t.cfg.Agree <= 1 {
 		tr.named = tr.votes[len(tr.votes)-1]
 		tr.everNamed = tr.everNamed || tr.named != msg.Unknown
@@ -458,5 +474,18 @@ func (t *Tracker) decide(tr *Track) {
 		tr.everNamed = true
 		return
 	}
+	if matchMean != nil && !t.cfg.NoMeanName && tr.Attempts >= t.cfg.Agree {
+		if mean, ok := tr.Mean(); ok {
+			if m := matchMean(mean); m.Known() && count[m.Name] >= MeanVotes(t.cfg.Agree) {
+				tr.named = m.Name
+				tr.everNamed = true
+				return
+			}
+		}
+	}
 	tr.named = msg.Unknown
 }
+
+// MeanVotes is how many of a track's attempts must name the person its
+// mean descriptor names for the mean to name the track (see decide).
+func MeanVotes(agree int) int { return max(1, (agree+1)/2) }

@@ -133,3 +133,41 @@ func TestTrackCropsMergeAndClip(t *testing.T) {
 		t.Fatalf("crops %v", got)
 	}
 }
+
+// A face near the threshold (attempts alternate alice / unknown) is named
+// by its mean descriptor once 2 of its first 3 attempts name alice; the
+// vote alone needs 5 attempts. A mean that names someone only one attempt
+// named does not name the track.
+func TestMeanNamesTrackBeforeVote(t *testing.T) {
+	now := time.Unix(1000, 0)
+	attempt := func(cfg TrackConfig, votes []string, mean string) []string {
+		tr := NewTracker(cfg)
+		var names []string
+		for i, v := range votes {
+			at := now.Add(time.Duration(i) * 100 * time.Millisecond)
+			f := fc(100+i*3, 0)
+			trs := tr.Associate("cam", at, []image.Rectangle{f.Box})
+			got := tr.ObserveMean("cam", trs[0], f.Descriptor, named(v), func(face.Descriptor) gallery.Match { return named(mean) })
+			names = append(names, got.Name())
+		}
+		return names
+	}
+	u := msg.Unknown
+	votes := []string{"alice", u, "alice", u, "alice"}
+	check := func(what string, got, want []string) {
+		t.Helper()
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: names %v, want %v", what, got, want)
+			}
+		}
+	}
+	check("mean naming", attempt(DefaultTrack, votes, "alice"), []string{u, u, "alice", "alice", "alice"})
+	off := DefaultTrack
+	off.NoMeanName = true
+	check("vote only", attempt(off, votes, "alice"), []string{u, u, u, u, "alice"})
+	// The mean names bob, whom one attempt named: not enough.
+	check("mean without votes", attempt(DefaultTrack, []string{"bob", u, u, u}, "bob"), []string{u, u, u, u})
+	// The mean says unknown: the vote decides.
+	check("mean unknown", attempt(DefaultTrack, votes, u), []string{u, u, u, u, "alice"})
+}
