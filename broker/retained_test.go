@@ -3,10 +3,12 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/facemon/facemon/shared/mqttx"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/facemon/facemon/shared/mqttx"
 )
 
 // Home Assistant subscribes to its discovery prefix and must receive every
@@ -90,5 +92,39 @@ func TestEverySubscriptionOfABurst(t *testing.T) {
 		}
 		tick.Stop()
 		cl.Close()
+	}
+}
+
+// A subscription the ACL denies is logged as refused, naming the filter,
+// after a few retries; the allowed filters of the same client work.
+func TestRefusedSubscriptionIsLogged(t *testing.T) {
+	b := startBroker(t, Options{UsersFile: writeUsers(t)})
+	spy := mustClient(t, b, clientOpts{user: "spy", password: "spy-pw"})
+	if tok := spy.Publish("facemon/status/edge/pi1", 1, true, []byte("online")); !tok.WaitTimeout(5 * time.Second) {
+		t.Fatal("publish timed out")
+	}
+	logger, buf := testLogger(t)
+	cl, err := mqttx.New(mqttx.Options{Broker: "tcp://" + b.Addr(), ClientID: "edge-refused", Username: "edge", Password: "edge-pw", Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := make(chan string, 20)
+	cl.Subscribe("facemon/status/#", 1, func(tp string, _ []byte) { got <- tp })
+	cl.Subscribe("cam/+/frames", 1, func(tp string, _ []byte) { got <- tp }) // edge may not read frames
+	select {
+	case tp := <-got:
+		if tp != "facemon/status/edge/pi1" {
+			t.Fatalf("got %s", tp)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the allowed subscription got nothing")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "mqtt subscription refused by the broker") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l := buf.String(); !strings.Contains(l, "subscription refused by the broker") || !strings.Contains(l, "cam/+/frames") || strings.Contains(l, "filters=facemon") {
+		t.Fatalf("no refusal naming cam/+/frames alone in the log:\n%s", l)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -312,11 +313,13 @@ func (cl *Client) subscribe(s sub) { cl.subscribeAll([]sub{s}) }
 
 // subscribeAll sends one SUBSCRIBE packet for all filters. Messages reach
 // the handlers through the default publish handler (dispatch), never
-// through paho's per-filter routes. One packet, not one per filter: mochi
-// (v2.7.9) loses a subscription that arrives while it is still sending the
-// retained messages of the previous one (measured: a client subscribing
-// facemon/# and then homeassistant/# got nothing on the second, live
-// messages included); Mosquitto does not.
+// through paho's per-filter routes. One packet, not one per filter, and
+// refused filters are tried again: mochi (v2.7.9) checks a SUBSCRIBE's
+// packet id against the ids of its own QoS 1 messages in flight to the
+// client (the retained messages of the previous subscription) and refuses
+// the whole packet on a collision (SUBACK 0x80), so a client subscribing
+// facemon/# and then homeassistant/# could get nothing on the second.
+// Mosquitto does not.
 func (cl *Client) subscribeAll(subs []sub) {
 	if len(subs) == 0 {
 		return
@@ -327,14 +330,57 @@ func (cl *Client) subscribeAll(subs []sub) {
 			filters[s.filter] = s.qos
 		}
 	}
-	tok := cl.c.SubscribeMultiple(filters, nil)
-	go func() {
+	go cl.subscribeFilters(filters)
+}
+
+// subscribeRetries bounds the attempts at filters the broker refused: a
+// packet id collision clears once the client acknowledged the messages in
+// flight (milliseconds); a filter the ACL denies stays refused.
+var subscribeRetries = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second}
+
+func (cl *Client) subscribeFilters(filters map[string]byte) {
+	for attempt := 0; ; attempt++ {
+		tok := cl.c.SubscribeMultiple(filters, nil)
 		if !tok.WaitTimeout(10 * time.Second) {
 			cl.log.Warn("mqtt subscribe timed out", "filters", len(filters))
-		} else if err := tok.Error(); err != nil {
-			cl.log.Error("mqtt subscribe failed", "filters", len(filters), "err", err)
+			return
 		}
-	}()
+		if err := tok.Error(); err != nil {
+			cl.log.Error("mqtt subscribe failed", "filters", len(filters), "err", err)
+			return
+		}
+		st, ok := tok.(*mqtt.SubscribeToken)
+		if !ok {
+			return
+		}
+		refused := map[string]byte{}
+		for f, code := range st.Result() {
+			if code >= 0x80 {
+				refused[f] = filters[f]
+			}
+		}
+		if len(refused) == 0 {
+			return
+		}
+		if !cl.c.IsConnectionOpen() {
+			return // the next onConnect subscribes everything again
+		}
+		if attempt >= len(subscribeRetries) {
+			names := make([]string, 0, len(refused))
+			for f := range refused {
+				names = append(names, f)
+			}
+			sort.Strings(names)
+			cl.log.Error("mqtt subscription refused by the broker (not authorized for this user?)", "filters", strings.Join(names, " "), "attempts", attempt+1)
+			return
+		}
+		cl.log.Debug("mqtt subscription refused; retrying", "filters", len(refused), "attempt", attempt+1)
+		time.Sleep(subscribeRetries[attempt])
+		if !cl.c.IsConnectionOpen() {
+			return
+		}
+		filters = refused
+	}
 }
 
 // Subscribe registers h for filter now (when connected) and after every
