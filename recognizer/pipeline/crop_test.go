@@ -55,9 +55,11 @@ func (e *cropEngine) Describe(px face.Pixels, boxes []image.Rectangle) ([]face.F
 	return out, nil
 }
 
-// While a face is tracked, detection looks around it only, and a face
-// that enters elsewhere is still found within a second.
-func TestTrackCropsFindNewFaceWithinASecond(t *testing.T) {
+// startCropPipeline runs a pipeline on a cropEngine with alice (axis 0)
+// in the gallery; send(i) submits frame i (100 ms apart, every frame
+// moves) and waits for its identities.
+func startCropPipeline(t *testing.T) (*cropEngine, *fakePub, func(i int)) {
+	t.Helper()
 	eng := &cropEngine{}
 	pool, err := face.NewPool(1, func() (face.Engine, error) { return eng, nil })
 	if err != nil {
@@ -72,9 +74,34 @@ func TestTrackCropsFindNewFaceWithinASecond(t *testing.T) {
 		Motion: MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 10}}, pool, pub, nil, nil, nil)
 	p.SetGallery(g)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	go p.Run(ctx)
 	t0 := time.Unix(1000, 0)
+	send := func(i int) {
+		t.Helper()
+		submit(ctx, t, p, pub, i, byte(1+i%2), t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	return eng, pub, send
+}
+
+// submit hands the pipeline frame seq of camera "c" (a fake JPEG whose
+// scene byte the fake codec reads), captured at, and waits for its
+// identities.
+func submit(ctx context.Context, t *testing.T, p *Pipeline, pub *fakePub, seq int, scene byte, at time.Time) {
+	t.Helper()
+	j, _ := msg.EmbedMeta([]byte{0xFF, 0xD8, scene, 0xFF, 0xD9}, msg.FrameMeta{Camera: "c", Seq: uint64(seq), Captured: at})
+	p.HandleFrame("cam/c/frames", j)
+	select {
+	case <-pub.got:
+	case <-ctx.Done():
+		t.Fatalf("frame %d: no identities", seq)
+	}
+}
+
+// While a face is tracked, detection looks around it only, and a face
+// that enters elsewhere is still found within a second.
+func TestTrackCropsFindNewFaceWithinASecond(t *testing.T) {
+	eng, pub, send := startCropPipeline(t)
 	const enter = 20
 	for i := 1; i <= 40; i++ {
 		eng.mu.Lock()
@@ -84,14 +111,7 @@ func TestTrackCropsFindNewFaceWithinASecond(t *testing.T) {
 			eng.faces, eng.axes = append(eng.faces, image.Rect(450, 150, 540, 240)), append(eng.axes, 1)
 		}
 		eng.mu.Unlock()
-		sc := byte(1 + i%2) // every frame moves
-		j, _ := msg.EmbedMeta([]byte{0xFF, 0xD8, sc, 0xFF, 0xD9}, msg.FrameMeta{Camera: "c", Seq: uint64(i), Captured: t0.Add(time.Duration(i) * 100 * time.Millisecond)})
-		p.HandleFrame("cam/c/frames", j)
-		select {
-		case <-pub.got:
-		case <-ctx.Done():
-			t.Fatalf("frame %d: no identities", i)
-		}
+		send(i)
 	}
 	found := 0
 	for _, ids := range pub.ids {
@@ -125,23 +145,7 @@ func TestTrackCropsFindNewFaceWithinASecond(t *testing.T) {
 // to every DetectEvery-th frame until the track ends, instead of running
 // on every frame for the track's MaxGap.
 func TestMissedUnknownTrackDoesNotHoldDetectionOnEveryFrame(t *testing.T) {
-	eng := &cropEngine{}
-	pool, err := face.NewPool(1, func() (face.Engine, error) { return eng, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := &fakePub{got: make(chan struct{}, 1000)}
-	g := gallery.New()
-	var d face.Descriptor
-	d[0] = 1
-	g.Add("alice", gallery.Sample{Descriptor: d, Source: "a.jpg"})
-	p := New(Config{Space: topic.Space{}, Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, Codec: &fakeCodec{},
-		Motion: MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 10}}, pool, pub, nil, nil, nil)
-	p.SetGallery(g)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	go p.Run(ctx)
-	t0 := time.Unix(1000, 0)
+	eng, _, send := startCropPipeline(t)
 	detections := func() int { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.detectPx) }
 	var atMiss int
 	for i := 1; i <= 15; i++ {
@@ -154,14 +158,7 @@ func TestMissedUnknownTrackDoesNotHoldDetectionOnEveryFrame(t *testing.T) {
 		if i == 5 {
 			atMiss = detections() // frame 4's detection missed the face
 		}
-		sc := byte(1 + i%2) // every frame moves
-		j, _ := msg.EmbedMeta([]byte{0xFF, 0xD8, sc, 0xFF, 0xD9}, msg.FrameMeta{Camera: "c", Seq: uint64(i), Captured: t0.Add(time.Duration(i) * 100 * time.Millisecond)})
-		p.HandleFrame("cam/c/frames", j)
-		select {
-		case <-pub.got:
-		case <-ctx.Done():
-			t.Fatalf("frame %d: no identities", i)
-		}
+		send(i)
 	}
 	if atMiss != 4 {
 		t.Fatalf("%d detections in frames 1-4, want one per frame while the stranger is found", atMiss)

@@ -132,13 +132,7 @@ func TestDecodeOnceGateTrackBudget(t *testing.T) {
 		eng.mu.Lock()
 		eng.scene = sc
 		eng.mu.Unlock()
-		j, _ := msg.EmbedMeta([]byte{0xFF, 0xD8, sc, 0xFF, 0xD9}, msg.FrameMeta{Camera: "c", Seq: uint64(i), Captured: t0.Add(time.Duration(i) * 100 * time.Millisecond)})
-		p.HandleFrame("cam/c/frames", j)
-		select {
-		case <-pub.got:
-		case <-ctx.Done():
-			t.Fatalf("frame %d: no identities", i)
-		}
+		submit(ctx, t, p, pub, i, sc, t0.Add(time.Duration(i)*100*time.Millisecond))
 	}
 	// 10 still frames of an empty scene: one detection (the first), then
 	// gated; identities still published, the received JPEG forwarded.
