@@ -330,7 +330,7 @@ func (cl *Client) subscribeAll(subs []sub) {
 			filters[s.filter] = s.qos
 		}
 	}
-	go cl.subscribeFilters(filters)
+	cl.sendSubscribe(filters, 0)
 }
 
 // subscribeRetries bounds the attempts at filters the broker refused: a
@@ -338,48 +338,51 @@ func (cl *Client) subscribeAll(subs []sub) {
 // flight (milliseconds); a filter the ACL denies stays refused.
 var subscribeRetries = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second}
 
-func (cl *Client) subscribeFilters(filters map[string]byte) {
-	for attempt := 0; ; attempt++ {
-		tok := cl.c.SubscribeMultiple(filters, nil)
-		if !tok.WaitTimeout(10 * time.Second) {
-			cl.log.Warn("mqtt subscribe timed out", "filters", len(filters))
-			return
+// sendSubscribe queues the SUBSCRIBE now (so it goes out before whatever
+// the caller sends next, as a subscription made before a publish must)
+// and checks its SUBACK on another goroutine.
+func (cl *Client) sendSubscribe(filters map[string]byte, attempt int) {
+	tok := cl.c.SubscribeMultiple(filters, nil)
+	go cl.checkSuback(filters, tok, attempt)
+}
+
+// checkSuback logs a failed SUBSCRIBE and sends the filters the broker
+// refused again, up to len(subscribeRetries) times.
+func (cl *Client) checkSuback(filters map[string]byte, tok mqtt.Token, attempt int) {
+	if !tok.WaitTimeout(10 * time.Second) {
+		cl.log.Warn("mqtt subscribe timed out", "filters", len(filters))
+		return
+	}
+	if err := tok.Error(); err != nil {
+		cl.log.Error("mqtt subscribe failed", "filters", len(filters), "err", err)
+		return
+	}
+	st, ok := tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return
+	}
+	refused := map[string]byte{}
+	for f, code := range st.Result() {
+		if code >= 0x80 {
+			refused[f] = filters[f]
 		}
-		if err := tok.Error(); err != nil {
-			cl.log.Error("mqtt subscribe failed", "filters", len(filters), "err", err)
-			return
+	}
+	if len(refused) == 0 || !cl.c.IsConnectionOpen() {
+		return // all granted, or the next onConnect subscribes everything again
+	}
+	if attempt >= len(subscribeRetries) {
+		names := make([]string, 0, len(refused))
+		for f := range refused {
+			names = append(names, f)
 		}
-		st, ok := tok.(*mqtt.SubscribeToken)
-		if !ok {
-			return
-		}
-		refused := map[string]byte{}
-		for f, code := range st.Result() {
-			if code >= 0x80 {
-				refused[f] = filters[f]
-			}
-		}
-		if len(refused) == 0 {
-			return
-		}
-		if !cl.c.IsConnectionOpen() {
-			return // the next onConnect subscribes everything again
-		}
-		if attempt >= len(subscribeRetries) {
-			names := make([]string, 0, len(refused))
-			for f := range refused {
-				names = append(names, f)
-			}
-			sort.Strings(names)
-			cl.log.Error("mqtt subscription refused by the broker (not authorized for this user?)", "filters", strings.Join(names, " "), "attempts", attempt+1)
-			return
-		}
-		cl.log.Debug("mqtt subscription refused; retrying", "filters", len(refused), "attempt", attempt+1)
-		time.Sleep(subscribeRetries[attempt])
-		if !cl.c.IsConnectionOpen() {
-			return
-		}
-		filters = refused
+		sort.Strings(names)
+		cl.log.Error("mqtt subscription refused by the broker (not authorized for this user?)", "filters", strings.Join(names, " "), "attempts", attempt+1)
+		return
+	}
+	cl.log.Debug("mqtt subscription refused; retrying", "filters", len(refused), "attempt", attempt+1)
+	time.Sleep(subscribeRetries[attempt])
+	if cl.c.IsConnectionOpen() {
+		cl.sendSubscribe(refused, attempt+1)
 	}
 }
 
