@@ -107,13 +107,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	// needs one: an unknown track with budget left wants an attempt on
 	// every frame, but not once a detection missed it (it coasts like a
 	// named one until the next detection looks around its last box).
-	var found []*Track
-	for _, tr := range cs.shown {
-		if slices.Contains(live, tr) {
-			found = append(found, tr)
-		}
-	}
-	if detect && !due && tracking && len(live) > 0 && settled(found, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
+	if detect && !due && tracking && len(live) > 0 && settled(cs.shown, live, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
 		detect = false // tracked faces: boxes follow their tracks until the next detection
 	}
 	if detect && !due && tracking && len(live) == 0 && cs.skipped+1 < p.cfg.Motion.IdleDetectEvery {
@@ -323,12 +317,12 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 	return tracks, faces, nil
 }
 
-// settled reports whether every track is named or out of budget (an
-// unknown track with budget left wants a detection and an attempt on
-// every frame, so naming is not delayed).
-func settled(trs []*Track, c TrackConfig) bool {
+// settled reports whether every track of trs that is still live is named
+// or out of budget (an unknown track with budget left wants a detection
+// and an attempt on every frame, so naming is not delayed).
+func settled(trs, live []*Track, c TrackConfig) bool {
 	for _, tr := range trs {
-		if tr.Name() == msg.Unknown && !tr.Exhausted(c) {
+		if tr.Name() == msg.Unknown && !tr.Exhausted(c) && slices.Contains(live, tr) {
 			return false
 		}
 	}
