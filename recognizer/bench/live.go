@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/facemon/facemon/shared/freeport"
 	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
@@ -55,31 +56,14 @@ type LiveReport struct {
 	StageMS map[string]float64 `json:"stage_ms"`
 }
 
-// freeAddr returns a free loopback TCP address that this process has not
-// handed out before (the kernel may give a just-released port to the next
-// bind, so two calls in a row could return the same one).
+// freeAddr returns a free loopback TCP address (freeport.Port).
 func freeAddr() (string, error) {
-	addrsMu.Lock()
-	defer addrsMu.Unlock()
-	for range 1000 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if !addrsGiven[addr] {
-			addrsGiven[addr] = true
-			return addr, nil
-		}
+	port, err := freeport.Port()
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no free loopback port that was not handed out before")
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
-
-var (
-	addrsMu    sync.Mutex
-	addrsGiven = map[string]bool{}
-)
 
 // procCPU is a process's user+system CPU time from /proc/<pid>/stat.
 func procCPU(pid int) (time.Duration, error) {

@@ -6,10 +6,11 @@ package testx
 
 import (
 	"bytes"
-	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/facemon/facemon/shared/freeport"
 )
 
 // Buffer is a bytes.Buffer safe for concurrent use: a log sink for loggers
@@ -32,34 +33,15 @@ func (s *Buffer) String() string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
-// that this process has not been handed before: the kernel may give the
-// port just released to the next bind, so two calls in a row could otherwise
-// return the same port (CI once saw a broker's TCP and TLS listeners get
-// one port).
+// that this process has not been handed before (freeport.Port).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 1000 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !portsGiven[port] {
-			portsGiven[port] = true
-			return port
-		}
+	port, err := freeport.Port()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no TCP port on 127.0.0.1 that was not handed out before")
-	return 0
+	return port
 }
-
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[int]bool{}
-)
 
 // WaitFor polls cond every 50 ms until it holds, failing the test when it
 // still does not after within.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facemon/facemon/shared/testx"
+	"github.com/facemon/facemon/shared/freeport"
 )
 
 // Broker is a mosquitto process on 127.0.0.1.
@@ -41,7 +41,10 @@ func Start(t testing.TB) *Broker {
 		}
 		t.Skip("mosquitto not installed")
 	}
-	port := testx.FreePort(t)
+	port, err := freeport.Port()
+	if err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,14 @@
-package testx
+package freeport
 
 import "testing"
 
-func TestFreePortNeverRepeats(t *testing.T) {
+func TestPortNeverRepeats(t *testing.T) {
 	seen := map[int]bool{}
 	for range 300 {
-		p := FreePort(t)
+		p, err := Port()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if p <= 0 || p > 65535 {
 			t.Fatalf("port %d out of range", p)
 		}
