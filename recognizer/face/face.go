@@ -47,7 +47,28 @@ const (
 	// HOGGrey is HOG on the grey image (decoded-frame path only; on JPEG
 	// input it is HOG): one gradient per pixel instead of three.
 	HOGGrey
+	// HOGFast and HOGGreyFast are HOG and HOGGrey with a cheaper detector
+	// for scanning whole frames: the three upright filters of dlib's five
+	// (not the two for heads tilted sideways) on a coarser image pyramid
+	// (4/5 scale steps instead of 5/6). About two thirds of the cost; 99 %
+	// of the faces found on the test photos. The pipeline uses it for its
+	// wide scans (see Detector.Fast); detections around tracked faces use
+	// the full one.
+	HOGFast
+	HOGGreyFast
 )
+
+// Fast is d's fast counterpart for wide scans (HOGFast, HOGGreyFast); CNN
+// and the fast ones are returned as they are.
+func (d Detector) Fast() Detector {
+	switch d {
+	case HOG:
+		return HOGFast
+	case HOGGrey:
+		return HOGGreyFast
+	}
+	return d
+}
 
 func (d Detector) String() string {
 	switch d {
@@ -55,6 +76,10 @@ func (d Detector) String() string {
 		return "cnn"
 	case HOGGrey:
 		return "hog-grey"
+	case HOGFast:
+		return "hog-fast"
+	case HOGGreyFast:
+		return "hog-grey-fast"
 	}
 	return "hog"
 }

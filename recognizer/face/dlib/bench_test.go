@@ -164,3 +164,34 @@ func BenchmarkLandmarks(b *testing.B) {
 		})
 	}
 }
+
+// Wide-scan cost: the full HOG detector against the fast one on a 640x360
+// grey-path frame (the size of the shared video).
+func BenchmarkDetect640x360Full(b *testing.B) { benchDetect(b, face.HOGGrey) }
+func BenchmarkDetect640x360Fast(b *testing.B) { benchDetect(b, face.HOGGreyFast) }
+
+func benchDetect(b *testing.B, det face.Detector) {
+	logBLAS(b)
+	e := openEngine(b)
+	img, err := jpeg.Decode(bytes.NewReader(frame640(b, "groups/two_people.jpg")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	px := make([]byte, 0, 640*360*3)
+	for y := 60; y < 420; y++ {
+		for x := 0; x < 640; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			px = append(px, byte(r>>8), byte(g>>8), byte(bl>>8))
+		}
+	}
+	p := face.Pixels{Pix: px, Width: 640, Height: 360}
+	if bs, err := e.Detect(p, det, 0); err != nil || len(bs) != 2 {
+		b.Fatalf("%v: %v faces, %v; want 2", det, bs, err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := e.Detect(p, det, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

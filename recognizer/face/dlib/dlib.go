@@ -215,9 +215,12 @@ func (e *Engine) Detect(img face.Pixels, det face.Detector, upsample int) ([]ima
 		rs  []image.Rectangle
 		err error
 	)
-	if det == face.HOGGrey {
+	switch det {
+	case face.HOGGrey:
 		rs, err = e.rec.DetectGrey(pixels(img), upsample)
-	} else {
+	case face.HOGFast, face.HOGGreyFast:
+		rs, err = e.rec.DetectFast(pixels(img), upsample, det == face.HOGGreyFast)
+	default:
 		rs, err = e.rec.Detect(pixels(img), upsample, det == face.CNN)
 	}
 	if err != nil {

