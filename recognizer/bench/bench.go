@@ -111,6 +111,7 @@ type Variant struct {
 	NoTentative   bool // a track shows unknown until its attempts agree
 	NoCrop        bool // tracked faces are looked for in the moving region, not around their boxes
 	NoMeanName    bool // tracks are named by the vote of their attempts alone
+	WideFull      bool // wide scans use the full HOG detector (not face.Detector.Fast)
 }
 
 // Variants are the rows of the technique table, each adding one technique.
@@ -124,8 +125,9 @@ var Variants = []Variant{
 	{Name: "+batch", InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
 	{Name: "+output", NoTentative: true, NoCrop: true, NoMeanName: true},
 	{Name: "+tentative", NoCrop: true, NoMeanName: true},
-	{Name: "+track-crops", NoMeanName: true},
-	{Name: "facemon"}, // + mean naming
+	{Name: "+track-crops", NoMeanName: true, WideFull: true},
+	{Name: "+mean-naming", WideFull: true},
+	{Name: "facemon"}, // + fast wide scans
 }
 
 // VariantByName finds a variant.
@@ -359,6 +361,9 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 		}
 		if v.NoCrop {
 			cfg.Motion.CropFullEvery = 0
+		}
+		if v.WideFull {
+			cfg.Motion.WideFull = true
 		}
 		p := pipeline.New(cfg, o.Pool, pub, annotate.JPEG, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		p.SetGallery(o.Gallery)

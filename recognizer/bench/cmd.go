@@ -33,7 +33,7 @@ type flags struct {
 	detector                                         string
 	fps                                              float64
 	duration, start                                  time.Duration
-	static                                           bool
+	static, wideFull                                 bool
 }
 
 // Main implements `facemon-recognizer bench`. Each variant runs in a child
@@ -58,6 +58,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.IntVar(&f.cropFullEvery, "crop-full-every", pipeline.DefaultMotion.CropFullEvery, "facemon: while faces are tracked, every Nth detection covers the moving region, the others only the tracks' surroundings (1 = off)")
 	fs.IntVar(&f.agree, "track-agree", pipeline.DefaultTrack.Agree, "facemon: attempts that must agree before a track is named")
 	fs.IntVar(&f.namedBudget, "track-named-budget", pipeline.DefaultTrack.NamedBudget, "facemon: most descriptor attempts per track once it is named")
+	fs.BoolVar(&f.wideFull, "wide-full-detector", false, "facemon: wide scans use the full HOG detector (serve --wide-full-detector)")
 	fs.IntVar(&f.workers, "workers", max(1, runtime.NumCPU()), "engines")
 	names := make([]string, len(Variants))
 	for i, v := range Variants {
@@ -169,6 +170,7 @@ func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int
 	mc.DetectEvery = max(1, f.detectEvery)
 	mc.IdleDetectEvery = max(1, f.idleEvery)
 	mc.CropFullEvery = max(1, f.cropFullEvery)
+	mc.WideFull = f.wideFull
 	tc := pipeline.DefaultTrack
 	tc.Agree = max(1, f.agree)
 	tc.NamedBudget = max(1, f.namedBudget)

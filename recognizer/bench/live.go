@@ -117,6 +117,9 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		"--detect-every", strconv.Itoa(f.detectEvery), "--idle-detect-every", strconv.Itoa(f.idleEvery),
 		"--crop-full-every", strconv.Itoa(f.cropFullEvery), "--track-agree", strconv.Itoa(f.agree), "--track-named-budget", strconv.Itoa(f.namedBudget),
 		"--detector", f.detector}
+	if f.wideFull {
+		args = append(args, "--wide-full-detector")
+	}
 	broker := f.live
 	if broker == "embedded" {
 		addr, err := freeAddr()

@@ -16,25 +16,30 @@ import (
 // cropEngine finds the faces of its scene (absolute boxes) that lie inside
 // the part of the 640x360 frame it is given (fakePic's buffer; the part's
 // origin is recovered from the slice offset).
+// Faces whose index is in tilted are found by the full detector only (as
+// a head tilted sideways is by dlib's, not by face.Detector.Fast).
 type cropEngine struct {
 	mu       sync.Mutex
 	faces    []image.Rectangle
 	axes     []int
+	tilted   map[int]bool
 	detectPx []int
+	dets     []face.Detector
 }
 
 func (e *cropEngine) Recognize([]byte, face.Detector) ([]face.Face, error) { return nil, nil }
 func (e *cropEngine) Close() error                                         { return nil }
-func (e *cropEngine) Detect(px face.Pixels, _ face.Detector, _ int) ([]image.Rectangle, error) {
+func (e *cropEngine) Detect(px face.Pixels, det face.Detector, _ int) ([]image.Rectangle, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	off := 640*360*3 - cap(px.Pix)
 	o := image.Pt((off%(640*3))/3, off/(640*3))
 	r := image.Rect(0, 0, px.Width, px.Height).Add(o)
 	e.detectPx = append(e.detectPx, px.Width*px.Height)
+	e.dets = append(e.dets, det)
 	var out []image.Rectangle
-	for _, f := range e.faces {
-		if f.In(r) {
+	for i, f := range e.faces {
+		if f.In(r) && (det != det.Fast() || !e.tilted[i]) {
 			out = append(out, f.Sub(o))
 		}
 	}
@@ -60,6 +65,13 @@ func (e *cropEngine) Describe(px face.Pixels, boxes []image.Rectangle) ([]face.F
 // moves) and waits for its identities.
 func startCropPipeline(t *testing.T) (*cropEngine, *fakePub, func(i int)) {
 	t.Helper()
+	return startCropPipelineMotion(t, MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 10}, true)
+}
+
+// startCropPipelineMotion is startCropPipeline with mc; local: frames
+// change in part of the view (a person moving), else all of it (a cut).
+func startCropPipelineMotion(t *testing.T, mc MotionConfig, local bool) (*cropEngine, *fakePub, func(i int)) {
+	t.Helper()
 	eng := &cropEngine{}
 	pool, err := face.NewPool(1, func() (face.Engine, error) { return eng, nil })
 	if err != nil {
@@ -70,8 +82,8 @@ func startCropPipeline(t *testing.T) (*cropEngine, *fakePub, func(i int)) {
 	var d face.Descriptor
 	d[0] = 1
 	g.Add("alice", gallery.Sample{Descriptor: d, Source: "a.jpg"})
-	p := New(Config{Space: topic.Space{}, Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, Codec: &fakeCodec{},
-		Motion: MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 10}}, pool, pub, nil, nil, nil)
+	p := New(Config{Space: topic.Space{}, Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, Codec: &fakeCodec{local: local},
+		Motion: mc}, pool, pub, nil, nil, nil)
 	p.SetGallery(g)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -160,12 +172,148 @@ func TestMissedUnknownTrackDoesNotHoldDetectionOnEveryFrame(t *testing.T) {
 		}
 		send(i)
 	}
-	if atMiss != 4 {
-		t.Fatalf("%d detections in frames 1-4, want one per frame while the stranger is found", atMiss)
+	// Frame 4's crop missed the face the last detection found, so the
+	// same frame was looked at again around it, twice as far (the face
+	// might have moved out of its crop), with the fast detector.
+	if atMiss != 5 {
+		t.Fatalf("%d detections in frames 1-4, want one per frame while the stranger is found, and a wider one after the miss", atMiss)
+	}
+	eng.mu.Lock()
+	crop, retry, retryDet := eng.detectPx[3], eng.detectPx[4], eng.dets[4]
+	eng.mu.Unlock()
+	if retry <= crop || retry >= 640*360 || retryDet != face.DefaultAnalyzer.Detector.Fast() {
+		t.Fatalf("detection after the miss: %d px with %v (the crop: %d px), want a wider crop with the fast detector", retry, retryDet, crop)
 	}
 	// Frames 5-15: 11 frames; the track lives on (MaxGap 2 s) but is
 	// looked for on every 5th frame only.
 	if n := detections() - atMiss; n > 3 {
 		t.Fatalf("%d detections in frames 5-15 after the face was missed, want at most 3 (every 5th frame)", n)
+	}
+}
+
+// Wide scans (no face tracked, or the periodic ones) use the fast
+// detector, crops around tracked faces the configured one; WideFull keeps
+// the configured one everywhere.
+func TestWideScansUseFastDetector(t *testing.T) {
+	full := face.DefaultAnalyzer.Detector
+	for _, wideFull := range []bool{false, true} {
+		mc := MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 10, WideFull: wideFull}
+		eng, _, send := startCropPipelineMotion(t, mc, false) // the whole view changes: wide scans cover the frame
+		for i := 1; i <= 12; i++ {
+			eng.mu.Lock()
+			eng.faces, eng.axes = nil, nil
+			if i > 3 {
+				x := 100 + 2*i
+				eng.faces, eng.axes = []image.Rectangle{image.Rect(x, 100, x+90, 190)}, []int{0}
+			}
+			eng.mu.Unlock()
+			send(i)
+		}
+		eng.mu.Lock()
+		var wide, crops []face.Detector
+		for i, n := range eng.detectPx {
+			if n == 640*360 {
+				wide = append(wide, eng.dets[i])
+			} else {
+				crops = append(crops, eng.dets[i])
+			}
+		}
+		eng.mu.Unlock()
+		want := full.Fast()
+		if wideFull {
+			want = full
+		}
+		if len(wide) < 4 || len(crops) == 0 {
+			t.Fatalf("wideFull %v: %d wide scans, %d crops; want frames 1-4 scanned wide, then crops", wideFull, len(wide), len(crops))
+		}
+		for _, d := range wide {
+			if d != want {
+				t.Fatalf("wideFull %v: a wide scan used %v, want %v", wideFull, d, want)
+			}
+		}
+		for _, d := range crops {
+			if d != full {
+				t.Fatalf("wideFull %v: a crop used %v, want %v", wideFull, d, full)
+			}
+		}
+	}
+}
+
+// A tracked face the fast wide scan cannot see (a tilted head) is looked
+// for around its last box with the full detector in the same frame, so it
+// does not drop out of the identities on wide-scan frames.
+func TestFastScanMissFallsBackAroundTrack(t *testing.T) {
+	eng, pub, send := startCropPipeline(t)
+	for i := 1; i <= 25; i++ {
+		eng.mu.Lock()
+		x := 100 + 2*i
+		eng.faces, eng.axes, eng.tilted = []image.Rectangle{image.Rect(x, 100, x+90, 190)}, []int{0}, nil
+		if i > 5 {
+			eng.tilted = map[int]bool{0: true}
+		}
+		eng.mu.Unlock()
+		send(i)
+	}
+	track := pub.ids[4].Faces[0].Track
+	for _, ids := range pub.ids[5:] {
+		if len(ids.Faces) != 1 || ids.Faces[0].Track != track || ids.Faces[0].Name != "alice" {
+			t.Fatalf("frame %d: %+v, want alice on track %d on every frame", ids.Seq, ids.Faces, track)
+		}
+	}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	wideThenCrop := 0
+	for i := 1; i < len(eng.dets); i++ {
+		if eng.detectPx[i-1] == 640*360 && eng.dets[i-1] != eng.dets[i] && eng.detectPx[i] < 640*360 {
+			wideThenCrop++
+		}
+	}
+	if wideThenCrop == 0 {
+		t.Fatalf("no fallback crop after a wide scan: px %v dets %v", eng.detectPx, eng.dets)
+	}
+}
+
+// A tracked face that moved out of its crop between detections is found
+// in the same frame by a wider look around it, and keeps its track; after
+// a cut (the whole view changed) the crop is not retried: the next wide
+// scan (within CropFullEvery detections) finds the face.
+func TestCropMissWidens(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		t.Run(map[bool]string{false: "moved", true: "cut"}[cut], func(t *testing.T) { cropMiss(t, cut) })
+	}
+}
+
+func cropMiss(t *testing.T, cut bool) {
+	mc := MotionConfig{Threshold: 10, MinFraction: 0.01, FullEvery: time.Hour, DetectEvery: 5, IdleDetectEvery: 1, CropFullEvery: 4}
+	eng, pub, send := startCropPipelineMotion(t, mc, !cut)
+	jump := 0
+	for i := 1; i <= 20; i++ {
+		eng.mu.Lock()
+		x := 100
+		if i >= 8 {
+			x = 250 // beyond the crop's margin (67 px), within relink distance (2 widths)
+		}
+		eng.faces, eng.axes = []image.Rectangle{image.Rect(x, 100, x+90, 190)}, []int{0}
+		eng.mu.Unlock()
+		send(i)
+		if i >= 8 && jump == 0 && len(pub.ids[len(pub.ids)-1].Faces) == 1 && pub.ids[len(pub.ids)-1].Faces[0].Box[0] == 250 {
+			jump = i
+		}
+	}
+	// Frames 7-10 follow the track without detection (DetectEvery 5);
+	// the crop detection at frame 11 (or earlier) misses, looks wider and
+	// finds it; after a cut, the wide scan at the fourth detection does.
+	eng.mu.Lock()
+	n := len(eng.detectPx)
+	eng.mu.Unlock()
+	if !cut && (jump == 0 || jump > 11) {
+		t.Fatalf("face moved at frame 8, found there at frame %d; want by the next detection", jump)
+	}
+	if cut && (jump <= 8 || jump > 16) {
+		t.Fatalf("view cut at frame 8, face found there at frame %d; want at the next wide scan, not the crop retried (%d detections)", jump, n)
+	}
+	first, last := pub.ids[5].Faces, pub.ids[len(pub.ids)-1].Faces
+	if len(first) != 1 || len(last) != 1 || first[0].Track != last[0].Track || last[0].Name != "alice" {
+		t.Fatalf("track before the jump %+v, after %+v: want the same track, alice", first, last)
 	}
 }

@@ -81,8 +81,9 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 
 	moved := true
 	var (
-		thumb   Grey
-		changed image.Rectangle // in thumbnail pixels
+		thumb       Grey
+		changed     image.Rectangle // in thumbnail pixels
+		changedFrac float64
 	)
 	if !p.cfg.Motion.Off {
 		thumb, err = p.cfg.Codec.Thumb(f.JPEG)
@@ -92,6 +93,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			return
 		}
 		changed, moved = p.cfg.Motion.changedRect(cs.ref, thumb)
+		changedFrac = p.cfg.Motion.changedFraction(cs.ref, thumb)
 	}
 	due := cs.lastFull.IsZero() || now.Sub(cs.lastFull) >= p.cfg.Motion.FullEvery || now.Before(cs.lastFull)
 	live := p.trk.Live(f.Camera, now)
@@ -138,7 +140,12 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		cs.ref, cs.skipped = thumb, 0
 		px := pic.Pixels()
 		frame := image.Rect(0, 0, px.Width, px.Height)
-		regions := []image.Rectangle{frame}
+		// Wide scans use the fast detector when detections around tracked
+		// faces (with the full one) follow them; see WideFull.
+		sc := scan{regions: []image.Rectangle{frame}, det: p.cfg.Analyzer.Detector, retryDet: -1}
+		if tracking && p.cfg.Motion.CropFullEvery > 1 && !p.cfg.Motion.WideFull {
+			sc.det = sc.det.Fast()
+		}
 		switch {
 		case due || p.cfg.Motion.Off || thumb.Width == 0:
 			cs.lastFull, cs.lastWide, cs.cropRuns = now, now, 0
@@ -146,8 +153,14 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			now.Sub(cs.lastWide) < cropMaxAge && !now.Before(cs.lastWide):
 			// Tracked faces: look for them near their last boxes only; a
 			// wider detection every CropFullEvery-th time (and at least
-			// every cropMaxAge) finds new faces.
-			regions = trackCrops(frame, live)
+			// every cropMaxAge) finds new faces. A face the last detection
+			// found that is not in its crop (it moved farther than the
+			// crop's margin) is looked for twice as far at once, unless the
+			// whole view changed.
+			sc.regions, sc.det, sc.retryDet = trackCrops(frame, live), p.cfg.Analyzer.Detector, sc.det
+			if changedFrac >= sceneChange {
+				sc.retryDet = -1 // the scene changed (a cut, the camera moved): the next wide scan looks
+			}
 			cs.cropRuns++
 		default:
 			cs.cropRuns, cs.lastWide = 0, now
@@ -155,9 +168,19 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			if region.Dx()*region.Dy()*10 >= px.Width*px.Height*7 { // most of the frame: all of it
 				region = frame
 			}
-			regions = []image.Rectangle{region}
+			sc.regions = []image.Rectangle{region}
 		}
-		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, regions, t)
+		if sc.det != p.cfg.Analyzer.Detector { // fast wide scan: a tracked face it misses is looked for with the full detector
+			sc.retryDet = p.cfg.Analyzer.Detector
+		}
+		if sc.retryDet >= 0 {
+			for _, tr := range cs.shown { // the faces the last detection found
+				if slices.Contains(live, tr) {
+					sc.expect = append(sc.expect, tr)
+				}
+			}
+		}
+		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, sc, t)
 		if err != nil {
 			pic.Close()
 			if ctx.Err() == nil {
@@ -231,10 +254,30 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	cs.out <- j
 }
 
-// detectDescribe runs detection on pic, links boxes to tracks and
-// computes descriptors for the tracks that need one, as one batch.
-func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, regions []image.Rectangle, t time.Time) ([]*Track, []face.Face, error) {
+// scan is what one detection looks at.
+type scan struct {
+	regions []image.Rectangle
+	det     face.Detector
+	// expect are tracks this detection should find. One it misses is
+	// looked for again in the same frame with retryDet, around its last
+	// box: with a margin of two widths after a crop scan (the face moved
+	// farther than its crop's margin), of the crop's margin after a fast
+	// wide scan (the full detector finds what the fast one missed: a
+	// tilted head, say).
+	expect   []*Track
+	retryDet face.Detector
+}
+
+// sceneChange is the fraction of changed thumbnail pixels above which
+// crops around the tracks are not retried wider: the whole view changed
+// (a cut, the camera moved), and the next wide scan looks at all of it.
+const sceneChange = 1.0 / 3
+
+// detectDescribe runs the scan on pic, links boxes to tracks and computes
+// descriptors for the tracks that need one, as one batch.
+func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, sc scan, t time.Time) (tracks []*Track, faces []face.Face, err error) {
 	px := pic.Pixels()
+	frame := image.Rect(0, 0, px.Width, px.Height)
 	a := p.cfg.Analyzer
 	up := 0
 	if a.Prep.UpsampleBelow > 0 && max(px.Width, px.Height) < a.Prep.UpsampleBelow {
@@ -242,26 +285,49 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 	}
 	var boxes []image.Rectangle
 	var described []face.Face
-	var tracks []*Track
 	var need []int
-	err := p.pool.Do(ctx, func(e face.Engine) error {
+	err = p.pool.Do(ctx, func(e face.Engine) error {
 		fe, ok := e.(face.FrameEngine)
 		if !ok {
 			return fmt.Errorf("pipeline: engine %T cannot work on decoded frames", e)
 		}
 		var err error
 		p.m.framePx.Add(float64(px.Width * px.Height))
-		for _, region := range regions {
-			if region.Empty() {
-				continue
+		detect := func(regions []image.Rectangle, det face.Detector) error {
+			for _, region := range regions {
+				if region.Empty() {
+					continue
+				}
+				p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
+				bs, err := fe.Detect(px.Sub(region), det, up)
+				if err != nil {
+					return err
+				}
+				for _, b := range bs {
+					// Regions may overlap (a retry): a face is kept once.
+					if b = b.Add(region.Min); !slices.ContainsFunc(boxes, func(o image.Rectangle) bool { return iou(o, b) > 0.3 }) {
+						boxes = append(boxes, b)
+					}
+				}
 			}
-			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-			bs, err := fe.Detect(px.Sub(region), a.Detector, up)
-			if err != nil {
+			return nil
+		}
+		if err := detect(sc.regions, sc.det); err != nil {
+			return err
+		}
+		var missed []*Track
+		for _, tr := range sc.expect {
+			if !slices.ContainsFunc(boxes, func(b image.Rectangle) bool { return p.trk.continuity(tr.Box, b) > 0 }) {
+				missed = append(missed, tr)
+			}
+		}
+		if len(missed) > 0 {
+			crops := trackCrops(frame, missed)
+			if sc.det == a.Detector { // crops missed: look twice as far
+				crops = cropsAround(frame, missed, 2, 1)
+			}
+			if err := detect(crops, sc.retryDet); err != nil {
 				return err
-			}
-			for _, b := range bs {
-				boxes = append(boxes, b.Add(region.Min))
 			}
 		}
 		t = p.stage("detect", t)
@@ -303,7 +369,7 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 	}
 	t = time.Now()
 	g := p.gal.Load()
-	faces := make([]face.Face, len(boxes))
+	faces = make([]face.Face, len(boxes))
 	for i, b := range boxes {
 		faces[i] = face.Face{Box: b}
 	}
@@ -358,9 +424,15 @@ const cropMaxAge = time.Second
 // own size between frames stays inside), overlapping ones merged so no
 // face is found twice.
 func trackCrops(frame image.Rectangle, live []*Track) []image.Rectangle {
+	return cropsAround(frame, live, 3, 4)
+}
+
+// cropsAround is trackCrops with a margin of num/den of each box's width
+// (at least 32 px).
+func cropsAround(frame image.Rectangle, live []*Track, num, den int) []image.Rectangle {
 	var rs []image.Rectangle
 	for _, tr := range live {
-		r := tr.Box.Inset(-max(32, tr.Box.Dx()*3/4)).Intersect(frame)
+		r := tr.Box.Inset(-max(32, tr.Box.Dx()*num/den)).Intersect(frame)
 		if !r.Empty() {
 			rs = append(rs, r)
 		}

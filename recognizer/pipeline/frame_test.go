@@ -29,6 +29,9 @@ func (p *fakePic) Close() {}
 type fakeCodec struct {
 	mu                        sync.Mutex
 	thumbs, decodes, annotate int
+	// local: a scene change changes the thumbnail's first row only (a
+	// person moving), not all of it (a cut).
+	local bool
 }
 
 func scene(j []byte) byte { return j[len(j)-3] }
@@ -39,7 +42,9 @@ func (c *fakeCodec) Thumb(j []byte) (Grey, error) {
 	c.mu.Unlock()
 	g := Grey{Pix: make([]byte, 64), Width: 8, Height: 8}
 	for i := range g.Pix {
-		g.Pix[i] = scene(j) * 40
+		if !c.local || i < g.Width {
+			g.Pix[i] = scene(j) * 40
+		}
 	}
 	return g, nil
 }
@@ -271,6 +276,12 @@ func TestChangedRectAndRegion(t *testing.T) {
 	r, moved := c.changedRect(ref, g)
 	if !moved || r != image.Rect(30, 10, 40, 20) {
 		t.Fatalf("changed %v %v", r, moved)
+	}
+	if f := c.changedFraction(ref, g); f != 100.0/(80*45) {
+		t.Fatalf("changed fraction %v, want 100 of %d pixels", f, 80*45)
+	}
+	if f := c.changedFraction(Grey{}, g); f != 1 {
+		t.Fatalf("changed fraction without a reference %v, want 1", f)
 	}
 	frame := image.Rect(0, 0, 640, 360)
 	reg := detectRegion(frame, g, r, nil)

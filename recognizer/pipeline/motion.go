@@ -38,6 +38,13 @@ type MotionConfig struct {
 	// faces; so does the first detection 1 s after the last wider one. 0
 	// or 1: every detection covers the moving region.
 	CropFullEvery int
+	// WideFull runs the full HOG detector on wide scans (the frame or
+	// the moving region: idle scans and the periodic ones that find new
+	// faces). By default they use face.Detector.Fast (upright filters, a
+	// coarser pyramid: two thirds of the cost, 99 % of the faces on the
+	// test photos); detections around tracked faces always use the full
+	// one, and a tracked face a fast scan misses is looked for with it.
+	WideFull bool
 }
 
 // DefaultMotion was measured on the shared video and a looped still
@@ -89,4 +96,19 @@ func (c MotionConfig) changedRect(ref, g Grey) (r image.Rectangle, moved bool) {
 		return image.Rectangle{}, false
 	}
 	return image.Rect(minX, minY, maxX+1, maxY+1), true
+}
+
+// changedFraction is the fraction of g's pixels that changed from ref (1
+// without a comparable reference).
+func (c MotionConfig) changedFraction(ref, g Grey) float64 {
+	if len(g.Pix) == 0 || len(ref.Pix) != len(g.Pix) || ref.Width != g.Width {
+		return 1
+	}
+	n := 0
+	for i, v := range g.Pix {
+		if d := int(v) - int(ref.Pix[i]); d > c.Threshold || -d > c.Threshold {
+			n++
+		}
+	}
+	return float64(n) / float64(len(g.Pix))
 }
