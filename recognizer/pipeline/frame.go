@@ -92,8 +92,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
 			return
 		}
-		changed, moved = p.cfg.Motion.changedRect(cs.ref, thumb)
-		changedFrac = p.cfg.Motion.changedFraction(cs.ref, thumb)
+		changed, changedFrac, moved = p.cfg.Motion.changedRect(cs.ref, thumb)
 	}
 	due := cs.lastFull.IsZero() || now.Sub(cs.lastFull) >= p.cfg.Motion.FullEvery || now.Before(cs.lastFull)
 	live := p.trk.Live(f.Camera, now)

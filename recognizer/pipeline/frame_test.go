@@ -265,7 +265,7 @@ func TestChangedRectAndRegion(t *testing.T) {
 	c := MotionConfig{Threshold: 10, MinFraction: 0.01}
 	ref := Grey{Pix: make([]byte, 80*45), Width: 80, Height: 45}
 	g := Grey{Pix: append([]byte(nil), ref.Pix...), Width: 80, Height: 45}
-	if _, moved := c.changedRect(ref, g); moved {
+	if _, _, moved := c.changedRect(ref, g); moved {
 		t.Fatal("still frame moved")
 	}
 	for y := 10; y < 20; y++ {
@@ -273,14 +273,14 @@ func TestChangedRectAndRegion(t *testing.T) {
 			g.Pix[y*80+x] = 200
 		}
 	}
-	r, moved := c.changedRect(ref, g)
+	r, frac, moved := c.changedRect(ref, g)
 	if !moved || r != image.Rect(30, 10, 40, 20) {
 		t.Fatalf("changed %v %v", r, moved)
 	}
-	if f := c.changedFraction(ref, g); f != 100.0/(80*45) {
-		t.Fatalf("changed fraction %v, want 100 of %d pixels", f, 80*45)
+	if frac != 100.0/(80*45) {
+		t.Fatalf("changed fraction %v, want 100 of %d pixels", frac, 80*45)
 	}
-	if f := c.changedFraction(Grey{}, g); f != 1 {
+	if _, f, _ := c.changedRect(Grey{}, g); f != 1 {
 		t.Fatalf("changed fraction without a reference %v, want 1", f)
 	}
 	frame := image.Rect(0, 0, 640, 360)

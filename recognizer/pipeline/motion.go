@@ -72,11 +72,12 @@ func (c MotionConfig) moved(ref, g Grey) bool {
 }
 
 // changedRect returns the bounding box, in thumbnail pixels, of the
-// pixels that changed from ref to g (empty when too few changed or there
-// is no reference).
-func (c MotionConfig) changedRect(ref, g Grey) (r image.Rectangle, moved bool) {
+// pixels that changed from ref to g (empty when too few changed), and the
+// fraction of g's pixels that changed. Without a comparable reference all
+// of g changed.
+func (c MotionConfig) changedRect(ref, g Grey) (r image.Rectangle, frac float64, moved bool) {
 	if len(ref.Pix) == 0 || ref.Width != g.Width || ref.Height != g.Height || len(ref.Pix) != len(g.Pix) {
-		return image.Rect(0, 0, g.Width, g.Height), true
+		return image.Rect(0, 0, g.Width, g.Height), 1, true
 	}
 	limit := int(c.MinFraction * float64(len(g.Pix)))
 	n := 0
@@ -92,23 +93,9 @@ func (c MotionConfig) changedRect(ref, g Grey) (r image.Rectangle, moved bool) {
 			}
 		}
 	}
+	frac = float64(n) / float64(max(1, len(g.Pix)))
 	if n <= limit {
-		return image.Rectangle{}, false
+		return image.Rectangle{}, frac, false
 	}
-	return image.Rect(minX, minY, maxX+1, maxY+1), true
-}
-
-// changedFraction is the fraction of g's pixels that changed from ref (1
-// without a comparable reference).
-func (c MotionConfig) changedFraction(ref, g Grey) float64 {
-	if len(g.Pix) == 0 || len(ref.Pix) != len(g.Pix) || ref.Width != g.Width {
-		return 1
-	}
-	n := 0
-	for i, v := range g.Pix {
-		if d := int(v) - int(ref.Pix[i]); d > c.Threshold || -d > c.Threshold {
-			n++
-		}
-	}
-	return float64(n) / float64(len(g.Pix))
+	return image.Rect(minX, minY, maxX+1, maxY+1), frac, true
 }
