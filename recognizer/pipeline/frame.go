@@ -141,7 +141,8 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		frame := image.Rect(0, 0, px.Width, px.Height)
 		// Wide scans use the fast detector when detections around tracked
 		// faces (with the full one) follow them; see WideFull.
-		sc := scan{regions: []image.Rectangle{frame}, det: p.cfg.Analyzer.Detector, retryDet: -1}
+		sc := scan{regions: []image.Rectangle{frame}, det: p.cfg.Analyzer.Detector}
+		retry := false // look again for the faces the last detection found, if this one misses them
 		if tracking && p.cfg.Motion.CropFullEvery > 1 && !p.cfg.Motion.WideFull {
 			sc.det = sc.det.Fast()
 		}
@@ -156,10 +157,10 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			// found that is not in its crop (it moved farther than the
 			// crop's margin) is looked for twice as far at once, unless the
 			// whole view changed.
-			sc.regions, sc.det, sc.retryDet = trackCrops(frame, live), p.cfg.Analyzer.Detector, sc.det
-			if changedFrac >= sceneChange {
-				sc.retryDet = -1 // the scene changed (a cut, the camera moved): the next wide scan looks
-			}
+			sc.regions, sc.det, sc.retryDet, sc.retryFar = trackCrops(frame, live), p.cfg.Analyzer.Detector, sc.det, true
+			// Unless the scene changed (a cut, the camera moved): then the
+			// next wide scan looks.
+			retry = changedFrac < sceneChange
 			cs.cropRuns++
 		default:
 			cs.cropRuns, cs.lastWide = 0, now
@@ -170,9 +171,9 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			sc.regions = []image.Rectangle{region}
 		}
 		if sc.det != p.cfg.Analyzer.Detector { // fast wide scan: a tracked face it misses is looked for with the full detector
-			sc.retryDet = p.cfg.Analyzer.Detector
+			sc.retryDet, retry = p.cfg.Analyzer.Detector, true
 		}
-		if sc.retryDet >= 0 {
+		if retry {
 			for _, tr := range cs.shown { // the faces the last detection found
 				if slices.Contains(live, tr) {
 					sc.expect = append(sc.expect, tr)
@@ -259,12 +260,13 @@ type scan struct {
 	det     face.Detector
 	// expect are tracks this detection should find. One it misses is
 	// looked for again in the same frame with retryDet, around its last
-	// box: with a margin of two widths after a crop scan (the face moved
-	// farther than its crop's margin), of the crop's margin after a fast
-	// wide scan (the full detector finds what the fast one missed: a
-	// tilted head, say).
+	// box: with a margin of two widths when retryFar (after a crop scan:
+	// the face moved farther than its crop's margin), else of a crop's
+	// margin (after a fast wide scan: the full detector finds what the
+	// fast one missed, a tilted head, say).
 	expect   []*Track
 	retryDet face.Detector
+	retryFar bool
 }
 
 // sceneChange is the fraction of changed thumbnail pixels above which
@@ -322,7 +324,7 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 		}
 		if len(missed) > 0 {
 			crops := trackCrops(frame, missed)
-			if sc.det == a.Detector { // crops missed: look twice as far
+			if sc.retryFar {
 				crops = cropsAround(frame, missed, 2, 1)
 			}
 			if err := detect(crops, sc.retryDet); err != nil {
