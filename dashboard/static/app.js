@@ -319,7 +319,9 @@
         rs.forEach(function (r) { counts[r.status] = (counts[r.status] || 0) + 1; logEnrol(r); });
         var order = ['saved', 'pending', 'queued', 'several_faces', 'no_face', 'error'];
         var main = order.filter(function (s) { return counts[s]; })[0] || 'error';
-        st.dataset.status = main;
+        // 'pending' is the capturing state of this line: a pending result
+        // (a person must confirm it) shows as 'unconfirmed'.
+        st.dataset.status = main === 'pending' ? 'unconfirmed' : main;
         st.textContent = rs.length === 1 ? (statusText[rs[0].status] || rs[0].status) + ' — ' + rs[0].message
           : order.filter(function (s) { return counts[s]; }).map(function (s) { return counts[s] + ' ' + statusText[s]; }).join(', ');
       })
