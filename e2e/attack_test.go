@@ -232,7 +232,7 @@ func attackSuite(t *testing.T, kind string) {
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
 	edge := start(t, "edge-door", "facemon-edge", "--broker", url, "--camera-id", "door",
 		"--username", "edge-door", "--password-file", filepath.Join(state, "secrets", "edge-door"),
-		"--login-file", filepath.Join(state, "dashboard.bcrypt"), "--api-token-file", filepath.Join(state, "api-token"),
+		"--login-file", filepath.Join(state, "dashboard.bcrypt"),
 		"--state", t.TempDir(), "--recognizer-url", apiBase, "--dataset", dataset,
 		"--source", video(t), "--loop", "--fps", "10", "--listen", fmt.Sprintf("127.0.0.1:%d", edgePort), "--log-level", "debug")
 	procs = append(procs, edge)
@@ -648,7 +648,7 @@ func TestTLSWithCredentialsAndHTTPSAPI(t *testing.T) {
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
 	start(t, "edge-door", "facemon-edge", "--broker", tlsURL, "--ca", ca, "--camera-id", "door",
 		"--username", "edge-door", "--password-file", filepath.Join(state, "secrets", "edge-door"),
-		"--login-file", filepath.Join(state, "dashboard.bcrypt"), "--api-token-file", filepath.Join(state, "api-token"),
+		"--login-file", filepath.Join(state, "dashboard.bcrypt"),
 		"--state", t.TempDir(), "--recognizer-url", apiBase, "--dataset", t.TempDir(),
 		"--source", video(t), "--loop", "--fps", "10", "--listen", fmt.Sprintf("127.0.0.1:%d", edgePort))
 

@@ -22,7 +22,9 @@ func startRecognizer(t *testing.T, name string, args ...string) (*proc, string) 
 	httpPort := freePort(t)
 	base := []string{"serve", "--models", models, "--gallery", gallery, "--instance", name,
 		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2",
-		"--api-token-file", apiTokenFile}
+		"--api-token-file", apiTokenFile,
+		// The dashboard hash the edges use: person sessions (issue 17).
+		"--dashboard-hash", loginFile}
 	// Tests that are not about credentials opt in to anonymous clients on
 	// loopback (explicitly, as a user would have to); the embedded broker
 	// still gets its generated users in a state folder of the test's own.

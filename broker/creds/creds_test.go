@@ -413,3 +413,77 @@ func TestConcurrentAdds(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureMigratesLegacyRules: a state directory generated before issue
+// 17 (the edge may publish facemon/cmd/enrol and train) gets the current
+// templates on the next Ensure, in users.yaml and in the Mosquitto ACL.
+func TestEnsureMigratesLegacyRules(t *testing.T) {
+	o := testOpts(t)
+	o.Cameras = []string{"door"}
+	if _, err := Ensure(o); err != nil {
+		t.Fatal(err)
+	}
+	p := UsersFile(o.Dir)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	// Back to the old edge and recognizer rules.
+	for _, r := range [][2]string{
+		{"      - cam/door/result\n", "      - facemon/enrol/result\n"},
+		{"      - cam/door/enrol\n      - cam/door/train\n      - cam/door/viewers\n", "      - facemon/cmd/enrol\n      - facemon/cmd/train\n"},
+		{"      - cam/+/enrol\n      - cam/+/train\n      - cam/+/viewers\n", ""},
+		{"      - cam/+/result\n", ""},
+	} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("users.yaml lacks %q:\n%s", r[0], s)
+		}
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if us := loadUsers(t, o.Dir); !us.CanWrite("edge-door", "facemon/cmd/enrol") {
+		t.Fatal("legacy rules not in place")
+	}
+	c, err := Ensure(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(c.Notes, "\n")
+	for _, want := range []string{"updated the rules of edge-door", "updated the rules of recognizer"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	us := loadUsers(t, o.Dir)
+	if us.CanWrite("edge-door", "facemon/cmd/enrol") || us.CanWrite("edge-door", "facemon/cmd/train") || us.CanRead("edge-door", "facemon/enrol/result") {
+		t.Error("edge-door keeps the legacy command rules")
+	}
+	if !us.CanWrite("edge-door", "cam/door/enrol") || !us.CanRead("recognizer", "cam/+/enrol") || !us.CanWrite("recognizer", "cam/door/result") {
+		t.Error("migrated users lack the new rules")
+	}
+	acl, _ := os.ReadFile(filepath.Join(o.Dir, DirMosquitto, "acl_file"))
+	if strings.Contains(string(acl), "facemon/cmd/enrol") || !strings.Contains(string(acl), "topic write cam/door/enrol") {
+		t.Errorf("mosquitto acl_file not migrated:\n%s", acl)
+	}
+	// Hand-edited rules are kept.
+	s = strings.Replace(string(mustRead(t, p)), "      - cam/door/viewers\n", "      - cam/door/viewers\n      - cam/door/custom\n", 1)
+	os.WriteFile(p, []byte(s), 0o600)
+	if _, err := Ensure(o); err != nil {
+		t.Fatal(err)
+	}
+	if !loadUsers(t, o.Dir).CanWrite("edge-door", "cam/door/custom") {
+		t.Error("hand-edited rule dropped")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

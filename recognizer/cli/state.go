@@ -32,6 +32,14 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 		}
 		cfg.Password = pw
 	}
+	if cfg.Integrations.DashboardHash == "-" {
+		cfg.Integrations.DashboardHash = ""
+	} else if cfg.Integrations.DashboardHash == "" && sf.dir != "-" {
+		cfg.Integrations.DashboardHash = creds.DashboardFile(stateDir(sf, cfg))
+	}
+	if cfg.Pending == "" && sf.dir != "-" {
+		cfg.Pending = filepath.Join(stateDir(sf, cfg), "pending")
+	}
 	if sf.dir == "-" {
 		if cfg.Broker == "" && cfg.Users == "" && !cfg.AllowAnonymous {
 			return fmt.Errorf("%w: --state - leaves the embedded broker without users: give --users FILE, or --allow-anonymous for loopback-only anonymous access", errUsage)
@@ -77,6 +85,14 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 		}
 	}
 	return nil
+}
+
+// stateDir is the state directory of sf ("" = the gallery's folder).
+func stateDir(sf stateFlags, cfg *service.Config) string {
+	if sf.dir == "" {
+		return filepath.Dir(cfg.Gallery)
+	}
+	return sf.dir
 }
 
 func haPrefix(p string) string {

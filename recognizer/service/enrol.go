@@ -100,14 +100,7 @@ func (s *Service) decodeEnrol(payload []byte) (*msg.Enrol, msg.EnrolResult) {
 
 func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
 	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
-	var r *face.Result
-	a := s.cfg.Analyzer
-	a.CNNFallback = true
-	err := s.pool.Do(ctx, func(e face.Engine) error {
-		var err error
-		r, err = a.Analyze(e, cmd.Image)
-		return err
-	})
+	r, err := s.analyzeEnrol(ctx, cmd.Image)
 	if err != nil {
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
@@ -155,6 +148,20 @@ func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
 	res.Status, res.Path = msg.EnrolSaved, rel
 	s.log.Info("enrolled", "name", cmd.Name, "image", rel, "camera", cmd.Camera)
 	return res
+}
+
+// analyzeEnrol finds the faces of an enrolment image (with the CNN
+// fallback, as training does).
+func (s *Service) analyzeEnrol(ctx context.Context, img []byte) (*face.Result, error) {
+	var r *face.Result
+	a := s.cfg.Analyzer
+	a.CNNFallback = true
+	err := s.pool.Do(ctx, func(e face.Engine) error {
+		var err error
+		r, err = a.Analyze(e, img)
+		return err
+	})
+	return r, err
 }
 
 // saveImage writes the image as <dataset>/<name>/<timestamp>-<hash>.jpg

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/facemon/facemon/broker"
+	"github.com/facemon/facemon/recognizer/api"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
@@ -85,6 +87,10 @@ type Config struct {
 	// KeepHistory keeps a deleted person's history events (and their crops
 	// and frames); by default deleting a person erases them.
 	KeepHistory bool
+	// Pending is the folder of pending enrolments (sent by an edge without
+	// a person's session; default <gallery dir>/pending, "-" = none: such
+	// enrolments are refused).
+	Pending string
 }
 
 // Defaults fills unset fields.
@@ -113,6 +119,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Dataset == "" {
 		c.Dataset = "dataset"
+	}
+	if c.Pending == "" {
+		c.Pending = filepath.Join(filepath.Dir(c.Gallery), "pending")
 	}
 }
 
@@ -175,6 +184,11 @@ type Service struct {
 	enrolWork, personWork *workers
 	refused               *prometheus.CounterVec
 	out                   pipeline.Publisher
+
+	// Person sessions (REST /api/sessions; nil without a dashboard hash)
+	// and enrolments from edges waiting for a person (nil: --pending -).
+	sessions *api.Sessions
+	pending  *pendingStore
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -274,6 +288,9 @@ func (s *Service) Run(ctx context.Context) error {
 	cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
 	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
+	// The edges' own command topics: a person's session decides (camcmd.go).
+	cl.Subscribe(s.space.AllCameras(topic.Enrol), 1, s.handleCamEnrol)
+	cl.Subscribe(s.space.AllCameras(topic.Train), 1, s.handleCamTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
 		cl.Subscribe(s.space.Command(verb), 1, s.handlePerson(verb))
 	}

@@ -20,7 +20,6 @@ import (
 )
 
 func TestParseConfigWeb(t *testing.T) {
-	t.Setenv("FACEMON_API_TOKEN", "")
 	c, err := parseConfig([]string{"facemon-edge"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +39,8 @@ func TestParseConfigWeb(t *testing.T) {
 		{"--no-login", "--login-file", "x"},
 		{"--tls-cert", "c.pem"},
 		{"--tls-key", "k.pem"},
-		{"--api-token", "t", "--api-token-file", "f"},
+		{"--api-token", "t"},
+		{"--api-token-file", "f"},
 		{"--state", ""},
 	} {
 		if _, err := parseConfig(append([]string{"facemon-edge"}, bad...), io.Discard); err == nil {
