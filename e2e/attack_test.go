@@ -139,9 +139,14 @@ func secureState(t *testing.T, cams ...string) (dir, admin string, secrets []str
 	if err != nil {
 		t.Fatalf("users init: %v\n%s", err, out)
 	}
-	m := regexp.MustCompile(`Dashboard login:\s+admin / (\S+)`).FindSubmatch(out)
+	// Not a terminal: the banner is in <state>/first-run-credentials.
+	fr, err := os.ReadFile(filepath.Join(dir, "first-run-credentials"))
+	if err != nil {
+		t.Fatalf("users init to a non-terminal wrote no first-run file: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Dashboard login:\s+admin / (\S+)`).FindSubmatch(fr)
 	if m == nil {
-		t.Fatalf("no dashboard password in the first-run banner:\n%s", out)
+		t.Fatalf("no dashboard password in the first-run file:\n%s", fr)
 	}
 	admin = string(m[1])
 	secrets = append(secrets, admin)
@@ -160,6 +165,11 @@ func secureState(t *testing.T, cams ...string) (dir, admin string, secrets []str
 	if len(secrets) < 5 {
 		t.Fatalf("only %d secrets generated", len(secrets))
 	}
+	for _, s := range secrets {
+		if bytes.Contains(out, []byte(s)) {
+			t.Fatalf("users init printed a secret to a non-terminal:\n%s", out)
+		}
+	}
 	// A second run generates nothing and prints nothing.
 	out2, err := exec.Command(filepath.Join(binDir, "facemon-recognizer"), args...).CombinedOutput()
 	if err != nil {
@@ -170,7 +180,7 @@ func secureState(t *testing.T, cams ...string) (dir, admin string, secrets []str
 			t.Fatalf("a second users init printed a secret again:\n%s", out2)
 		}
 	}
-	return dir, admin, secrets, string(out)
+	return dir, admin, secrets, string(fr)
 }
 
 func secret(t *testing.T, dir, user string) string {

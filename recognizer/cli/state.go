@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -61,7 +62,15 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 		if err != nil {
 			return err
 		}
-		created.Banner(env.Stdout, creds.BannerOptions{BrokerPort: port, StateFlag: dir, TopicPrefix: cfg.Prefix})
+		// Secrets go to a terminal or to <state>/first-run-credentials,
+		// never to the journal or a container log.
+		hint, err := created.Show(env.Stdout, creds.BannerOptions{BrokerPort: port, StateFlag: dir, TopicPrefix: cfg.Prefix})
+		if err != nil {
+			return err
+		}
+		if hint != "" {
+			slog.New(slog.NewTextHandler(env.Stderr, nil)).Warn(hint, "component", "state")
+		}
 		if cfg.Broker == "" && cfg.Users == "" {
 			cfg.Users = creds.UsersFile(dir)
 		}

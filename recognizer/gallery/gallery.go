@@ -241,7 +241,8 @@ func LoadOrEmpty(path string) (*Gallery, error) {
 	return g, err
 }
 
-// Save writes the gallery atomically: a temp file in the same directory,
+// Save writes the gallery atomically (0600: face templates are biometric
+// data): a temp file in the same directory,
 // fsync, rename, fsync of the directory. Readers see the old or the new file,
 // never a partial one.
 func (g *Gallery) Save(path string) error {
@@ -251,7 +252,7 @@ func (g *Gallery) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return fsx.WriteFileAtomic(path, b, 0o644)
+	return fsx.WriteFileAtomic(path, b, 0o600) // face templates: biometric data
 }
 
 // Clone returns a copy that can be changed without affecting g (which may be

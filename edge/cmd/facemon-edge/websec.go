@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/facemon/facemon/edge/login"
+	"github.com/facemon/facemon/shared/firstrun"
 	"github.com/facemon/facemon/shared/httpauth"
 )
 
@@ -91,8 +92,17 @@ func setupWeb(c config, ln net.Listener, log *slog.Logger) (webSecrets, error) {
 		return s, err
 	}
 	if pw != "" {
-		fmt.Fprint(stdout, login.Banner(w.LoginFile, pw, dashboardURL(ln, w.TLSCert != "")))
-		log.Info("dashboard password created; shown once on stdout", "login_file", w.LoginFile)
+		// On a terminal only: under systemd or compose stdout is the journal
+		// or the container log; then the password goes to a 0600 file.
+		saved, err := firstrun.Show(stdout, w.State, login.Banner(w.LoginFile, pw, dashboardURL(ln, w.TLSCert != "")))
+		if err != nil {
+			return s, err
+		}
+		if saved != "" {
+			log.Warn(firstrun.Hint("", w.State), "login_file", w.LoginFile)
+		} else {
+			log.Info("dashboard password created; shown once on the terminal", "login_file", w.LoginFile)
+		}
 	}
 	a, err := login.New(login.Options{HashFile: w.LoginFile, Secure: w.TLSCert != "", Logger: log.With("component", "login")})
 	if err != nil {
