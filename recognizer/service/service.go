@@ -41,6 +41,10 @@ type Config struct {
 	Users    string // embedded broker users file (optional)
 	Instance string // instance id (default: hostname)
 	Group    string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
+	// Assign is how cameras are split between recognizers: AssignOwner
+	// (default: one owner per camera) or AssignShare (the broker deals
+	// frames round-robin to the Group).
+	Assign string
 	Prefix   string // topic prefix
 	HTTP     string // metrics/health listen address (default :9101; "" disables)
 	Username string
@@ -99,6 +103,9 @@ func (c *Config) Defaults() {
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
 	}
+	if c.Assign == "" {
+		c.Assign = AssignOwner
+	}
 	if c.TLSCert != "" && c.TLSListen == "" {
 		c.TLSListen = ":8883"
 	}
@@ -141,6 +148,9 @@ func (c *Config) Validate() error {
 	if c.ReconnectMax < 0 || c.ReconnectMax > 10*time.Minute {
 		return fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.ReconnectMax)
 	}
+	if c.Assign != AssignOwner && c.Assign != AssignShare {
+		return fmt.Errorf("--assign %q: want %s or %s", c.Assign, AssignOwner, AssignShare)
+	}
 	if c.Group != "-" && !topic.ValidID(c.Group) {
 		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
 	}
@@ -162,6 +172,7 @@ type Service struct {
 	journal  []galleryEdit // edits made during a training run; nil when none runs
 	httpAddr string
 	trainer  *trainer
+	assign   *assigner // --assign owner
 
 	trainMu   sync.Mutex
 	lastTrain msg.TrainStatus
@@ -197,6 +208,9 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
 		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras}, pool, publisher{s}, ann, s.reg, log)
+	if cfg.Assign == AssignOwner {
+		s.assign = newAssigner(s)
+	}
 	return s, nil
 }
 
@@ -266,12 +280,17 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.client = cl
 	defer cl.Close()
-	frames := s.space.AllCameras(topic.Frames)
-	if s.cfg.Group != "-" {
-		frames = topic.Shared(s.cfg.Group, frames)
+	frames := "owned cameras' " + s.space.Frames("<id>")
+	if s.assign != nil {
+		s.assign.start(cl) // the camera registry, the recognizers online, the owned cameras' frames
+	} else {
+		frames = s.space.AllCameras(topic.Frames)
+		if s.cfg.Group != "-" {
+			frames = topic.Shared(s.cfg.Group, frames)
+		}
+		cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
+		cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	}
-	cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
-	cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
 	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
