@@ -44,7 +44,7 @@ type Config struct {
 	// Assign is how cameras are split between recognizers: AssignOwner
 	// (default: one owner per camera) or AssignShare (the broker deals
 	// frames round-robin to the Group).
-	Assign string
+	Assign   string
 	Prefix   string // topic prefix
 	HTTP     string // metrics/health listen address (default :9101; "" disables)
 	Username string
