@@ -25,6 +25,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
 	fs.StringVar(&cfg.Broker, "broker", "", "external MQTT broker URL (tcp://host:1883, ssl://host:8883); empty starts the embedded broker (env FACEMON_BROKER)")
+	fs.StringVar(&cfg.DB, "db", os.Getenv("FACEMON_DB"), "PostgreSQL URL (postgres://user@host/db): gallery, dataset and history shared by every recognizer using it; empty = the local files (env FACEMON_DB, which keeps a password out of the process list)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
 	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: the one generated in --state)")
 	var sf stateFlags

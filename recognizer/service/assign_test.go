@@ -45,6 +45,13 @@ func startRecognizer(t *testing.T, inst, broker, listen string) (*Service, conte
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-s.Ready():
+	case <-done:
+		t.Fatalf("%s stopped during start-up", inst)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s not ready within 20 s", inst)
+	}
 	return s, cancel, done
 }
 
@@ -57,7 +64,6 @@ func TestOneOwnerPerCamera(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	url := "tcp://" + listen
 	r1, _, _ := startRecognizer(t, "r1", "", listen)
-	testx.WaitFor(t, 10*time.Second, "embedded broker", func() bool { return r1.BrokerAddr() != "" })
 	r2, stop2, done2 := startRecognizer(t, "r2", url, "")
 	r3, _, _ := startRecognizer(t, "r3", url, "")
 	all := map[string]*Service{"r1": r1, "r2": r2, "r3": r3}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/facemon/facemon/broker"
+	"github.com/facemon/facemon/recognizer/clusterdb"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
@@ -86,6 +87,9 @@ type Config struct {
 	GalleryPoll time.Duration
 	// Integrations: history, alerts, Home Assistant, REST API.
 	Integrations Integrations
+	// DB is a PostgreSQL URL: the gallery, the dataset and the history are
+	// shared by every recognizer using it (serve --db; "" = the files).
+	DB string
 	// KeepHistory keeps a deleted person's history events (and their crops
 	// and frames); by default deleting a person erases them.
 	KeepHistory bool
@@ -172,6 +176,12 @@ type Service struct {
 	journal  []galleryEdit // edits made during a training run; nil when none runs
 	httpAddr string
 	trainer  *trainer
+	// db is the shared state with --db (nil: the files are the state);
+	// galVersion is the shared gallery version we hold (galMu).
+	db         *clusterdb.DB
+	galVersion int64
+	dsMu       sync.Mutex // the dataset folder while it is synced or written
+	ready      chan struct{}
 	assign   *assigner // --assign owner
 
 	trainMu   sync.Mutex
@@ -197,7 +207,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry()}
+	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	s.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.trainer = newTrainer(s)
 	s.out = publisher{s}
@@ -214,6 +224,9 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	return s, nil
 }
 
+// commandGroup is the shared-subscription group of the commands with --db.
+const commandGroup = "facemon-commands"
+
 // publisher forwards to the MQTT client once it exists.
 type publisher struct{ s *Service }
 
@@ -223,6 +236,10 @@ func (p publisher) Publish(t string, qos byte, retained bool, payload []byte) er
 	}
 	return p.s.client.Publish(t, qos, retained, payload)
 }
+
+// Ready is closed once Run has started everything (broker, MQTT client,
+// integrations, HTTP), so tests can wait for it without racing on fields.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // BrokerAddr returns the embedded broker's address ("" when external).
 func (s *Service) BrokerAddr() string {
@@ -238,6 +255,19 @@ func (s *Service) HTTPAddr() string { return s.httpAddr }
 // Run starts everything and blocks until ctx ends, then shuts down.
 func (s *Service) Run(ctx context.Context) error {
 	s.purgeDeleted()
+	if s.cfg.DB != "" {
+		db, err := clusterdb.Open(ctx, s.cfg.DB, s.log)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		s.db = db
+		if err := os.MkdirAll(s.cfg.Dataset, 0o700); err != nil {
+			return err
+		}
+		s.pullDataset(ctx)
+		s.pullGallery(ctx) // before the first load: the database is the truth
+	}
 	if err := s.loadGallery(true); err != nil {
 		return err
 	}
@@ -291,16 +321,29 @@ func (s *Service) Run(ctx context.Context) error {
 		cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
 		cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	}
-	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
-	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
+	// With --db the state is shared, so each command is carried out by one
+	// recognizer: a shared subscription (stateless work, the right use of
+	// $share). Without, every recognizer keeps its own state and hears all.
+	cmd := func(verb string) string {
+		if s.db != nil {
+			return topic.Shared(commandGroup, s.space.Command(verb))
+		}
+		return s.space.Command(verb)
+	}
+	cl.Subscribe(cmd("enrol"), 1, s.handleEnrol)
+	cl.Subscribe(cmd("train"), 1, s.handleTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
-		cl.Subscribe(s.space.Command(verb), 1, s.handlePerson(verb))
+		cl.Subscribe(cmd(verb), 1, s.handlePerson(verb))
 	}
 	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "cameras", s.cfg.Cameras.String(), "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
 	s.enrolWork.run(ctx, &wg)
 	s.personWork.run(ctx, &wg)
+	if s.db != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.listenShared(ctx) }()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); s.in.run(ctx, s) }()
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
@@ -329,6 +372,7 @@ func (s *Service) Run(ctx context.Context) error {
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
+	close(s.ready)
 	<-ctx.Done()
 	wg.Wait()
 	st := s.Pipeline.Stats()
