@@ -182,7 +182,7 @@ type Service struct {
 	galVersion int64
 	dsMu       sync.Mutex // the dataset folder while it is synced or written
 	ready      chan struct{}
-	assign   *assigner // --assign owner
+	assign     *assigner // --assign owner
 
 	trainMu   sync.Mutex
 	lastTrain msg.TrainStatus
