@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/facemon/facemon/recognizer/clusterdb"
@@ -99,84 +96,20 @@ func (s *Service) pullGallery(ctx context.Context) {
 	s.onGalleryChange()
 }
 
-// localDirs are dataset folders that are never shared (queues, staging).
-func localOnly(rel string) bool {
-	return strings.HasPrefix(rel, ".")
-}
-
 // pullDataset makes the dataset folder hold exactly the shared images
-// (except its local-only folders): missing ones are written, others removed.
+// (clusterdb.SyncDataset).
 func (s *Service) pullDataset(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	imgs, err := s.db.Images(ctx)
-	if err != nil {
-		s.log.Error("shared dataset not read", "err", err)
-		return
-	}
 	s.dsMu.Lock()
 	defer s.dsMu.Unlock()
-	want := make(map[string]bool, len(imgs))
-	added, removed := 0, 0
-	for _, im := range imgs {
-		if !safeRel(im.Path) {
-			s.log.Warn("shared dataset: unsafe image path ignored", "path", im.Path)
-			continue
-		}
-		want[im.Path] = true
-		p := filepath.Join(s.cfg.Dataset, filepath.FromSlash(im.Path))
-		if _, err := os.Stat(p); err == nil {
-			continue
-		}
-		b, err := s.db.ImageData(ctx, im.Path)
-		if err != nil {
-			s.log.Error("shared dataset: image not read", "path", im.Path, "err", err)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
-			err = fsx.WriteFileAtomic(p, b, 0o600)
-		}
-		if err != nil {
-			s.log.Error("shared dataset: image not written", "path", im.Path, "err", err)
-			continue
-		}
-		added++
-	}
-	filepath.WalkDir(s.cfg.Dataset, func(p string, d os.DirEntry, err error) error {
-		if err != nil || p == s.cfg.Dataset {
-			return nil
-		}
-		rel, _ := filepath.Rel(s.cfg.Dataset, p)
-		rel = filepath.ToSlash(rel)
-		if localOnly(rel) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() && !want[rel] {
-			if os.Remove(p) == nil {
-				removed++
-			}
-		}
-		return nil
-	})
-	// Empty person folders left by a delete or rename elsewhere.
-	if ents, err := os.ReadDir(s.cfg.Dataset); err == nil {
-		for _, e := range ents {
-			if e.IsDir() && !localOnly(e.Name()) {
-				os.Remove(filepath.Join(s.cfg.Dataset, e.Name())) // fails unless empty
-			}
-		}
+	added, removed, err := s.db.SyncDataset(ctx, s.cfg.Dataset, s.log)
+	if err != nil {
+		s.log.Error("shared dataset not synced", "err", err)
 	}
 	if added+removed > 0 {
-		s.log.Info("shared dataset synced", "added", added, "removed", removed, "images", len(want))
+		s.log.Info("shared dataset synced", "added", added, "removed", removed)
 	}
-}
-
-func safeRel(p string) bool {
-	return p != "" && !strings.HasPrefix(p, "/") && !strings.Contains(p, "\\") && !localOnly(p) &&
-		filepath.ToSlash(filepath.Clean(filepath.FromSlash(p))) == p && !strings.HasPrefix(p, "../")
 }
 
 // shareImage stores a newly saved dataset image in the database.
