@@ -10,6 +10,7 @@ package owner
 import (
 	"sort"
 	"sync"
+	"time"
 )
 
 // score is the rendezvous weight of member for camera: a 64-bit FNV-1a
@@ -54,12 +55,13 @@ type Set struct {
 
 	mu      sync.Mutex
 	members map[string]bool
-	sorted  []string // members, sorted; rebuilt on change
+	seen    map[string]time.Time // when each other member last said "online"
+	sorted  []string             // members, sorted; rebuilt on change
 }
 
 // NewSet returns the membership of recognizer self, alone so far.
 func NewSet(self string) *Set {
-	s := &Set{self: self, members: map[string]bool{self: true}}
+	s := &Set{self: self, members: map[string]bool{self: true}, seen: map[string]time.Time{}}
 	s.sorted = []string{self}
 	return s
 }
@@ -80,6 +82,11 @@ func (s *Set) Set(member string, online bool) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if online {
+		s.seen[member] = time.Now()
+	} else {
+		delete(s.seen, member)
+	}
 	if s.members[member] == online {
 		return false
 	}
@@ -91,12 +98,38 @@ func (s *Set) Set(member string, online bool) bool {
 	} else {
 		delete(s.members, member)
 	}
+	s.rebuild()
+	return true
+}
+
+func (s *Set) rebuild() {
 	s.sorted = s.sorted[:0:0]
 	for m := range s.members {
 		s.sorted = append(s.sorted, m)
 	}
 	sort.Strings(s.sorted)
-	return true
+}
+
+// Expire removes the members whose last "online" is older than cutoff (a
+// retained "online" left by a recognizer whose last will never fired, e.g.
+// across a broker restart with persistence) and returns them. Live members
+// say "online" again every heartbeat.
+func (s *Set) Expire(cutoff time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []string
+	for m, t := range s.seen {
+		if t.Before(cutoff) {
+			delete(s.seen, m)
+			delete(s.members, m)
+			gone = append(gone, m)
+		}
+	}
+	if len(gone) > 0 {
+		sort.Strings(gone)
+		s.rebuild()
+	}
+	return gone
 }
 
 // Members returns the live members, sorted (self included).

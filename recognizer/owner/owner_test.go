@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 )
 
 func cams(n int) []string {
@@ -109,5 +110,23 @@ func TestSetMembership(t *testing.T) {
 	}
 	if n := len(s.Members()); n > MaxMembers {
 		t.Fatalf("membership grew to %d, bound %d", n, MaxMembers)
+	}
+}
+
+func TestSetExpiresSilentMembers(t *testing.T) {
+	s := NewSet("r1")
+	s.Set("r2", true)
+	s.Set("r3", true)
+	if gone := s.Expire(time.Now().Add(-time.Minute)); len(gone) != 0 {
+		t.Fatalf("fresh members expired: %v", gone)
+	}
+	time.Sleep(10 * time.Millisecond)
+	cut := time.Now()
+	s.Set("r3", true) // r3's heartbeat
+	if gone := s.Expire(cut); fmt.Sprint(gone) != "[r2]" {
+		t.Fatalf("expired %v, want [r2]", gone)
+	}
+	if got := fmt.Sprint(s.Members()); got != "[r1 r3]" {
+		t.Fatalf("members %v", got)
 	}
 }

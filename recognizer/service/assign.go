@@ -1,9 +1,11 @@
 package service
 
 import (
+	"context"
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -190,6 +192,33 @@ func (a *assigner) rebalance() {
 		sort.Strings(gained)
 		sort.Strings(lost)
 		a.log.Info("cameras assigned", "gained", gained, "handed_over", lost, "owned", len(a.owned))
+	}
+}
+
+// Heartbeat: every recognizer says "online" again this often; a member
+// silent for memberTTL is dropped (see owner.Set.Expire).
+const (
+	heartbeat = 15 * time.Second
+	memberTTL = 50 * time.Second
+)
+
+// run republishes this recognizer's status and expires silent members
+// until ctx ends.
+func (a *assigner) run(ctx context.Context, publish func()) {
+	t := time.NewTicker(heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		publish()
+		if gone := a.set.Expire(time.Now().Add(-memberTTL)); len(gone) > 0 {
+			a.members.Set(float64(len(a.set.Members())))
+			a.log.Warn("recognizers silent too long, their cameras move", "gone", gone, "members", a.set.Members())
+			a.rebalance()
+		}
 	}
 }
 

@@ -344,6 +344,14 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.listenShared(ctx) }()
 	}
+	if s.assign != nil {
+		status := s.space.Status(topic.KindRecognizer, s.cfg.Instance)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.assign.run(ctx, func() { cl.Publish(status, 1, true, []byte(topic.Online)) })
+		}()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); s.in.run(ctx, s) }()
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
