@@ -185,8 +185,10 @@ func startExternal(t *testing.T, name, bin string, args ...string) *proc {
 func TestMosquittoSharedSubscription(t *testing.T) {
 	url, _ := startMosquitto(t)
 	obs := observe(t, url)
-	startRecognizer(t, "recA", "--broker", url)
-	startRecognizer(t, "recB", "--broker", url)
+	// --assign share (the old default): the broker deals one camera's
+	// frames to both; the default, owner, is TestScaleOut's.
+	startRecognizer(t, "recA", "--broker", url, "--assign", "share")
+	startRecognizer(t, "recB", "--broker", url, "--assign", "share")
 	waitFor(t, 30*time.Second, "both recognizers online", func() bool {
 		sp := topic.New("")
 		return obs.statusOf(sp.Status(topic.KindRecognizer, "recA")) == topic.Online &&

@@ -25,6 +25,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
 	fs.StringVar(&cfg.Broker, "broker", "", "external MQTT broker URL (tcp://host:1883, ssl://host:8883); empty starts the embedded broker (env FACEMON_BROKER)")
+	fs.StringVar(&cfg.DB, "db", os.Getenv("FACEMON_DB"), "PostgreSQL URL (postgres://user@host/db): gallery, dataset and history shared by every recognizer using it; empty = the local files (env FACEMON_DB, which keeps a password out of the process list)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
 	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: the one generated in --state)")
 	var sf stateFlags
@@ -35,7 +36,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&cfg.TLSListen, "tls-listen", ":8883", "embedded broker MQTT-over-TLS listen address (with --tls-cert)")
 	fs.StringVar(&cfg.Instance, "instance", "", "instance id (default: host name)")
-	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
+	fs.StringVar(&cfg.Assign, "assign", service.AssignOwner, "how recognizers on one broker split the cameras: owner (each camera to exactly one live recognizer, by rendezvous hashing over the recognizers online) or share (the broker deals frames round-robin to --group)")
+	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "with --assign share: shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
 	fs.StringVar(&cfg.Prefix, "topic-prefix", "", "prefix for every MQTT topic")
 	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
 	fs.StringVar(&cfg.Username, "username", "", "MQTT username (env FACEMON_MQTT_USER)")

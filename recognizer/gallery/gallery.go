@@ -232,6 +232,26 @@ func Load(path string) (*Gallery, error) {
 	return g, nil
 }
 
+// Decode parses and validates a gallery document (the file's JSON).
+func Decode(b []byte) (*Gallery, error) {
+	g := New()
+	if err := json.Unmarshal(b, g); err != nil {
+		return nil, fmt.Errorf("gallery: %w", err)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	g.sort()
+	return g, nil
+}
+
+// Encode returns the gallery document Save writes.
+func (g *Gallery) Encode() ([]byte, error) {
+	g.V, g.Model, g.Updated = Version, Model, time.Now().UTC()
+	g.sort()
+	return json.Marshal(g)
+}
+
 // LoadOrEmpty loads path, or returns an empty gallery when it does not exist.
 func LoadOrEmpty(path string) (*Gallery, error) {
 	g, err := Load(path)

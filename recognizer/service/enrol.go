@@ -186,6 +186,11 @@ func (s *Service) saveImage(name string, img []byte) (string, error) {
 		return name + "/" + filepath.Base(m[0]), nil
 	}
 	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + h[:16] + ".jpg"
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	if err := s.shareImage(rel, img); err != nil { // first, so a dataset sync never removes it
+		return "", fmt.Errorf("save image: %w", err)
+	}
 	if err := fsx.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o600); err != nil {
 		return "", fmt.Errorf("save image: %w", err)
 	}

@@ -59,7 +59,14 @@ func (s *Service) setupIntegrations() error {
 	c := s.cfg.Integrations
 	in := &integrations{unknowns: newUnknownTracks()}
 	s.in = in
-	if c.HistoryDB != "-" {
+	if s.cfg.DB != "" {
+		st, err := history.Open(history.Config{DSN: s.cfg.DB, Debounce: c.HistoryDebounce, MaxAge: c.HistoryMaxAge, MaxBytes: c.HistoryMaxBytes, Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("history in --db: %w", err)
+		}
+		in.store = st
+		s.log.Info("event history in the shared database")
+	} else if c.HistoryDB != "-" {
 		path := c.HistoryDB
 		if path == "" {
 			path = filepath.Join(filepath.Dir(s.cfg.Gallery), "history.db")
