@@ -57,6 +57,10 @@ type Gallery struct {
 type NoFace struct {
 	Source string `json:"source"`
 	Hash   string `json:"hash"`
+	// Detector is the scan that found no face (face.Analyzer.ScanKey); the
+	// verdict is reused only by a run with the same one (empty: an older
+	// gallery's, never reused).
+	Detector string `json:"detector,omitempty"`
 }
 
 // Model names the descriptor model galleries are made with.

@@ -113,6 +113,12 @@ type Enrol struct {
 	Image  []byte `json:"image"`
 	// CheckOnly asks only how many faces the image holds, without enrolling.
 	CheckOnly bool `json:"check_only,omitempty"`
+	// Burst holds further frames of the same capture (Image is the first),
+	// e.g. 10 frames while the person turns their head: the recognizer
+	// keeps the sharp, well-lit, diverse ones and says why it dropped the
+	// others (EnrolResult.Frames). The whole command must fit the broker's
+	// packet limit (2 MiB by default: about ten 640x480 frames).
+	Burst [][]byte `json:"burst,omitempty"`
 	// Session is a person's session token (recognizer REST POST
 	// /api/sessions), sent by an edge on cam/<id>/enrol: without a valid
 	// one the enrolment is kept pending until a person confirms it. Never
@@ -141,6 +147,9 @@ func ValidSession(tok string) bool {
 	return true
 }
 
+// MaxEnrolBurst bounds the frames of one enrolment command (Image + Burst).
+const MaxEnrolBurst = 20
+
 // MaxEnrolBytes bounds an enrolment command (the image is base64 inside).
 const MaxEnrolBytes = 4 << 20
 
@@ -154,6 +163,14 @@ func (m *Enrol) Validate() error {
 	}
 	if !ValidSession(m.Session) {
 		return ErrBadSession
+	}
+	if len(m.Burst) >= MaxEnrolBurst {
+		return fmt.Errorf("msg: enrol burst of %d frames (at most %d)", len(m.Burst)+1, MaxEnrolBurst)
+	}
+	for i, b := range m.Burst {
+		if err := CheckJPEG(b, MaxFrameBytes); err != nil {
+			return fmt.Errorf("burst frame %d: %w", i+1, err)
+		}
 	}
 	return CheckJPEG(m.Image, MaxFrameBytes)
 }
@@ -198,6 +215,21 @@ type EnrolResult struct {
 	Command string `json:"command,omitempty"`
 	// Pending is the pending enrolment's id when Status is EnrolPending.
 	Pending string `json:"pending,omitempty"`
+	// Frames answers a burst (Enrol.Burst): one entry per frame, in order,
+	// kept (saved as a sample) or dropped with the reason. Faces is then
+	// the number of frames kept and Path the first kept frame's.
+	Frames []EnrolFrame `json:"frames,omitempty"`
+}
+
+// EnrolFrame is the fate of one frame of an enrolment burst.
+type EnrolFrame struct {
+	Index    int      `json:"index"` // 0 = Enrol.Image, i = Enrol.Burst[i-1]
+	Kept     bool     `json:"kept"`
+	Path     string   `json:"path,omitempty"`   // dataset-relative, when kept
+	Reason   string   `json:"reason,omitempty"` // why dropped
+	Warnings []string `json:"warnings,omitempty"`
+	// Sharpness is the face's sharpness score (quality.Report.Sharpness).
+	Sharpness float64 `json:"sharpness,omitempty"`
 }
 
 // Train asks the recognizer to re-train its gallery from the dataset
