@@ -27,6 +27,7 @@ import (
 	"github.com/facemon/facemon/edge/train"
 	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/pprofx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
@@ -135,6 +136,7 @@ func New(o Options) *Server {
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", httpauth.Metrics(o.Metrics.Handler(), o.MetricsToken))
 	}
+	pprofx.Mount(s.mux, o.MetricsToken)
 	return s
 }
 
@@ -195,7 +197,7 @@ func public(r *http.Request) bool {
 	p := r.URL.Path
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return p == "/healthz" || p == "/metrics" || p == "/login" || p == "/api/session" || strings.HasPrefix(p, "/static/")
+		return p == "/healthz" || p == "/metrics" || strings.HasPrefix(p, "/debug/pprof/") || p == "/login" || p == "/api/session" || strings.HasPrefix(p, "/static/")
 	case http.MethodPost:
 		return p == "/api/login"
 	}

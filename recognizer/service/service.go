@@ -30,6 +30,7 @@ import (
 	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/pprofx"
 	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
@@ -383,6 +384,7 @@ func (s *Service) Run(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", httpauth.Metrics(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.cfg.MetricsToken))
 		mux.Handle("/api/", s.in.api)
+		pprofx.Mount(mux, s.cfg.MetricsToken)
 		mux.Handle("/healthz", httpauth.Health(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if !cl.Connected() {
 				http.Error(w, "mqtt disconnected", http.StatusServiceUnavailable)
