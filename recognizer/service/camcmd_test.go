@@ -62,7 +62,13 @@ func TestCameraCommandsNeedAPerson(t *testing.T) {
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	testx.WaitFor(t, 10*time.Second, "http", func() bool { return svc.HTTPAddr() != "" })
+	select { // Ready, not polling HTTPAddr: that would race with Run setting it
+	case <-svc.Ready():
+	case <-done:
+		t.Fatal("service stopped during start-up")
+	case <-time.After(30 * time.Second):
+		t.Fatal("service not ready within 30 s")
+	}
 	base := "http://" + svc.HTTPAddr()
 	cl, err := mqttx.New(mqttx.Options{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: "test-edge"})
 	if err != nil {
