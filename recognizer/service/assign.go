@@ -126,18 +126,17 @@ func (a *assigner) handleEdgeStatus(t string, payload []byte) {
 	if err != nil || kind != topic.KindEdge {
 		return
 	}
-	on := string(payload) == topic.Online
+	// A camera stays assigned once its edge announced itself: an edge
+	// going offline sends no frames anyway, and a restart, or a garbage
+	// status from a client allowed to publish one, must not drop its
+	// subscription. The set is bounded (maxAssignedCameras).
+	if string(payload) != topic.Online {
+		return
+	}
 	a.mu.Lock()
 	changed := false
-	if !a.isFixed(id) && a.cams[id] != on {
-		if on {
-			if len(a.cams) < maxAssignedCameras {
-				a.cams[id], changed = true, true
-			}
-		} else {
-			delete(a.cams, id)
-			changed = true
-		}
+	if !a.isFixed(id) && !a.cams[id] && len(a.cams) < maxAssignedCameras {
+		a.cams[id], changed = true, true
 	}
 	a.mu.Unlock()
 	if changed {
