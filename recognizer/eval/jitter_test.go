@@ -3,9 +3,7 @@
 package eval_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/facemon/facemon/recognizer/face/dlib"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/internal/testenv"
-	"github.com/facemon/facemon/recognizer/train"
 )
 
 // A measurement, not a check (minutes of CPU): FACEMON_EVAL_JITTER=N runs
@@ -29,49 +26,8 @@ func TestJitteredEnrolment(t *testing.T) {
 	if jit <= 0 {
 		t.Skip("set FACEMON_EVAL_JITTER=N to measure jittered enrolment descriptors")
 	}
-	lfw := testenv.Testdata(t, "lfw")
-	f, err := os.Open(filepath.Join(lfw, "pairs.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := eval.ParsePairs(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := t.TempDir()
-	linked := map[string]bool{}
-	for _, r := range rows {
-		if fold, _ := strconv.Atoi(r[3]); fold > 4 {
-			continue
-		}
-		for _, img := range r[:2] {
-			if linked[img] {
-				continue
-			}
-			linked[img] = true
-			dst := filepath.Join(ds, filepath.FromSlash(img))
-			os.MkdirAll(filepath.Dir(dst), 0o755)
-			if err := os.Symlink(filepath.Join(lfw, filepath.FromSlash(img)), dst); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	encode := func(cfg dlib.Config) []eval.Item {
-		pool, err := face.NewPool(2, func() (face.Engine, error) { return dlib.OpenConfig(cfg) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
-		a := face.DefaultAnalyzer
-		a.CNNFallback = true
-		g, sum, err := train.Run(context.Background(), pool, nil, train.Options{Dataset: ds, Largest: true, Analyzer: a})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("jitter %d: encoded %d images of %d people in %v", cfg.Jitter, sum.Encodings, sum.People, sum.Duration)
-		return eval.FromGallery(g)
-	}
+	ds, _ := lfwSubset(t)
+	encode := func(cfg dlib.Config) []eval.Item { return encodeSubset(t, ds, cfg) }
 	plain := encode(dlib.Config{Dir: testenv.Models(t)})
 	jittered := map[string]face.Descriptor{}
 	for _, it := range encode(dlib.Config{Dir: testenv.Models(t), Jitter: jit}) {
