@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/facemon/facemon/recognizer/clusterdb"
@@ -59,6 +60,13 @@ func (s *Service) replaceShared(g *gallery.Gallery) error {
 		return nil
 	})
 	return err
+}
+
+// galleryVersion is the shared gallery version this recognizer holds.
+func (s *Service) galleryVersion() int64 {
+	s.galMu.Lock()
+	defer s.galMu.Unlock()
+	return s.galVersion
 }
 
 // pullGallery fetches the shared gallery when it is newer than ours.
@@ -124,9 +132,14 @@ func (s *Service) shareImage(rel string, img []byte) error {
 
 // listenShared follows the other recognizers' changes until ctx ends.
 func (s *Service) listenShared(ctx context.Context) {
-	s.db.Listen(ctx, func(ch, _ string) {
+	s.db.Listen(ctx, func(ch, payload string) {
 		switch ch {
 		case clusterdb.ChanGallery:
+			// The payload is the new version: our own change (or one we
+			// already have) needs no read of the document.
+			if v, err := strconv.ParseInt(payload, 10, 64); err == nil && v <= s.galleryVersion() {
+				return
+			}
 			s.pullGallery(ctx)
 		case clusterdb.ChanImages:
 			s.pullDataset(ctx)
