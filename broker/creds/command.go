@@ -202,7 +202,7 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 			if err != nil {
 				return fail(err)
 			}
-			return secret(fmt.Sprintf("new REST API token (in %s): %s\nrestart the recognizer and give it to edges' --api-token-file\n", APITokenFile(opts.Dir), tok))
+			return secret(fmt.Sprintf("new REST API token (in %s): %s\nrestart the recognizer (serve --api-token-file) and give it to what calls the REST API on the recognizer's machine (CLI, Home Assistant, scripts); never to an edge: it needs none\n", APITokenFile(opts.Dir), tok))
 		}
 		pw, err := Rotate(opts, pos[1])
 		if err != nil {
