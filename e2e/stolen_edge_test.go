@@ -596,8 +596,16 @@ func stolenEdge(t *testing.T, kind string, table *stolenTable) {
 	// garage's owner watches garage live (so its annotated frames flow).
 	garageJar, _ := cookiejar.New(nil)
 	garageViewer := &http.Client{Jar: garageJar, Timeout: 15 * time.Second}
-	dashboardLogin(t, garageViewer, garage.url, garagePassword)
-	garageFeed := openVideo(t, garageViewer, garage.url+"/video_feed")
+	var garageFeed *videoStream
+	row("legitimate: garage's owner logs in to garage (its own password) and watches it live", "200, streaming", func() (bool, string) {
+		dashboardLogin(t, garageViewer, garage.url, garagePassword)
+		garageFeed = openVideo(t, garageViewer, garage.url+"/video_feed")
+		deadline := time.Now().Add(10 * time.Second)
+		for garageFeed.read() == 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return garageFeed.read() > 0, fmt.Sprintf("logged in, %d bytes of live view", garageFeed.read())
+	})
 	// Sessions for the session rows, issued before any attack.
 	logoutTok := recognizerSession(t, apiBase, admin)
 	rotationTok := recognizerSession(t, apiBase, admin)
@@ -635,6 +643,21 @@ func stolenEdge(t *testing.T, kind string, table *stolenTable) {
 		t.Logf("%s: %s: %d values from %d files (%s), the command line and the environment; skipped large files %v",
 			kind, who, len(l.values), len(l.files), strings.Join(l.files, ", "), l.skipped)
 
+		row(who+": the files the copy holds", "its MQTT password (file or environment) and the dashboard hash", func() (bool, string) {
+			var names, other []string
+			for _, f := range l.files {
+				rel, _ := filepath.Rel(lt.e.dir, f)
+				names = append(names, rel)
+				if f != lt.e.loginFile && filepath.Base(f) != "edge-"+l.edge && !strings.Contains(rel, "/.queue/") {
+					other = append(other, rel)
+				}
+			}
+			where := "environment"
+			if slices.ContainsFunc(l.files, func(f string) bool { return filepath.Base(f) == "edge-"+l.edge }) {
+				where = "file"
+			}
+			return len(other) == 0, fmt.Sprintf("files %v; MQTT password from its %s; %d values in all", names, where, len(l.values))
+		})
 		row(who+": the copy holds a house secret (admin password, API token, another user's MQTT password)", "none", func() (bool, string) {
 			var house []string
 			house = append(house, admin, apiToken)
