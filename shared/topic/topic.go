@@ -6,6 +6,10 @@
 //	<prefix>cam/<id>/frames         JPEG bytes from an edge, QoS 0
 //	<prefix>cam/<id>/annotated      JPEG with boxes and names, QoS 0
 //	<prefix>cam/<id>/identities     JSON msg.Identities, QoS 1
+//	<prefix>cam/<id>/enrol          JSON msg.Enrol from that camera's edge (with a person's session token)
+//	<prefix>cam/<id>/train          JSON msg.Train from that camera's edge (with a person's session token)
+//	<prefix>cam/<id>/result         JSON msg.EnrolResult answers to that camera's enrol/train, QoS 1
+//	<prefix>cam/<id>/viewers        JSON viewer count from that camera's edge, retained
 //	<prefix>facemon/status/<kind>/<id>   retained "online"/"offline"
 //	<prefix>facemon/cmd/<verb>      JSON commands to the recognizer
 //	<prefix>facemon/train/status    JSON training progress, QoS 1, retained
@@ -23,6 +27,12 @@ const (
 	Frames     = "frames"
 	Annotated  = "annotated"
 	Identities = "identities"
+	// Commands an edge sends for its own camera, and their answers.
+	Enrol      = "enrol"
+	Train      = "train"
+	ResultKind = "result"
+	// Viewers: how many dashboards watch the camera (retained, from its edge).
+	Viewers = "viewers"
 )
 
 // Kinds of component that publish availability.
@@ -78,6 +88,19 @@ func (s Space) Annotated(id string) string { return s.Camera(id, Annotated) }
 
 // Identities returns cam/<id>/identities.
 func (s Space) Identities(id string) string { return s.Camera(id, Identities) }
+
+// CamEnrol returns cam/<id>/enrol, where camera id's edge sends enrolments.
+func (s Space) CamEnrol(id string) string { return s.Camera(id, Enrol) }
+
+// CamTrain returns cam/<id>/train, where camera id's edge asks for training.
+func (s Space) CamTrain(id string) string { return s.Camera(id, Train) }
+
+// CamResult returns cam/<id>/result, where the recognizer answers camera
+// id's enrol and train commands.
+func (s Space) CamResult(id string) string { return s.Camera(id, ResultKind) }
+
+// Viewers returns cam/<id>/viewers.
+func (s Space) Viewers(id string) string { return s.Camera(id, Viewers) }
 
 // AllCameras returns the filter cam/+/<kind>.
 func (s Space) AllCameras(kind string) string { return s.Prefix + "cam/+/" + kind }

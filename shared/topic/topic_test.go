@@ -5,11 +5,16 @@ import "testing"
 func TestBuildAndParse(t *testing.T) {
 	for _, prefix := range []string{"", "site1", "a/b/"} {
 		s := New(prefix)
-		for _, kind := range []string{Frames, Annotated, Identities} {
+		for _, kind := range []string{Frames, Annotated, Identities, Enrol, Train, ResultKind, Viewers} {
 			tp := s.Camera("door-1", kind)
 			id, k, err := s.ParseCamera(tp)
 			if err != nil || id != "door-1" || k != kind {
 				t.Fatalf("prefix %q: ParseCamera(%q) = %q %q %v", prefix, tp, id, k, err)
+			}
+		}
+		for kind, tp := range map[string]string{Enrol: s.CamEnrol("d"), Train: s.CamTrain("d"), ResultKind: s.CamResult("d"), Viewers: s.Viewers("d")} {
+			if id, k, err := s.ParseCamera(tp); err != nil || id != "d" || k != kind || tp != s.Camera("d", kind) {
+				t.Fatalf("builder for %s: %q -> %q %q %v", kind, tp, id, k, err)
 			}
 		}
 		kind, id, err := s.ParseStatus(s.Status(KindEdge, "pi.kitchen"))
