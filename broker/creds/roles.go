@@ -79,6 +79,7 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 	case RoleRecognizer:
 		read = []string{
 			sp.AllCameras(topic.Frames), // also $share/<group>/cam/+/frames
+			sp.AllCameras(topic.Viewers),
 			t.facemon("cmd/#"),
 			sp.AllStatus(),
 			t.ha("status"),
@@ -113,6 +114,7 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 			sp.Status(topic.KindEdge, s.Camera),
 			sp.Command("enrol"),
 			sp.Command("train"),
+			sp.Viewers(s.Camera),
 		}
 	case RoleHomeAssistant:
 		read = []string{
@@ -167,12 +169,14 @@ func Uses(t Topics, cam, remote, inst, group string) []Use {
 		sub(RoleEdge, sp.EnrolResult(), "edge/enrol"),
 		pub(RoleEdge, sp.Command("train"), "edge/train"),
 		sub(RoleEdge, sp.TrainStatus(), "edge/train"),
+		pub(RoleEdge, sp.Viewers(cam), "edge viewers count (retained, C2)"),
 		{Role: RoleEdge, Topic: sp.Frames(remote), ViewAll: true, Where: "edge main.go watch()"},
 		{Role: RoleEdge, Topic: sp.Annotated(remote), ViewAll: true, Where: "edge main.go watch()"},
 
 		// recognizer/service, pipeline, ha, notify, trainer
 		sub(RoleRecognizer, topic.Shared(group, sp.AllCameras(topic.Frames)), "recognizer/service (--group)"),
 		sub(RoleRecognizer, sp.AllCameras(topic.Frames), "recognizer/service (--group -)"),
+		sub(RoleRecognizer, sp.AllCameras(topic.Viewers), "recognizer/pipeline (annotated frames on demand, C2)"),
 		sub(RoleRecognizer, sp.Command("enrol"), "recognizer/service"),
 		sub(RoleRecognizer, sp.Command("train"), "recognizer/service"),
 		sub(RoleRecognizer, sp.Command("delete"), "recognizer/service"),
@@ -238,6 +242,7 @@ func Denials(t Topics, cam, remote string) []Denial {
 		{RoleEdge, true, sp.Status(topic.KindEdge, remote), "edge forging another edge's status"},
 		{RoleEdge, false, t.AlertTopic(), "edge reading face-crop alerts"},
 		{RoleEdge, false, "#", "edge subscribing everything"},
+		{RoleEdge, true, sp.Viewers(remote), "edge forging another camera's viewers"},
 		{RoleHomeAssistant, true, sp.Command("enrol"), "HA enrolling a face"},
 		{RoleHomeAssistant, true, sp.Command("threshold"), "HA changing a threshold"},
 		{RoleHomeAssistant, true, sp.Command("delete"), "HA deleting a person"},
