@@ -85,6 +85,13 @@ type Config struct {
 	// KeepHistory keeps a deleted person's history events (and their crops
 	// and frames); by default deleting a person erases them.
 	KeepHistory bool
+	// AnnotateAlways publishes an annotated frame for every frame, watched
+	// or not; by default only cameras with viewers (their edge's retained
+	// cam/<id>/viewers) get them, and the others one every HAImageInterval
+	// for Home Assistant's image entity (0: none; none when Home Assistant
+	// discovery is off).
+	AnnotateAlways  bool
+	HAImageInterval time.Duration
 }
 
 // Defaults fills unset fields.
@@ -141,6 +148,9 @@ func (c *Config) Validate() error {
 	if c.ReconnectMax < 0 || c.ReconnectMax > 10*time.Minute {
 		return fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.ReconnectMax)
 	}
+	if c.HAImageInterval < 0 {
+		return fmt.Errorf("--ha-image-interval %v: must be 0 (off) or positive", c.HAImageInterval)
+	}
 	if c.Group != "-" && !topic.ValidID(c.Group) {
 		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
 	}
@@ -196,8 +206,17 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
-		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras}, pool, publisher{s}, ann, s.reg, log)
+		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras, OnDemand: !cfg.AnnotateAlways, ImageEvery: cfg.haImageEvery()}, pool, publisher{s}, ann, s.reg, log)
 	return s, nil
+}
+
+// haImageEvery is how often an unwatched camera gets an annotated frame:
+// HAImageInterval while Home Assistant discovery (its image entity) is on.
+func (c *Config) haImageEvery() time.Duration {
+	if c.Integrations.HAPrefix == "-" {
+		return 0
+	}
+	return c.HAImageInterval
 }
 
 // publisher forwards to the MQTT client once it exists.
@@ -272,6 +291,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
 	cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
+	cl.Subscribe(s.space.AllCameras(topic.Viewers), 1, s.Pipeline.HandleViewers)      // annotated frames on demand
 	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
 	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
