@@ -139,9 +139,14 @@ func secureState(t *testing.T, cams ...string) (dir, admin string, secrets []str
 	if err != nil {
 		t.Fatalf("users init: %v\n%s", err, out)
 	}
-	m := regexp.MustCompile(`Dashboard login:\s+admin / (\S+)`).FindSubmatch(out)
+	// Not a terminal: the banner is in <state>/first-run-credentials.
+	fr, err := os.ReadFile(filepath.Join(dir, "first-run-credentials"))
+	if err != nil {
+		t.Fatalf("users init to a non-terminal wrote no first-run file: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Dashboard login:\s+admin / (\S+)`).FindSubmatch(fr)
 	if m == nil {
-		t.Fatalf("no dashboard password in the first-run banner:\n%s", out)
+		t.Fatalf("no dashboard password in the first-run file:\n%s", fr)
 	}
 	admin = string(m[1])
 	secrets = append(secrets, admin)
@@ -160,6 +165,11 @@ func secureState(t *testing.T, cams ...string) (dir, admin string, secrets []str
 	if len(secrets) < 5 {
 		t.Fatalf("only %d secrets generated", len(secrets))
 	}
+	for _, s := range secrets {
+		if bytes.Contains(out, []byte(s)) {
+			t.Fatalf("users init printed a secret to a non-terminal:\n%s", out)
+		}
+	}
 	// A second run generates nothing and prints nothing.
 	out2, err := exec.Command(filepath.Join(binDir, "facemon-recognizer"), args...).CombinedOutput()
 	if err != nil {
@@ -170,7 +180,7 @@ func secureState(t *testing.T, cams ...string) (dir, admin string, secrets []str
 			t.Fatalf("a second users init printed a secret again:\n%s", out2)
 		}
 	}
-	return dir, admin, secrets, string(out)
+	return dir, admin, secrets, string(fr)
 }
 
 func secret(t *testing.T, dir, user string) string {
@@ -232,7 +242,7 @@ func attackSuite(t *testing.T, kind string) {
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
 	edge := start(t, "edge-door", "facemon-edge", "--broker", url, "--camera-id", "door",
 		"--username", "edge-door", "--password-file", filepath.Join(state, "secrets", "edge-door"),
-		"--login-file", filepath.Join(state, "dashboard.bcrypt"), "--api-token-file", filepath.Join(state, "api-token"),
+		"--login-file", filepath.Join(state, "dashboard.bcrypt"),
 		"--state", t.TempDir(), "--recognizer-url", apiBase, "--dataset", dataset,
 		"--source", video(t), "--loop", "--fps", "10", "--listen", fmt.Sprintf("127.0.0.1:%d", edgePort), "--log-level", "debug")
 	procs = append(procs, edge)
@@ -648,7 +658,7 @@ func TestTLSWithCredentialsAndHTTPSAPI(t *testing.T) {
 	edgeURL := fmt.Sprintf("http://127.0.0.1:%d", edgePort)
 	start(t, "edge-door", "facemon-edge", "--broker", tlsURL, "--ca", ca, "--camera-id", "door",
 		"--username", "edge-door", "--password-file", filepath.Join(state, "secrets", "edge-door"),
-		"--login-file", filepath.Join(state, "dashboard.bcrypt"), "--api-token-file", filepath.Join(state, "api-token"),
+		"--login-file", filepath.Join(state, "dashboard.bcrypt"),
 		"--state", t.TempDir(), "--recognizer-url", apiBase, "--dataset", t.TempDir(),
 		"--source", video(t), "--loop", "--fps", "10", "--listen", fmt.Sprintf("127.0.0.1:%d", edgePort))
 

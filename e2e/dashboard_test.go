@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/facemon/facemon/shared/testx"
@@ -176,8 +177,11 @@ func TestDashboardRealSystem(t *testing.T) {
 
 	brokerAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	brokerURL := "tcp://" + brokerAddr
+	// The REST API on a fixed port, so the edge finds the restarted
+	// recognizer at the same URL (a person's session comes from it).
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startRec := func(name string) *proc {
-		p, _ := startRecognizer(t, name, "--listen", brokerAddr, "--gallery", gal, "--dataset", recData)
+		p, _ := startRecognizer(t, name, "--listen", brokerAddr, "--gallery", gal, "--dataset", recData, "--http", apiAddr)
 		waitTCP(t, brokerAddr, 30*time.Second)
 		return p
 	}
@@ -186,7 +190,7 @@ func TestDashboardRealSystem(t *testing.T) {
 	edgeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	edge := start(t, "edge-stage", "facemon-edge", append([]string{"--broker", brokerURL, "--camera-id", "stage",
 		"--source", video(t), "--loop", "--fps", "10", "--listen", edgeAddr, "--dataset", recData,
-		"--enrol-timeout", "10s"}, edgeAuth()...)...)
+		"--enrol-timeout", "10s", "--recognizer-url", "http://" + apiAddr}, edgeAuth()...)...)
 	waitServing(t, edgeAddr)
 
 	loginBrowser(t, ctx, "http://"+edgeAddr+"/")
@@ -246,6 +250,15 @@ func TestDashboardRealSystem(t *testing.T) {
 		time.Since(restarted).Round(time.Millisecond), listening.Round(time.Millisecond))
 	untilJS(t, ctx, `document.getElementById('people').textContent.includes('`+performer+`')`, 20*time.Second)
 	untilJS(t, ctx, `document.getElementById('recognizer').textContent === 'recognizer online'`, 10*time.Second)
+
+	// The restarted recognizer does not know the session it issued before
+	// (sessions live in its memory): without one a Capture would only be
+	// kept pending. The person logs in again, as the history views ask.
+	if err := chromedp.Run(ctx, network.ClearBrowserCookies()); err != nil {
+		t.Fatal(err)
+	}
+	loginBrowser(t, ctx, "http://"+edgeAddr+"/")
+	untilJS(t, ctx, badgeJS+` === 'annotated'`, 20*time.Second)
 
 	// Enrol while the recognizer is up. The clip has moments with no face
 	// or several; the recognizer refuses those, so retry a few times.

@@ -28,7 +28,12 @@ func TestHostileInput(t *testing.T) {
 	// must not empty the gallery the other tests share.
 	gal := filepath.Join(t.TempDir(), "gallery.json")
 	copyFile(t, gallery, gal)
-	rec, httpAddr := startRecognizer(t, "rhost", "--listen", addr, "--max-cameras", "32", "--gallery", gal)
+	// --assign share: every camera's frames reach the pipeline, so this
+	// tests its own bound on cameras with state (as with --cameras any).
+	// With the default --assign owner a recognizer subscribes only to the
+	// registered cameras it owns, so unregistered ids never reach it at all
+	// (recognizer/service TestOneOwnerPerCamera).
+	rec, httpAddr := startRecognizer(t, "rhost", "--listen", addr, "--max-cameras", "32", "--gallery", gal, "--assign", "share")
 	waitTCP(t, addr, 30*time.Second)
 	obs := observe(t, url)
 	startEdge(t, url, "real", 10)

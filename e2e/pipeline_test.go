@@ -22,7 +22,9 @@ func startRecognizer(t *testing.T, name string, args ...string) (*proc, string) 
 	httpPort := freePort(t)
 	base := []string{"serve", "--models", models, "--gallery", gallery, "--instance", name,
 		"--dataset", t.TempDir(), "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2",
-		"--api-token-file", apiTokenFile}
+		"--api-token-file", apiTokenFile,
+		// The dashboard hash the edges use: person sessions (issue 17).
+		"--dashboard-hash", loginFile}
 	// Tests that are not about credentials opt in to anonymous clients on
 	// loopback (explicitly, as a user would have to); the embedded broker
 	// still gets its generated users in a state folder of the test's own.
@@ -183,8 +185,10 @@ func startExternal(t *testing.T, name, bin string, args ...string) *proc {
 func TestMosquittoSharedSubscription(t *testing.T) {
 	url, _ := startMosquitto(t)
 	obs := observe(t, url)
-	startRecognizer(t, "recA", "--broker", url)
-	startRecognizer(t, "recB", "--broker", url)
+	// --assign share (the old default): the broker deals one camera's
+	// frames to both; the default, owner, is TestScaleOut's.
+	startRecognizer(t, "recA", "--broker", url, "--assign", "share")
+	startRecognizer(t, "recB", "--broker", url, "--assign", "share")
 	waitFor(t, 30*time.Second, "both recognizers online", func() bool {
 		sp := topic.New("")
 		return obs.statusOf(sp.Status(topic.KindRecognizer, "recA")) == topic.Online &&

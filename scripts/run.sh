@@ -58,7 +58,7 @@ for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && br
 echo "== starting edge $CAMERA_ID on $SOURCE"
 "$BIN/facemon-edge" --broker "tcp://127.0.0.1:$port" --camera-id "$CAMERA_ID" --source "$SOURCE" \
   --username "edge-$CAMERA_ID" --password-file "$STATE/secrets/edge-$CAMERA_ID" \
-  --login-file "$STATE/dashboard.bcrypt" --api-token-file "$STATE/api-token" --state "$STATE/edge" \
+  --login-file "$STATE/dashboard.bcrypt" --state "$STATE/edge" \
   --listen "$LISTEN" --dataset "$DATASET" --recognizer-url "http://127.0.0.1:${HTTP_LISTEN##*:}" "${LOOP[@]}" &
 pids+=($!)
 

@@ -451,10 +451,13 @@ func TestMatrixMosquitto(t *testing.T) {
 		bin = "/usr/sbin/mosquitto"
 	}
 	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("FACEMON_REQUIRE_MOSQUITTO") != "" {
-			t.Fatalf("mosquitto: %v", err)
+		// Under CI (scripts/deps.sh installs mosquitto) a missing broker
+		// fails, like every other tool-dependent test.
+		if os.Getenv("CI") != "" || os.Getenv("FACEMON_REQUIRE_MOSQUITTO") != "" {
+			t.Fatalf("mosquitto: %v (scripts/deps.sh installs it)", err)
 		}
-		t.Skipf("no mosquitto at %s (apt install mosquitto; FACEMON_REQUIRE_MOSQUITTO=1 makes this fatal)", bin)
+		t.Logf("!!! no mosquitto at %s: the Mosquitto ACL matrix is NOT checked here !!!", bin)
+		t.Skipf("no mosquitto at %s (apt install mosquitto; CI or FACEMON_REQUIRE_MOSQUITTO=1 makes this fatal)", bin)
 	}
 	m := newMatrixState(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -5,6 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/facemon/facemon/shared/firstrun"
 )
 
 // BannerOptions says how other machines reach this one, for the printed
@@ -48,8 +51,37 @@ func (b *BannerOptions) cmd(sub string) string {
 
 const rule = "=============================================================================="
 
-// Banner prints what Ensure generated, for a person to read once (it goes
-// to stdout, never to the log). It prints nothing if nothing was generated.
+// Show gives what Ensure generated to a person (see ShowSecret): printed
+// when stdout is a terminal, otherwise saved in the state directory's
+// first-run-credentials file; then it returns the line to log (where the
+// file is), else "". Nothing generated: nothing shown, "".
+func (c *Created) Show(stdout io.Writer, b BannerOptions) (string, error) {
+	if c.Empty() {
+		return "", nil
+	}
+	var sb strings.Builder
+	c.Banner(&sb, b)
+	return ShowSecret(stdout, c.Dir, b, sb.String())
+}
+
+// ShowSecret shows text holding secrets to a person: printed on stdout
+// when it is a terminal (returns ""), otherwise added to dir's
+// first-run-credentials file (0600, atomic), returning the hint to log or
+// print instead, which names the file and `users show --first-run`. Under
+// systemd or compose stdout is the journal or the container log, which
+// must never hold a secret.
+func ShowSecret(stdout io.Writer, dir string, b BannerOptions, text string) (string, error) {
+	b.defaults()
+	path, err := firstrun.Show(stdout, dir, text)
+	if err != nil || path == "" {
+		return "", err
+	}
+	return firstrun.Hint(b.Program, dir), nil
+}
+
+// Banner writes what Ensure generated, for a person to read once (Show
+// decides where it goes; never to the log). It writes nothing if nothing
+// was generated.
 func (c *Created) Banner(w io.Writer, b BannerOptions) {
 	if c.Empty() {
 		return

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/facemon/facemon/shared/firstrun"
 )
 
 // DefaultStateDir is the --state default of the users command: the state
@@ -18,8 +20,11 @@ const DefaultStateDir = "var"
 const commandUsage = `Usage: %[1]s <subcommand> [flags]
 
 Manage facemon's MQTT users, dashboard password and API token in a state
-directory (default %[2]s/, or $FACEMON_STATE). Passwords are printed once and
+directory (default %[2]s/, or $FACEMON_STATE). Passwords are shown once and
 stored only as hashes, except client users' passwords in <state>/secrets/.
+New secrets are printed only when stdout is a terminal; otherwise (a
+journal, a container log, a pipe) they are written to
+<state>/first-run-credentials (mode 0600) and only its name is printed.
 
   init [--camera ID]...         create whatever is missing (users recognizer,
                                 admin, homeassistant, edge-<ID>; dashboard
@@ -33,6 +38,8 @@ stored only as hashes, except client users' passwords in <state>/secrets/.
   list                          list users and their rules (no secrets)
   rotate NAME|admin|api-token   new password (admin: also the dashboard's) or token
   show NAME                     print a client user's stored password
+  show --first-run              print <state>/first-run-credentials (delete it
+                                once you have its secrets)
 
 Adding an existing user updates its rules and keeps its password. A running
 broker reloads users.yaml by itself; Mosquitto needs a reload (SIGHUP).
@@ -55,6 +62,7 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 		cameras multiFlag
 		viewAll bool
 		cmds    bool
+		first   bool
 	)
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -66,6 +74,7 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 	fs.Var(&cameras, "camera", "init: also create the edge user for camera `ID` (repeatable)")
 	fs.BoolVar(&viewAll, "view-all", false, "add camera: the edge may read every camera's frames and annotated frames")
 	fs.BoolVar(&cmds, "commands", false, "add homeassistant: Home Assistant may publish facemon/cmd/#")
+	fs.BoolVar(&first, "first-run", false, "show: print the secrets saved in <state>/"+firstrun.FileName+" (written when stdout was not a terminal)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, commandUsage, program, DefaultStateDir)
 		fs.PrintDefaults()
@@ -92,6 +101,18 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 		return usage("missing subcommand")
 	}
 	want := func(n int) bool { return len(pos) == n }
+	// secret shows text holding secrets: on a terminal, or in the
+	// first-run file with only its name printed.
+	secret := func(text string) int {
+		hint, err := ShowSecret(stdout, opts.Dir, banner, text)
+		if err != nil {
+			return fail(err)
+		}
+		if hint != "" {
+			fmt.Fprintln(stdout, hint)
+		}
+		return 0
+	}
 	switch pos[0] {
 	case "init":
 		if !want(1) {
@@ -105,7 +126,13 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 			fmt.Fprintf(stdout, "%s is complete; nothing to create (`%s` lists the users)\n", opts.Dir, banner.cmd("list"))
 			return 0
 		}
-		c.Banner(stdout, banner)
+		hint, err := c.Show(stdout, banner)
+		if err != nil {
+			return fail(err)
+		}
+		if hint != "" {
+			fmt.Fprintln(stdout, hint)
+		}
 	case "add":
 		if len(pos) < 2 {
 			return usage("add what? camera ID, homeassistant or recognizer NAME")
@@ -140,15 +167,17 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 			fmt.Fprintf(stdout, "user %s exists: rules updated, password unchanged (`%s` prints it)\n", cr.User, banner.cmd("show "+cr.User))
 			return 0
 		}
+		var sb strings.Builder
 		switch cr.Role {
 		case RoleEdge:
-			PrintEdge(stdout, cr, banner)
+			PrintEdge(&sb, cr, banner)
 		case RoleHomeAssistant:
-			fmt.Fprintf(stdout, "Home Assistant MQTT: broker %s port %d, user %s, password %s\n", hostOr(banner), banner.BrokerPort, cr.User, cr.Password)
+			fmt.Fprintf(&sb, "Home Assistant MQTT: broker %s port %d, user %s, password %s\n", hostOr(banner), banner.BrokerPort, cr.User, cr.Password)
 		default:
-			fmt.Fprintf(stdout, "MQTT user %s, password %s\n  run: FACEMON_MQTT_PASSWORD=%s facemon-recognizer serve --broker tcp://%s:%d --username %s ...\n",
+			fmt.Fprintf(&sb, "MQTT user %s, password %s\n  run: FACEMON_MQTT_PASSWORD=%s facemon-recognizer serve --broker tcp://%s:%d --username %s ...\n",
 				cr.User, cr.Password, cr.Password, hostOr(banner), banner.BrokerPort, cr.User)
 		}
+		return secret(sb.String())
 	case "list":
 		if !want(1) {
 			return usage("list takes no arguments")
@@ -173,21 +202,30 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 			if err != nil {
 				return fail(err)
 			}
-			fmt.Fprintf(stdout, "new REST API token (in %s): %s\nrestart the recognizer and give it to edges' --api-token-file\n", APITokenFile(opts.Dir), tok)
-			return 0
+			return secret(fmt.Sprintf("new REST API token (in %s): %s\nrestart the recognizer and give it to edges' --api-token-file\n", APITokenFile(opts.Dir), tok))
 		}
 		pw, err := Rotate(opts, pos[1])
 		if err != nil {
 			return fail(err)
 		}
 		if pos[1] == UserAdmin {
-			fmt.Fprintf(stdout, "new dashboard / MQTT admin password: admin / %s\n", pw)
-		} else {
-			fmt.Fprintf(stdout, "new password of %s: %s\n(stored in %s; restart its process with it)\n", pos[1], pw, SecretFile(opts.Dir, pos[1]))
+			return secret(fmt.Sprintf("new dashboard / MQTT admin password: admin / %s\n", pw))
 		}
+		return secret(fmt.Sprintf("new password of %s: %s\n(stored in %s; restart its process with it)\n", pos[1], pw, SecretFile(opts.Dir, pos[1])))
 	case "show":
+		if first {
+			if !want(1) {
+				return usage("usage: show --first-run (no NAME)")
+			}
+			b, err := firstrun.Read(opts.Dir)
+			if err != nil {
+				return fail(err)
+			}
+			stdout.Write(b)
+			return 0
+		}
 		if !want(2) {
-			return usage("usage: show NAME")
+			return usage("usage: show NAME or show --first-run")
 		}
 		pw, err := Secret(opts.Dir, pos[1])
 		if err != nil {

@@ -452,6 +452,9 @@ func Ensure(opts Options) (*Created, error) {
 		c.DashboardPassword = pw
 	}
 
+	if err := s.migrateRules(note); err != nil {
+		return nil, err
+	}
 	specs := []struct {
 		name string
 		spec Spec

@@ -331,13 +331,36 @@ func TestCommand(t *testing.T) {
 		code := Command(context.Background(), "facemon-broker users", append(args, "--state", o.Dir), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	if code, out, errOut := run("init", "--camera", "door"); code != 0 || !strings.Contains(out, "Dashboard login") || !strings.Contains(out, "--camera-id door") {
+	// stdout is not a terminal: the secrets go to the first-run file,
+	// stdout only says where they are.
+	hint := "show --first-run --state " + o.Dir
+	code, out, errOut := run("init", "--camera", "door")
+	if code != 0 || !strings.Contains(out, hint) || strings.Contains(out, "Dashboard login") {
 		t.Fatalf("init: %d\n%s\n%s", code, out, errOut)
+	}
+	for _, u := range []string{"edge-door", "homeassistant", "recognizer"} {
+		if pw, err := Secret(o.Dir, u); err != nil || strings.Contains(out, pw) {
+			t.Errorf("init printed %s's password to a non-terminal (or %v):\n%s", u, err, out)
+		}
+	}
+	firstRun := func() string {
+		t.Helper()
+		code, out, errOut := run("show", "--first-run")
+		if code != 0 {
+			t.Fatalf("show --first-run: %d %s", code, errOut)
+		}
+		return out
+	}
+	if fr := firstRun(); !strings.Contains(fr, "Dashboard login") || !strings.Contains(fr, "--camera-id door") {
+		t.Fatalf("show --first-run:\n%s", fr)
+	}
+	if st, err := os.Stat(filepath.Join(o.Dir, "first-run-credentials")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("first-run file: %v %v", st, err)
 	}
 	if code, out, _ := run("init"); code != 0 || !strings.Contains(out, "nothing to create") {
 		t.Errorf("second init: %d %s", code, out)
 	}
-	code, out, errOut := run("add", "camera", "garage", "--host", "hub.lan")
+	code, out, errOut = run("add", "camera", "garage", "--host", "hub.lan")
 	if code != 0 {
 		t.Fatalf("add camera: %d %s", code, errOut)
 	}
@@ -345,6 +368,10 @@ func TestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(out, pw) || !strings.Contains(out, hint) {
+		t.Errorf("add camera to a non-terminal:\n%s", out)
+	}
+	out = firstRun()
 	for _, want := range []string{
 		"FACEMON_MQTT_PASSWORD=" + pw + " facemon-edge --broker tcp://hub.lan:1883 --username edge-garage --camera-id garage --source 0",
 		"FACEMON_MQTT_USER=edge-garage", "EnvironmentFile=",
@@ -363,16 +390,28 @@ func TestCommand(t *testing.T) {
 	if code, out, _ := run("rotate", "edge-garage"); code != 0 || strings.Contains(out, pw) {
 		t.Errorf("rotate: %d %s", code, out)
 	}
-	if code, _, _ := run("rotate", "api-token"); code != 0 {
-		t.Error("rotate api-token failed")
+	pw2, _ := Secret(o.Dir, "edge-garage")
+	if code, out, _ := run("rotate", "api-token"); code != 0 || !strings.Contains(out, hint) {
+		t.Errorf("rotate api-token: %d %s", code, out)
+	}
+	tok, _ := os.ReadFile(APITokenFile(o.Dir))
+	if code, out, _ := run("rotate", "admin"); code != 0 || !strings.Contains(out, hint) || strings.Contains(out, "admin / ") {
+		t.Errorf("rotate admin: %d %s", code, out)
+	}
+	if fr := firstRun(); !strings.Contains(fr, "new password of edge-garage: "+pw2) || !strings.Contains(fr, strings.TrimSpace(string(tok))) ||
+		!strings.Contains(fr, "new dashboard / MQTT admin password: admin / ") || !strings.Contains(fr, "Dashboard login") {
+		t.Errorf("first-run file after the rotations (want every secret not yet read):\n%s", fr)
 	}
 	if code, out, _ := run("add", "homeassistant", "--commands"); code != 0 || !strings.Contains(out, "rules updated") {
 		t.Errorf("add homeassistant: %d %s", code, out)
 	}
-	if code, out, _ := run("add", "recognizer", "recognizer-pi2"); code != 0 || !strings.Contains(out, "--username recognizer-pi2") {
+	if code, out, _ := run("add", "recognizer", "recognizer-pi2"); code != 0 || !strings.Contains(out, hint) {
 		t.Errorf("add recognizer: %d %s", code, out)
 	}
-	for _, bad := range [][]string{{}, {"frobnicate"}, {"add"}, {"add", "camera"}, {"add", "toaster", "x"}, {"show"}, {"rotate"}, {"list", "x"}, {"init", "x"}} {
+	if fr := firstRun(); !strings.Contains(fr, "--username recognizer-pi2") {
+		t.Errorf("add recognizer: not in the first-run file:\n%s", fr)
+	}
+	for _, bad := range [][]string{{}, {"frobnicate"}, {"add"}, {"add", "camera"}, {"add", "toaster", "x"}, {"show"}, {"show", "--first-run", "admin"}, {"rotate"}, {"list", "x"}, {"init", "x"}} {
 		if code, _, _ := run(bad...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
 		}
@@ -381,6 +420,13 @@ func TestCommand(t *testing.T) {
 		if code, _, errOut := run(bad...); code != 1 || errOut == "" {
 			t.Errorf("%v: exit %d, want 1 with a message", bad, code)
 		}
+	}
+	// Read and deleted: show --first-run says so.
+	if err := os.Remove(filepath.Join(o.Dir, "first-run-credentials")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run("show", "--first-run"); code != 1 || !strings.Contains(errOut, "no first-run credentials") {
+		t.Errorf("show --first-run without the file: %d %s", code, errOut)
 	}
 }
 
@@ -412,4 +458,78 @@ func TestConcurrentAdds(t *testing.T) {
 			t.Errorf("%s lost or inconsistent (%v)", name, err)
 		}
 	}
+}
+
+// TestEnsureMigratesLegacyRules: a state directory generated before issue
+// 17 (the edge may publish facemon/cmd/enrol and train) gets the current
+// templates on the next Ensure, in users.yaml and in the Mosquitto ACL.
+func TestEnsureMigratesLegacyRules(t *testing.T) {
+	o := testOpts(t)
+	o.Cameras = []string{"door"}
+	if _, err := Ensure(o); err != nil {
+		t.Fatal(err)
+	}
+	p := UsersFile(o.Dir)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	// Back to the old edge and recognizer rules.
+	for _, r := range [][2]string{
+		{"      - cam/door/result\n", "      - facemon/enrol/result\n"},
+		{"      - cam/door/enrol\n      - cam/door/train\n      - cam/door/viewers\n", "      - facemon/cmd/enrol\n      - facemon/cmd/train\n"},
+		{"      - cam/+/enrol\n      - cam/+/train\n      - cam/+/viewers\n", ""},
+		{"      - cam/+/result\n", ""},
+	} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("users.yaml lacks %q:\n%s", r[0], s)
+		}
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if us := loadUsers(t, o.Dir); !us.CanWrite("edge-door", "facemon/cmd/enrol") {
+		t.Fatal("legacy rules not in place")
+	}
+	c, err := Ensure(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(c.Notes, "\n")
+	for _, want := range []string{"updated the rules of edge-door", "updated the rules of recognizer"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	us := loadUsers(t, o.Dir)
+	if us.CanWrite("edge-door", "facemon/cmd/enrol") || us.CanWrite("edge-door", "facemon/cmd/train") || us.CanRead("edge-door", "facemon/enrol/result") {
+		t.Error("edge-door keeps the legacy command rules")
+	}
+	if !us.CanWrite("edge-door", "cam/door/enrol") || !us.CanRead("recognizer", "cam/+/enrol") || !us.CanWrite("recognizer", "cam/door/result") {
+		t.Error("migrated users lack the new rules")
+	}
+	acl, _ := os.ReadFile(filepath.Join(o.Dir, DirMosquitto, "acl_file"))
+	if strings.Contains(string(acl), "facemon/cmd/enrol") || !strings.Contains(string(acl), "topic write cam/door/enrol") {
+		t.Errorf("mosquitto acl_file not migrated:\n%s", acl)
+	}
+	// Hand-edited rules are kept.
+	s = strings.Replace(string(mustRead(t, p)), "      - cam/door/viewers\n", "      - cam/door/viewers\n      - cam/door/custom\n", 1)
+	os.WriteFile(p, []byte(s), 0o600)
+	if _, err := Ensure(o); err != nil {
+		t.Fatal(err)
+	}
+	if !loadUsers(t, o.Dir).CanWrite("edge-door", "cam/door/custom") {
+		t.Error("hand-edited rule dropped")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

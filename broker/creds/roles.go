@@ -79,6 +79,8 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 	case RoleRecognizer:
 		read = []string{
 			sp.AllCameras(topic.Frames), // also $share/<group>/cam/+/frames
+			sp.AllCameras(topic.Enrol),
+			sp.AllCameras(topic.Train),
 			sp.AllCameras(topic.Viewers),
 			t.facemon("cmd/#"),
 			sp.AllStatus(),
@@ -87,6 +89,7 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 		write = []string{
 			sp.AllCameras(topic.Annotated),
 			sp.AllCameras(topic.Identities),
+			sp.AllCameras(topic.ResultKind),
 			sp.Status(topic.KindRecognizer, "+"),
 			sp.Result(),
 			sp.EnrolResult(),
@@ -102,7 +105,7 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 		read = []string{
 			sp.Annotated(s.Camera),
 			sp.Identities(s.Camera),
-			sp.EnrolResult(),
+			sp.CamResult(s.Camera),
 			sp.TrainStatus(),
 			sp.AllStatus(),
 		}
@@ -112,8 +115,8 @@ func (s Spec) Rules(t Topics) (read, write []string, err error) {
 		write = []string{
 			sp.Frames(s.Camera),
 			sp.Status(topic.KindEdge, s.Camera),
-			sp.Command("enrol"),
-			sp.Command("train"),
+			sp.CamEnrol(s.Camera),
+			sp.CamTrain(s.Camera),
 			sp.Viewers(s.Camera),
 		}
 	case RoleHomeAssistant:
@@ -165,9 +168,9 @@ func Uses(t Topics, cam, remote, inst, group string) []Use {
 		sub(RoleEdge, sp.Identities(cam), "edge main.go (state.HandleIdentities)"),
 		{Role: RoleEdge, Topic: sp.AllCameras(topic.Identities), ViewAll: true, Where: "edge main.go --view-all (state.HandleIdentities)"},
 		sub(RoleEdge, sp.AllStatus(), "edge main.go (state.HandleStatus)"),
-		pub(RoleEdge, sp.Command("enrol"), "edge/enrol"),
-		sub(RoleEdge, sp.EnrolResult(), "edge/enrol"),
-		pub(RoleEdge, sp.Command("train"), "edge/train"),
+		pub(RoleEdge, sp.CamEnrol(cam), "edge/enrol (with the person's session token)"),
+		sub(RoleEdge, sp.CamResult(cam), "edge/enrol, edge/train (answers)"),
+		pub(RoleEdge, sp.CamTrain(cam), "edge/train (with the person's session token)"),
 		sub(RoleEdge, sp.TrainStatus(), "edge/train"),
 		pub(RoleEdge, sp.Viewers(cam), "edge viewers count (retained, C2)"),
 		{Role: RoleEdge, Topic: sp.Frames(remote), ViewAll: true, Where: "edge main.go watch()"},
@@ -176,7 +179,10 @@ func Uses(t Topics, cam, remote, inst, group string) []Use {
 		// recognizer/service, pipeline, ha, notify, trainer
 		sub(RoleRecognizer, topic.Shared(group, sp.AllCameras(topic.Frames)), "recognizer/service (--group)"),
 		sub(RoleRecognizer, sp.AllCameras(topic.Frames), "recognizer/service (--group -)"),
+		sub(RoleRecognizer, sp.AllCameras(topic.Enrol), "recognizer/service (edge enrolments, pending without a session)"),
+		sub(RoleRecognizer, sp.AllCameras(topic.Train), "recognizer/service (edge training requests)"),
 		sub(RoleRecognizer, sp.AllCameras(topic.Viewers), "recognizer/pipeline (annotated frames on demand, C2)"),
+		pub(RoleRecognizer, sp.CamResult(cam), "recognizer/service (answers to cam/<id>/enrol and train)"),
 		sub(RoleRecognizer, sp.Command("enrol"), "recognizer/service"),
 		sub(RoleRecognizer, sp.Command("train"), "recognizer/service"),
 		sub(RoleRecognizer, sp.Command("delete"), "recognizer/service"),
@@ -242,7 +248,15 @@ func Denials(t Topics, cam, remote string) []Denial {
 		{RoleEdge, true, sp.Status(topic.KindEdge, remote), "edge forging another edge's status"},
 		{RoleEdge, false, t.AlertTopic(), "edge reading face-crop alerts"},
 		{RoleEdge, false, "#", "edge subscribing everything"},
+		{RoleEdge, true, sp.Command("enrol"), "edge enrolling a face without a person (facemon/cmd/enrol)"},
+		{RoleEdge, true, sp.Command("train"), "edge training without a person (facemon/cmd/train)"},
+		{RoleEdge, false, sp.EnrolResult(), "edge reading every enrolment answer"},
+		{RoleEdge, true, sp.CamEnrol(remote), "edge enrolling on another camera's topic"},
+		{RoleEdge, true, sp.CamTrain(remote), "edge training on another camera's topic"},
 		{RoleEdge, true, sp.Viewers(remote), "edge forging another camera's viewers"},
+		{RoleEdge, false, sp.CamResult(remote), "edge reading another camera's answers"},
+		{RoleEdge, true, sp.CamResult(cam), "edge forging the recognizer's answers"},
+		{RoleEdge, true, t.ha("binary_sensor/facemon/x/config"), "edge publishing Home Assistant discovery"},
 		{RoleHomeAssistant, true, sp.Command("enrol"), "HA enrolling a face"},
 		{RoleHomeAssistant, true, sp.Command("threshold"), "HA changing a threshold"},
 		{RoleHomeAssistant, true, sp.Command("delete"), "HA deleting a person"},

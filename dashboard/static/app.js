@@ -120,7 +120,8 @@
   setInterval(renderPeople, 2000);
 
   var statusText = {
-    saved: '✓ saved', queued: '… queued', no_face: '✗ no face found',
+    saved: '✓ saved', queued: '… queued', pending: '⏳ PENDING: a person must confirm it (People → Pending captures)',
+    no_face: '✗ no face found',
     several_faces: '✗ several faces in view', error: '✗ error'
   };
 
@@ -316,9 +317,11 @@
         }
         var rs = res.j.results, counts = {};
         rs.forEach(function (r) { counts[r.status] = (counts[r.status] || 0) + 1; logEnrol(r); });
-        var order = ['saved', 'queued', 'several_faces', 'no_face', 'error'];
+        var order = ['saved', 'pending', 'queued', 'several_faces', 'no_face', 'error'];
         var main = order.filter(function (s) { return counts[s]; })[0] || 'error';
-        st.dataset.status = main;
+        // 'pending' is the capturing state of this line: a pending result
+        // (a person must confirm it) shows as 'unconfirmed'.
+        st.dataset.status = main === 'pending' ? 'unconfirmed' : main;
         st.textContent = rs.length === 1 ? (statusText[rs[0].status] || rs[0].status) + ' — ' + rs[0].message
           : order.filter(function (s) { return counts[s]; }).map(function (s) { return counts[s] + ' ' + statusText[s]; }).join(', ');
       })
@@ -440,7 +443,52 @@
   }
 
   // People ---------------------------------------------------------------
+  // Pending captures: GET /rapi/pending, Confirm / Discard each.
+  function loadPending() {
+    return api('GET', '/pending').then(function (j) {
+      var ps = j.pending || [];
+      sync($('pending-list'), ps, function (p) { return p.id; }, function (p) {
+        var li = el('li', 'card pending');
+        var box = el('div', 'thumb');
+        thumb(box, '/rapi/pending/' + encodeURIComponent(p.id) + '/image.jpg', p.name, '?');
+        var info = el('div', 'info');
+        info.appendChild(el('div', 'title', p.name));
+        info.appendChild(el('div', 'small meta'));
+        var name = el('input'); name.value = p.name; name.className = 'pending-name'; name.setAttribute('aria-label', 'name');
+        var ok = el('button', 'confirm', 'Confirm'); ok.type = 'button';
+        var no = el('button', 'discard', 'Discard'); no.type = 'button';
+        var fb = el('div', 'small feedback');
+        ok.addEventListener('click', function () {
+          var n = name.value.trim();
+          if (!validName(n)) { feedback(fb, 'error', '✗ not a valid name'); return; }
+          ok.disabled = no.disabled = true;
+          feedback(fb, 'pending', 'enrolling…');
+          api('POST', '/pending/' + encodeURIComponent(p.id) + '/confirm', { name: n }).then(function (r) {
+            feedback(fb, 'ok', '✓ ' + (r.status || 'saved') + ' as ' + (r.name || n));
+            li.dataset.keep = '';
+            loadPeople();
+          }).catch(function (err) { ok.disabled = no.disabled = false; feedback(fb, 'error', '✗ ' + err.message); });
+        });
+        no.addEventListener('click', function () {
+          ok.disabled = no.disabled = true;
+          api('DELETE', '/pending/' + encodeURIComponent(p.id)).then(function () {
+            feedback(fb, 'ok', '✓ discarded');
+            loadPending();
+          }).catch(function (err) { ok.disabled = no.disabled = false; feedback(fb, 'error', '✗ ' + err.message); });
+        });
+        info.appendChild(name); info.appendChild(ok); info.appendChild(no); info.appendChild(fb);
+        li.appendChild(box); li.appendChild(info);
+        return li;
+      }, function (li, p) {
+        li.querySelector('.meta').textContent = (p.camera || '?') + ' · ' + when(p.created) + ' · ' +
+          p.faces + (p.faces === 1 ? ' face' : ' faces');
+      }, 'no pending captures');
+      setStatus('pending', 'ok', ps.length + ' pending');
+    }).catch(function (err) { setStatus('pending', 'error', '✗ ' + err.message); });
+  }
+
   function loadPeople() {
+    loadPending();
     return api('GET', '/people').then(function (j) {
       var ps = (j.people || []).slice().sort(function (a, b) { return a.name.localeCompare(b.name); });
       fillPersonFilter(ps.map(function (p) { return p.name; }));

@@ -1,10 +1,15 @@
 // Package enrol adds faces to the recognizer's gallery from the edge's live
-// camera: it sends the current raw frame as a msg.Enrol command and waits for
-// the recognizer's msg.EnrolResult. The recognizer owns the dataset (it saves
+// camera: it sends the current raw frame as a msg.Enrol command on
+// cam/<id>/enrol, with the recognizer session token of the dashboard login
+// that asked for it, and waits for the recognizer's msg.EnrolResult on
+// cam/<id>/result. Without a valid token the recognizer keeps the image as
+// a pending enrolment (status "pending") that a logged-in person confirms:
+// an edge's word alone never enrols anybody. The recognizer owns the dataset (it saves
 // accepted images); the edge keeps an image only while the recognizer does
 // not answer (offline, or no broker): in <dataset>/.queue/<name>/, named by
 // its content hash so a capture is queued once, sent again once a recognizer
-// comes online, removed when any answer arrives (even a late one), and
+// comes online (with the capturing login's token while that login still has
+// a valid one, else without: pending), removed when any answer arrives (even a late one), and
 // dropped after QueueMaxAge. The recognizer, keyed by the same content hash,
 // never stores one image twice, so a late answer or a resend does not
 // duplicate a sample.
@@ -67,6 +72,30 @@ type Result struct {
 	File    string `json:"file,omitempty"` // path relative to the dataset
 	Message string `json:"message"`
 	Resent  bool   `json:"resent,omitempty"` // sent from the queue
+	// Pending is the recognizer's pending enrolment id (Status "pending":
+	// sent without a valid person's session, kept until a person confirms
+	// it in the dashboard's People view).
+	Pending string `json:"pending,omitempty"`
+}
+
+// Credential is the authority an enrolment is sent with: the recognizer
+// session token of the dashboard login that asked for it (a login.Session).
+// RecognizerToken errs when the login has none (any more); the image is
+// then sent without one and the recognizer keeps it pending.
+type Credential interface {
+	RecognizerToken() (string, error)
+}
+
+// token returns c's current token, "" for none.
+func token(c Credential) string {
+	if c == nil {
+		return ""
+	}
+	tok, err := c.RecognizerToken()
+	if err != nil || !msg.ValidSession(tok) {
+		return ""
+	}
+	return tok
 }
 
 // Options configure an Enroller.
@@ -81,9 +110,12 @@ type Options struct {
 	// images are retried periodically while it is.
 	RecognizerOnline func() bool
 	// Events receives an "enrol" event per result (may be nil).
-	Events  func(state.Event)
-	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	Events func(state.Event)
+	// TrainAnswer receives the answers to train commands, which arrive on
+	// the same topic (cam/<id>/result) as enrolment answers (may be nil).
+	TrainAnswer func(msg.EnrolResult)
+	Metrics     *metrics.Metrics
+	Logger      *slog.Logger
 	// Timeout is how long to wait for the recognizer (default 3s).
 	Timeout time.Duration
 	// BurstInterval spaces the frames of a burst (default 400ms).
@@ -103,6 +135,10 @@ type Enroller struct {
 	mu      sync.Mutex
 	pending map[string]chan msg.EnrolResult
 	late    map[string]string // request id -> queued file, for answers after the timeout
+	// owner: queued file -> the login that captured it, whose token (if
+	// it still has one) the resend carries. In memory only: after a
+	// restart queued images go without one (and become pending).
+	owner map[string]Credential
 
 	draining sync.Mutex
 }
@@ -133,14 +169,28 @@ func New(o Options) (*Enroller, error) {
 	if o.RecognizerOnline == nil {
 		o.RecognizerOnline = func() bool { return false }
 	}
-	e := &Enroller{o: o, log: o.Logger, pending: map[string]chan msg.EnrolResult{}, late: map[string]string{}}
-	o.Client.Subscribe(o.Space.EnrolResult(), 1, e.handleResult)
+	if !topic.ValidID(o.Camera) {
+		return nil, fmt.Errorf("enrol: camera %q: %w", o.Camera, topic.ErrBadID)
+	}
+	e := &Enroller{o: o, log: o.Logger, pending: map[string]chan msg.EnrolResult{}, late: map[string]string{},
+		owner: map[string]Credential{}}
+	// Answers for this camera only (the edge may read no other camera's).
+	o.Client.Subscribe(o.Space.CamResult(o.Camera), 1, e.handleResult)
 	return e, nil
 }
 
 func (e *Enroller) handleResult(_ string, payload []byte) {
 	var r msg.EnrolResult
 	if err := msg.Decode(payload, msg.MaxJSONBytes, &r); err != nil || r.ID == "" {
+		return
+	}
+	if r.Command == msg.CommandTrain {
+		if e.o.TrainAnswer != nil {
+			e.o.TrainAnswer(r)
+		}
+		return
+	}
+	if r.Command != "" && r.Command != msg.CommandEnrol {
 		return
 	}
 	e.mu.Lock()
@@ -157,13 +207,18 @@ func (e *Enroller) handleResult(_ string, payload []byte) {
 		// The recognizer answered after the timeout: it has the image (or
 		// judged it), so the queued copy must not be sent again.
 		os.Remove(filepath.Join(e.o.Dataset, queued))
+		e.mu.Lock()
+		delete(e.owner, queued)
+		e.mu.Unlock()
 		e.log.Info("late enrolment answer; queued copy removed", "id", r.ID, "status", r.Status, "file", queued)
 	}
 }
 
 // Enrol sends burst frames (spaced by BurstInterval) of the live camera as
-// images of name and returns one result per frame.
-func (e *Enroller) Enrol(ctx context.Context, name string, burst int) ([]Result, error) {
+// images of name on cam/<id>/enrol, with cred's recognizer session token
+// when it has one (without, the recognizer keeps them pending), and
+// returns one result per frame.
+func (e *Enroller) Enrol(ctx context.Context, name string, burst int, cred Credential) ([]Result, error) {
 	if !msg.ValidName(name) {
 		return nil, msg.ErrBadName
 	}
@@ -201,7 +256,7 @@ func (e *Enroller) Enrol(ctx context.Context, name string, burst int) ([]Result,
 		wg.Add(1)
 		go func(i int, img []byte) {
 			defer wg.Done()
-			results[i] = e.one(ctx, name, img)
+			results[i] = e.one(ctx, name, img, cred)
 		}(i, f.JPEG)
 	}
 	wg.Wait()
@@ -215,8 +270,8 @@ func (e *Enroller) Enrol(ctx context.Context, name string, burst int) ([]Result,
 }
 
 // one sends a single image; an unanswered one is queued.
-func (e *Enroller) one(ctx context.Context, name string, img []byte) Result {
-	r := e.send(ctx, name, img, false)
+func (e *Enroller) one(ctx context.Context, name string, img []byte, cred Credential) Result {
+	r := e.send(ctx, name, img, false, token(cred))
 	if r.Status == StatusQueued {
 		rel, err := e.enqueue(name, img)
 		if err != nil {
@@ -224,6 +279,15 @@ func (e *Enroller) one(ctx context.Context, name string, img []byte) Result {
 		} else {
 			r.File = rel
 			e.mu.Lock()
+			if cred != nil {
+				if len(e.owner) >= maxLate {
+					for k := range e.owner {
+						delete(e.owner, k)
+						break
+					}
+				}
+				e.owner[rel] = cred
+			}
 			if len(e.late) >= maxLate {
 				for k := range e.late {
 					delete(e.late, k)
@@ -240,18 +304,19 @@ func (e *Enroller) one(ctx context.Context, name string, img []byte) Result {
 
 func (e *Enroller) report(r Result) {
 	e.o.Metrics.Enrolments.WithLabelValues(r.Status).Inc()
-	e.log.Info("enrolment", "name", r.Name, "status", r.Status, "file", r.File, "resent", r.Resent, "msg", r.Message)
+	e.log.Info("enrolment", "name", r.Name, "status", r.Status, "file", r.File, "resent", r.Resent, "pending", r.Pending, "msg", r.Message)
 	if e.o.Events != nil {
 		e.o.Events(state.Event{Type: "enrol", Data: r})
 	}
 }
 
-// send publishes one enrol command and waits for its answer; it returns
-// StatusQueued when the recognizer cannot be reached in time.
-func (e *Enroller) send(ctx context.Context, name string, img []byte, resent bool) Result {
+// send publishes one enrol command (with the session token tok, "" for
+// none) and waits for its answer; it returns StatusQueued when the
+// recognizer cannot be reached in time.
+func (e *Enroller) send(ctx context.Context, name string, img []byte, resent bool, tok string) Result {
 	id := ids.New()
 	r := Result{ID: id, Name: name, Resent: resent}
-	payload, err := json.Marshal(msg.Enrol{V: msg.Version, ID: id, Name: name, Camera: e.o.Camera, Image: img})
+	payload, err := json.Marshal(msg.Enrol{V: msg.Version, ID: id, Name: name, Camera: e.o.Camera, Image: img, Session: tok})
 	if err != nil {
 		r.Status, r.Message = msg.EnrolError, err.Error()
 		return r
@@ -265,7 +330,7 @@ func (e *Enroller) send(ctx context.Context, name string, img []byte, resent boo
 		delete(e.pending, id)
 		e.mu.Unlock()
 	}()
-	if err := e.o.Client.Publish(e.o.Space.Command("enrol"), 1, false, payload); err != nil {
+	if err := e.o.Client.Publish(e.o.Space.CamEnrol(e.o.Camera), 1, false, payload); err != nil {
 		r.Status, r.Message = StatusQueued, "broker unreachable; image queued and will be sent when the recognizer is back"
 		return r
 	}
@@ -281,6 +346,9 @@ func (e *Enroller) send(ctx context.Context, name string, img []byte, resent boo
 			r.Message = "no face found; nothing saved"
 		case msg.EnrolSeveralFaces:
 			r.Message = fmt.Sprintf("%d faces in view; only one person may be in the picture; nothing saved", res.Faces)
+		case msg.EnrolPending:
+			r.Pending = res.Pending
+			r.Message = "PENDING: sent without a valid login session, so the recognizer keeps it until a logged-in person confirms it (People view, pending captures)"
 		default:
 			r.Status = msg.EnrolError
 			r.Message = "recognizer error: " + res.Error
@@ -344,6 +412,9 @@ func (e *Enroller) expire() {
 	for _, rel := range e.queued() {
 		if t := modTime(e.o.Dataset, rel); !t.IsZero() && time.Since(t) > e.o.QueueMaxAge {
 			if os.Remove(filepath.Join(e.o.Dataset, rel)) == nil {
+				e.mu.Lock()
+				delete(e.owner, rel)
+				e.mu.Unlock()
 				e.log.Warn("queued enrolment image expired unsent", "file", rel, "max_age", e.o.QueueMaxAge)
 			}
 		}
@@ -378,14 +449,23 @@ func (e *Enroller) Drain(ctx context.Context) int {
 			os.Remove(path)
 			continue
 		}
-		r := e.send(ctx, name, img, true)
+		e.mu.Lock()
+		cred := e.owner[rel]
+		e.mu.Unlock()
+		// The capturing login's token if it still has a valid one; else
+		// none, and the recognizer keeps the image pending.
+		r := e.send(ctx, name, img, true, token(cred))
 		switch r.Status {
 		case StatusQueued:
 			e.log.Info("recognizer still not answering; queue kept", "queued", len(e.queued()))
 			return done
 		default:
-			// Answered (saved, or judged unusable): the recognizer has it.
+			// Answered (saved, pending, or judged unusable): the
+			// recognizer has it.
 			os.Remove(path)
+			e.mu.Lock()
+			delete(e.owner, rel)
+			e.mu.Unlock()
 		}
 		r.Message = "queued image: " + r.Message
 		e.report(r)

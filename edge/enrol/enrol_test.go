@@ -8,11 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/facemon/facemon/edge/internal/fakemqtt"
+	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
@@ -28,7 +32,7 @@ func setup(t *testing.T, status *atomic.Value) (*Enroller, *fakemqtt.Client, str
 	c := &fakemqtt.Client{}
 	dir := t.TempDir()
 	c.OnPublish = func(m fakemqtt.Message) {
-		if m.Topic != sp.Command("enrol") {
+		if m.Topic != sp.CamEnrol("c") {
 			return
 		}
 		st, _ := status.Load().(string)
@@ -38,7 +42,7 @@ func setup(t *testing.T, status *atomic.Value) (*Enroller, *fakemqtt.Client, str
 		var e msg.Enrol
 		json.Unmarshal(m.Payload, &e)
 		b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: st, Faces: 2, Path: e.Name + "/x.jpg"})
-		go c.Deliver(sp.EnrolResult(), b)
+		go c.Deliver(sp.CamResult("c"), b)
 	}
 	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: dir, Timeout: 200 * time.Millisecond,
 		BurstInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -61,7 +65,7 @@ func TestEnrolOutcomes(t *testing.T) {
 	ctx := context.Background()
 
 	status.Store(msg.EnrolSaved)
-	res, err := e.Enrol(ctx, "Ada", 3)
+	res, err := e.Enrol(ctx, "Ada", 3, nil)
 	if err != nil || len(res) != 3 {
 		t.Fatalf("Enrol = %v, %v", res, err)
 	}
@@ -77,7 +81,7 @@ func TestEnrolOutcomes(t *testing.T) {
 
 	for _, st := range []string{msg.EnrolNoFace, msg.EnrolSeveralFaces} {
 		status.Store(st)
-		res, err = e.Enrol(ctx, "Bob", 1)
+		res, err = e.Enrol(ctx, "Bob", 1, nil)
 		if err != nil || res[0].Status != st {
 			t.Fatalf("%s: %+v %v", st, res, err)
 		}
@@ -88,9 +92,9 @@ func TestEnrolOutcomes(t *testing.T) {
 
 	// No answer: queued; broker down: queued.
 	status.Store("")
-	res, _ = e.Enrol(ctx, "Cy", 1)
+	res, _ = e.Enrol(ctx, "Cy", 1, nil)
 	c.SetDown(true)
-	res2, _ := e.Enrol(ctx, "Cy", 1)
+	res2, _ := e.Enrol(ctx, "Cy", 1, nil)
 	c.SetDown(false)
 	// The same capture twice is queued once (keyed by content).
 	if res[0].Status != StatusQueued || res2[0].Status != StatusQueued || e.Queued() != 1 {
@@ -114,11 +118,11 @@ func TestEnrolRejects(t *testing.T) {
 	var status atomic.Value
 	e, c, dir := setup(t, &status)
 	for _, bad := range []string{"", "../x", "a/b", ".hidden", "unknown", "x\x00y", "..", " lead"} {
-		if _, err := e.Enrol(context.Background(), bad, 1); !errors.Is(err, msg.ErrBadName) {
+		if _, err := e.Enrol(context.Background(), bad, 1, nil); !errors.Is(err, msg.ErrBadName) {
 			t.Errorf("name %q: err %v", bad, err)
 		}
 	}
-	if _, err := e.Enrol(context.Background(), "Ok", MaxBurst+1); !errors.Is(err, ErrBurst) {
+	if _, err := e.Enrol(context.Background(), "Ok", MaxBurst+1, nil); !errors.Is(err, ErrBurst) {
 		t.Errorf("burst: %v", err)
 	}
 	if len(c.Messages()) != 0 {
@@ -129,7 +133,7 @@ func TestEnrolRejects(t *testing.T) {
 		t.Fatalf("dataset touched: %v", entries)
 	}
 	e.o.Frame = func() (*stream.Frame, bool) { return nil, false }
-	if _, err := e.Enrol(context.Background(), "Ok", 1); !errors.Is(err, ErrNoFrame) {
+	if _, err := e.Enrol(context.Background(), "Ok", 1, nil); !errors.Is(err, ErrNoFrame) {
 		t.Errorf("no frame: %v", err)
 	}
 }
@@ -142,14 +146,14 @@ func TestLateAnswerLeavesOneCopy(t *testing.T) {
 	dir := t.TempDir()
 	var sent atomic.Int32
 	c.OnPublish = func(m fakemqtt.Message) {
-		if m.Topic != sp.Command("enrol") {
+		if m.Topic != sp.CamEnrol("c") {
 			return
 		}
 		sent.Add(1)
 		var e msg.Enrol
 		json.Unmarshal(m.Payload, &e)
 		b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: msg.EnrolSaved, Faces: 1, Path: e.Name + "/x.jpg"})
-		time.AfterFunc(300*time.Millisecond, func() { c.Deliver(sp.EnrolResult(), b) }) // slower than the timeout
+		time.AfterFunc(300*time.Millisecond, func() { c.Deliver(sp.CamResult("c"), b) }) // slower than the timeout
 	}
 	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: dir, Timeout: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -157,7 +161,7 @@ func TestLateAnswerLeavesOneCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Enrol(context.Background(), "Dee", 1)
+	res, err := e.Enrol(context.Background(), "Dee", 1, nil)
 	if err != nil || res[0].Status != StatusQueued || e.Queued() != 1 {
 		t.Fatalf("slow answer: %+v %v (queue %d)", res, err, e.Queued())
 	}
@@ -181,7 +185,7 @@ func TestQueueExpires(t *testing.T) {
 	var status atomic.Value
 	e, _, dir := setup(t, &status)
 	e.o.QueueMaxAge = time.Hour
-	if res, _ := e.Enrol(context.Background(), "Old", 1); res[0].Status != StatusQueued {
+	if res, _ := e.Enrol(context.Background(), "Old", 1, nil); res[0].Status != StatusQueued {
 		t.Fatalf("%+v", res)
 	}
 	old := time.Now().Add(-2 * time.Hour)
@@ -191,5 +195,111 @@ func TestQueueExpires(t *testing.T) {
 	e.expire()
 	if e.Queued() != 0 {
 		t.Fatal("expired image still queued")
+	}
+}
+
+// cred is a login's recognizer token (a login.Session in the edge).
+type cred struct{ tok atomic.Value }
+
+func (c *cred) RecognizerToken() (string, error) {
+	if t, _ := c.tok.Load().(string); t != "" {
+		return t, nil
+	}
+	return "", errors.New("no session")
+}
+
+// A fake recognizer on cam/c/enrol: a known session token enrols, none (or
+// an unknown one) keeps the image pending. Sessions ride along with the
+// capture, including a resend from the queue.
+func TestSessionTokenAndPending(t *testing.T) {
+	sp := topic.New("")
+	c := &fakemqtt.Client{}
+	var online atomic.Bool
+	var mu sync.Mutex
+	var seen []string // session of every enrol command
+	c.OnPublish = func(m fakemqtt.Message) {
+		if m.Topic == sp.Command("enrol") || m.Topic == sp.EnrolResult() {
+			t.Errorf("published on %s", m.Topic)
+		}
+		if m.Topic != sp.CamEnrol("c") {
+			return
+		}
+		var e msg.Enrol
+		if err := json.Unmarshal(m.Payload, &e); err != nil || e.Camera != "c" {
+			t.Errorf("enrol payload %s: %v", m.Payload, err)
+		}
+		mu.Lock()
+		seen = append(seen, e.Session)
+		mu.Unlock()
+		if !online.Load() {
+			return
+		}
+		res := msg.EnrolResult{V: msg.Version, ID: e.ID, Name: e.Name, Status: msg.EnrolSaved, Faces: 1, Path: e.Name + "/x.jpg"}
+		if e.Session != "good-token" {
+			res.Status, res.Path, res.Pending = msg.EnrolPending, "", "p1"
+		}
+		b, _ := json.Marshal(res)
+		go c.Deliver(sp.CamResult("c"), b)
+	}
+	var trainAnswers atomic.Int32
+	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: t.TempDir(), Timeout: 200 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TrainAnswer: func(r msg.EnrolResult) { trainAnswers.Add(1) },
+		Frame:       func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	good := &cred{}
+	good.tok.Store("good-token")
+	online.Store(true)
+	if res, _ := e.Enrol(ctx, "Ann", 1, good); res[0].Status != msg.EnrolSaved {
+		t.Fatalf("with a session: %+v", res)
+	}
+	res, _ := e.Enrol(ctx, "Ann", 1, &cred{})
+	if res[0].Status != msg.EnrolPending || res[0].Pending != "p1" || !strings.Contains(res[0].Message, "confirm") {
+		t.Fatalf("without a session: %+v", res)
+	}
+	// Recognizer down: queued with the capturing login.
+	online.Store(false)
+	jpg2 := []byte{0xFF, 0xD8, 0x07, 0xFF, 0xD9}
+	e.o.Frame = func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg2}, true }
+	if res, _ := e.Enrol(ctx, "Bea", 1, good); res[0].Status != StatusQueued {
+		t.Fatalf("offline: %+v", res)
+	}
+	jpg3 := []byte{0xFF, 0xD8, 0x08, 0xFF, 0xD9}
+	lost := &cred{}
+	lost.tok.Store("good-token")
+	e.o.Frame = func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg3}, true }
+	if res, _ := e.Enrol(ctx, "Cat", 1, lost); res[0].Status != StatusQueued {
+		t.Fatalf("offline: %+v", res)
+	}
+	lost.tok.Store("") // that login logged out meanwhile
+	var got []Result
+	e.o.Events = func(ev state.Event) { got = append(got, ev.Data.(Result)) }
+	online.Store(true)
+	if n := e.Drain(ctx); n != 2 || e.Queued() != 0 {
+		t.Fatalf("drain: %d, queued %d", n, e.Queued())
+	}
+	status := map[string]string{}
+	for _, r := range got {
+		status[r.Name] = r.Status
+	}
+	if status["Bea"] != msg.EnrolSaved || status["Cat"] != msg.EnrolPending {
+		t.Errorf("resent: %v (want Bea saved with its login's token, Cat pending)", status)
+	}
+	mu.Lock()
+	if want := []string{"good-token", "", "good-token", "good-token"}; len(seen) < 4 || !slices.Equal(seen[:4], want) {
+		t.Errorf("sessions sent %q, want %q then the resends", seen, want)
+	}
+	mu.Unlock()
+	// Train answers on the same topic go to the trainer; not ours: ignored.
+	b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: "t1", Command: msg.CommandTrain, Status: msg.EnrolRefused})
+	c.Deliver(sp.CamResult("c"), b)
+	if trainAnswers.Load() != 1 {
+		t.Errorf("train answers forwarded: %d", trainAnswers.Load())
+	}
+	if _, err := New(Options{Client: c, Space: sp, Camera: "a/b", Dataset: t.TempDir()}); err == nil {
+		t.Error("bad camera id accepted")
 	}
 }

@@ -5,10 +5,14 @@
 // The proxy only ever talks to the one configured recognizer, forwards only
 // GET, POST, PUT and DELETE, bounds request bodies and the time of each
 // request, and answers {"error":"..."} JSON itself when the recognizer
-// cannot be reached (502) or does not answer in time (504). The configured
-// API token is added only to requests Options.Authorized accepts (a
-// logged-in dashboard session); the browser's own Authorization, cookies
-// and CSRF header are never forwarded. Writes (POST, PUT, DELETE) must come
+// cannot be reached (502) or does not answer in time (504). The edge holds
+// no API token of its own: each request carries the bearer token
+// Options.Token returns for it (the recognizer session token of the
+// browser's dashboard login, see edge/login); a request without one gets a
+// 503 JSON error saying why, and a recognizer that refuses the token (401:
+// expired, revoked, recognizer restarted) is answered likewise, so the
+// dashboard can tell the person to log in again. The browser's own
+// Authorization, cookies and CSRF header are never forwarded. Writes (POST, PUT, DELETE) must come
 // from the dashboard itself: they need a JSON content type (which a
 // cross-site page cannot send without a CORS preflight, never granted here)
 // and, when the browser says where they come from (Origin,
@@ -16,15 +20,19 @@
 package rapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,10 +55,16 @@ type Options struct {
 	// http://127.0.0.1:9101; a path in it is kept (http://host/facemon
 	// proxies to http://host/facemon/api/...).
 	Target string
-	// Token, when set, is sent as "Authorization: Bearer <token>" on every
-	// forwarded request Authorized accepts (the client's own Authorization
-	// header is always dropped).
-	Token string
+	// Token returns the bearer token for a request Authorized accepted (the
+	// recognizer session token of its dashboard login), or an error saying
+	// why there is none: the request is then answered 503 with that error
+	// and never forwarded. Nil forwards without a token (the recognizer
+	// will refuse; --no-login). The client's own Authorization header is
+	// always dropped.
+	Token func(*http.Request) (string, error)
+	// Refused, when set, is told that the recognizer answered 401 to a
+	// request sent with token (the session should forget it).
+	Refused func(r *http.Request, token string)
 	// Authorized reports whether a request may use the proxy (a logged-in
 	// dashboard session); nil accepts every request (--no-login). Refused
 	// requests get 401 and never reach the recognizer.
@@ -106,9 +120,6 @@ func New(o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recognizer URL: %w", err)
 	}
-	if strings.ContainsAny(o.Token, "\r\n") {
-		return nil, errors.New("api token: contains a line break")
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -142,6 +153,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	return p, nil
 }
+
+// NoSessionHint explains a proxy without person sessions.
+const NoSessionHint = "the edge sends none without a dashboard login"
 
 // Target returns the recognizer base URL.
 func (p *Proxy) Target() string { return p.target.String() }
@@ -179,6 +193,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpauth.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", p.o.MaxBody))
 			return
 		}
+	}
+	var tok string
+	if p.o.Token != nil {
+		var err error
+		tok, err = p.o.Token(r)
+		if err == nil && !validToken(tok) {
+			err = errors.New("this login's recognizer session token is malformed: log out and in again")
+		}
+		if err != nil {
+			writeNoSession(w, err.Error())
+			return
+		}
+	}
+	if r.Method != http.MethodGet {
 		r.Body = http.MaxBytesReader(w, r.Body, p.o.MaxBody)
 	} else {
 		// A GET carries no body worth forwarding.
@@ -187,7 +215,37 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.o.Timeout)
 	defer cancel()
+	if tok != "" {
+		ctx = context.WithValue(ctx, tokenKey{}, tok)
+	}
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+type tokenKey struct{}
+
+// NoSession is the "code" of the 503 answers for a login without a usable
+// recognizer session (the dashboard shows their "error").
+const NoSession = "no_recognizer_session"
+
+// RefusedMessage is the error shown when the recognizer refused a login's
+// session token.
+const RefusedMessage = "the recognizer no longer accepts this login's session (expired, revoked, or the recognizer restarted): log out and in again to see history"
+
+func writeNoSession(w http.ResponseWriter, why string) {
+	httpauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": why, "code": NoSession})
+}
+
+// validToken: a bearer token that fits in a header unchanged.
+func validToken(tok string) bool {
+	if tok == "" || len(tok) > 1024 {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // rewrite maps /rapi/<rest> onto the recognizer's /api/<rest>; scheme and
@@ -212,8 +270,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	h.Del("Cookie")
 	h.Del("Authorization")
 	h.Del("X-Csrf-Token")
-	if p.o.Token != "" {
-		h.Set("Authorization", "Bearer "+p.o.Token)
+	if tok, _ := pr.In.Context().Value(tokenKey{}).(string); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 }
 
@@ -221,6 +279,24 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // edge's origin and maps its redirects back under /rapi.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	resp.Header.Del("Set-Cookie")
+	if resp.StatusCode == http.StatusUnauthorized && resp.Request != nil {
+		// The recognizer refused the bearer token: say so in the edge's
+		// words (a 401 here would read as "log in to the edge").
+		tok, _ := resp.Request.Context().Value(tokenKey{}).(string)
+		why := RefusedMessage
+		if tok == "" {
+			why = "the recognizer refused a request without a person's session (" + NoSessionHint + ")"
+		} else if p.o.Refused != nil {
+			p.o.Refused(resp.Request, tok)
+		}
+		resp.Body.Close()
+		b, _ := json.Marshal(map[string]string{"error": why, "code": NoSession})
+		resp.StatusCode, resp.Status = http.StatusServiceUnavailable, "503 Service Unavailable"
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header = http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(b))}}
+		return nil
+	}
 	if loc := resp.Header.Get("Location"); loc != "" {
 		if u, err := url.Parse(loc); err == nil {
 			base := p.target.Path + "/api"

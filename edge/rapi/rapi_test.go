@@ -2,6 +2,7 @@ package rapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -160,9 +161,13 @@ func TestTargetPathKept(t *testing.T) {
 	}
 }
 
+func fixedToken(tok string) func(*http.Request) (string, error) {
+	return func(*http.Request) (string, error) { return tok, nil }
+}
+
 func TestToken(t *testing.T) {
 	rec := newRecognizer(t, nil)
-	ts := newProxy(t, Options{Target: rec.URL, Token: "s3cret"})
+	ts := newProxy(t, Options{Target: rec.URL, Token: fixedToken("s3cret")})
 	do(t, "DELETE", ts.URL+"/rapi/people/bob", "application/json", "", "Authorization", "Bearer client")
 	if s := rec.last(t); s.Auth != "Bearer s3cret" || s.Method != "DELETE" {
 		t.Errorf("forwarded %+v", s)
@@ -178,8 +183,59 @@ func TestToken(t *testing.T) {
 	if s := rec.last(t); s.Auth != "" || s.Cookie != "" {
 		t.Errorf("client auth %q / cookie %q forwarded", s.Auth, s.Cookie)
 	}
-	if _, err := New(Options{Target: rec.URL, Token: "a\r\nX-Evil: 1"}); err == nil {
-		t.Error("token with a line break accepted")
+	// A token that would break the header is never sent.
+	n := rec.count()
+	ts3 := newProxy(t, Options{Target: rec.URL, Token: fixedToken("a\r\nX-Evil: 1")})
+	resp, body := do(t, "GET", ts3.URL+"/rapi/people", "", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || rec.count() != n || !strings.Contains(body, NoSession) {
+		t.Errorf("token with a line break: %d %s (%d requests)", resp.StatusCode, body, rec.count()-n)
+	}
+}
+
+// A login without a recognizer session gets a 503 saying why, and never
+// reaches the recognizer.
+func TestNoSessionToken(t *testing.T) {
+	rec := newRecognizer(t, nil)
+	why := "the recognizer was unreachable when you logged in: log out and in again to see history"
+	ts := newProxy(t, Options{Target: rec.URL, Token: func(*http.Request) (string, error) { return "", errors.New(why) }})
+	for _, m := range []string{"GET", "POST"} {
+		resp, body := do(t, m, ts.URL+"/rapi/people", "application/json", "{}")
+		if resp.StatusCode != http.StatusServiceUnavailable || jsonError(t, body) != why || !strings.Contains(body, `"code":"`+NoSession+`"`) {
+			t.Errorf("%s without token: %d %s", m, resp.StatusCode, body)
+		}
+	}
+	if n := rec.count(); n != 0 {
+		t.Errorf("%d requests reached the recognizer", n)
+	}
+}
+
+// A recognizer that refuses the token (expired, revoked) is answered 503
+// with a sentence for the person, and the session is told to forget it.
+func TestTokenRefusedByRecognizer(t *testing.T) {
+	rec := newRecognizer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"unauthorized"}`)
+	})
+	var mu sync.Mutex
+	var dropped []string
+	ts := newProxy(t, Options{Target: rec.URL, Token: fixedToken("old-token"), Refused: func(_ *http.Request, tok string) {
+		mu.Lock()
+		dropped = append(dropped, tok)
+		mu.Unlock()
+	}})
+	resp, body := do(t, "GET", ts.URL+"/rapi/people", "", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || jsonError(t, body) != RefusedMessage {
+		t.Errorf("refused token: %d %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("recognizer headers kept: %v", resp.Header)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dropped) != 1 || dropped[0] != "old-token" {
+		t.Errorf("Refused calls %v", dropped)
 	}
 }
 
@@ -187,7 +243,7 @@ func TestToken(t *testing.T) {
 // never reach the recognizer.
 func TestAuthorized(t *testing.T) {
 	rec := newRecognizer(t, nil)
-	ts := newProxy(t, Options{Target: rec.URL, Token: "s3cret", Authorized: func(r *http.Request) bool {
+	ts := newProxy(t, Options{Target: rec.URL, Token: fixedToken("s3cret"), Authorized: func(r *http.Request) bool {
 		return r.Header.Get("Cookie") == "facemon_session=good"
 	}})
 	resp, body := do(t, "GET", ts.URL+"/rapi/events/1/frame.jpg", "", "")

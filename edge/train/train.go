@@ -1,5 +1,7 @@
 // Package train lets the dashboard re-train the recognizer's gallery: it
-// publishes msg.Train commands on facemon/cmd/train and forwards the
+// publishes msg.Train commands on cam/<id>/train with the recognizer session
+// token of the dashboard login that asked (the recognizer refuses one
+// without a valid token and says so on cam/<id>/result), and forwards the
 // recognizer's msg.TrainStatus messages (facemon/train/status, QoS 1,
 // retained) to the dashboard as "train" events.
 package train
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/facemon/facemon/edge/publish"
 	"github.com/facemon/facemon/edge/state"
@@ -25,12 +28,15 @@ const EventType = "train"
 var (
 	ErrBrokerDown   = errors.New("MQTT broker unreachable: cannot ask the recognizer to train")
 	ErrNoRecognizer = errors.New("no recognizer online to train")
+	ErrNoSession    = errors.New("training needs a login with a recognizer session")
 )
 
 // Options configure a Trainer.
 type Options struct {
 	Client publish.Client
 	Space  topic.Space
+	// Camera is this edge's camera id (commands go on cam/<id>/train).
+	Camera string
 	// RecognizerOnline reports whether a recognizer is online (nil: do not
 	// check).
 	RecognizerOnline func() bool
@@ -109,9 +115,36 @@ func (t *Trainer) Last() *msg.TrainStatus {
 	return &c
 }
 
-// Start publishes a train command and returns its request id. Progress
-// arrives as "train" events carrying that id.
-func (t *Trainer) Start() (string, error) {
+// HandleAnswer takes the recognizer's answer to a train command (from
+// cam/<id>/result, via the enroller's subscription): "accepted" is logged,
+// "refused" reaches the dashboard as a failed "train" event.
+func (t *Trainer) HandleAnswer(r msg.EnrolResult) {
+	if r.Command != msg.CommandTrain {
+		return
+	}
+	switch r.Status {
+	case msg.TrainAccepted:
+		t.log.Info("training accepted by the recognizer", "id", r.ID)
+	default:
+		why := r.Error
+		if why == "" {
+			why = r.Status
+		}
+		t.log.Warn("training refused by the recognizer", "id", r.ID, "status", r.Status, "err", why)
+		st := msg.TrainStatus{V: msg.Version, ID: r.ID, State: msg.TrainError,
+			Error: "the recognizer refused to train: " + why, Time: time.Now().UTC()}
+		if t.o.Events != nil {
+			t.o.Events(state.Event{Type: EventType, Data: st})
+		}
+	}
+}
+
+// Start publishes a train command with the session token tok and returns
+// its request id. Progress arrives as "train" events carrying that id.
+func (t *Trainer) Start(tok string) (string, error) {
+	if tok == "" || !msg.ValidSession(tok) {
+		return "", ErrNoSession
+	}
 	if !t.o.Client.Connected() {
 		return "", ErrBrokerDown
 	}
@@ -119,11 +152,11 @@ func (t *Trainer) Start() (string, error) {
 		return "", ErrNoRecognizer
 	}
 	id := ids.New()
-	b, err := json.Marshal(msg.Train{V: msg.Version, ID: id})
+	b, err := json.Marshal(msg.Train{V: msg.Version, ID: id, Session: tok})
 	if err != nil {
 		return "", err
 	}
-	if err := t.o.Client.Publish(t.o.Space.Command("train"), 1, false, b); err != nil {
+	if err := t.o.Client.Publish(t.o.Space.CamTrain(t.o.Camera), 1, false, b); err != nil {
 		return "", fmt.Errorf("%w (%v)", ErrBrokerDown, err)
 	}
 	t.log.Info("training requested", "id", id)

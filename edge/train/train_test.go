@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func setup(t *testing.T, sp topic.Space, online *bool) (*Trainer, *fakemqtt.Clie
 	t.Helper()
 	c := &fakemqtt.Client{}
 	ev := &events{}
-	tr := New(Options{Client: c, Space: sp, Events: ev.add,
+	tr := New(Options{Client: c, Space: sp, Camera: "door", Events: ev.add,
 		RecognizerOnline: func() bool { return *online },
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return tr, c, ev
@@ -50,19 +51,26 @@ func TestStartPublishesCommand(t *testing.T) {
 	sp := topic.New("site1")
 	online := true
 	tr, c, _ := setup(t, sp, &online)
-	id, err := tr.Start()
+	if _, err := tr.Start(""); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("Start without a session: %v", err)
+	}
+	if _, err := tr.Start("bad token"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("Start with a malformed session: %v", err)
+	}
+	id, err := tr.Start("tok-1")
 	if err != nil || id == "" {
 		t.Fatalf("Start = %q, %v", id, err)
 	}
 	ms := c.Messages()
-	if len(ms) != 1 || ms[0].Topic != "site1/facemon/cmd/train" || ms[0].QoS != 1 {
+	// The edge's own camera topic, never facemon/cmd/train.
+	if len(ms) != 1 || ms[0].Topic != "site1/cam/door/train" || ms[0].QoS != 1 {
 		t.Fatalf("published %+v", ms)
 	}
 	cmd, err := msg.DecodeTrain(ms[0].Payload)
-	if err != nil || cmd.V != msg.Version || cmd.ID != id {
+	if err != nil || cmd.V != msg.Version || cmd.ID != id || cmd.Session != "tok-1" {
 		t.Fatalf("command %+v, %v (id %q)", cmd, err, id)
 	}
-	id2, _ := tr.Start()
+	id2, _ := tr.Start("tok-1")
 	if id2 == id {
 		t.Fatal("request ids repeat")
 	}
@@ -72,12 +80,12 @@ func TestStartUnavailable(t *testing.T) {
 	online := true
 	tr, c, _ := setup(t, topic.New(""), &online)
 	c.SetDown(true)
-	if _, err := tr.Start(); !errors.Is(err, ErrBrokerDown) {
+	if _, err := tr.Start("tok"); !errors.Is(err, ErrBrokerDown) {
 		t.Fatalf("broker down: %v", err)
 	}
 	c.SetDown(false)
 	online = false
-	if _, err := tr.Start(); !errors.Is(err, ErrNoRecognizer) {
+	if _, err := tr.Start("tok"); !errors.Is(err, ErrNoRecognizer) {
 		t.Fatalf("no recognizer: %v", err)
 	}
 	if n := len(c.Messages()); n != 0 {
@@ -144,5 +152,25 @@ func TestStaleStatusDropped(t *testing.T) {
 	c.Deliver(sp.TrainStatus(), status(t, msg.TrainStatus{V: 1, ID: "b", State: msg.TrainRunning, Time: t0.Add(time.Second)}))
 	if l := tr.Last(); l.ID != "b" {
 		t.Fatalf("Last = %+v, want run b", l)
+	}
+}
+
+// A refusal on cam/<id>/result reaches the page as a failed train event.
+func TestAnswerRefused(t *testing.T) {
+	online := true
+	tr, _, ev := setup(t, topic.New(""), &online)
+	tr.HandleAnswer(msg.EnrolResult{V: 1, ID: "x", Command: msg.CommandTrain, Status: msg.TrainAccepted})
+	tr.HandleAnswer(msg.EnrolResult{V: 1, ID: "y", Status: msg.EnrolSaved}) // an enrolment: not ours
+	if n := len(ev.all()); n != 0 {
+		t.Fatalf("events for accepted / foreign answers: %d", n)
+	}
+	tr.HandleAnswer(msg.EnrolResult{V: 1, ID: "x", Command: msg.CommandTrain, Status: msg.EnrolRefused, Error: "no valid session"})
+	got := ev.all()
+	if len(got) != 1 {
+		t.Fatalf("events %+v", got)
+	}
+	st := got[0].Data.(msg.TrainStatus)
+	if got[0].Type != EventType || st.ID != "x" || st.State != msg.TrainError || !strings.Contains(st.Error, "no valid session") {
+		t.Errorf("refusal event %+v", got[0])
 	}
 }

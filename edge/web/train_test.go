@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/facemon/facemon/edge/internal/fakemqtt"
+	"github.com/facemon/facemon/edge/login"
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/edge/train"
@@ -22,25 +24,50 @@ import (
 	"github.com/facemon/facemon/shared/topic"
 )
 
-func newTrainServer(t *testing.T) (*httptest.Server, *fakemqtt.Client, *state.State) {
+type trainEnv struct {
+	ts   *httptest.Server
+	c    *fakemqtt.Client
+	st   *state.State
+	cl   *http.Client // logged in
+	csrf string
+}
+
+func newTrainServer(t *testing.T) *trainEnv {
 	t.Helper()
 	sp := topic.New("")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := state.New(state.Options{Space: sp, Local: "c1", Logger: quiet})
 	c := &fakemqtt.Client{}
-	tr := train.New(train.Options{Client: c, Space: sp, RecognizerOnline: st.RecognizerOnline, Events: st.Publish, Logger: quiet})
+	tr := train.New(train.Options{Client: c, Space: sp, Camera: "c1", RecognizerOnline: st.RecognizerOnline, Events: st.Publish, Logger: quiet})
 	// The retained result of an earlier run.
 	done, _ := json.Marshal(msg.TrainStatus{V: 1, ID: "old", State: msg.TrainDone, People: 3, Encodings: 9, Time: time.Now()})
 	c.Deliver(sp.TrainStatus(), done)
-	s := New(Options{Hub: stream.New(stream.Options{}), State: st, Train: tr, Local: "c1", Logger: quiet})
+	hashFile := filepath.Join(t.TempDir(), "dashboard.bcrypt")
+	if err := login.WriteHash(hashFile, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	history := historyProxy(t, newFakeRec(t))
+	a, err := login.New(login.Options{HashFile: hashFile, Logger: quiet, Issuer: history.Sessions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{Hub: stream.New(stream.Options{}), State: st, Train: tr, Local: "c1", Logger: quiet, Login: a, History: history})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	return ts, c, st
+	cl := client(t)
+	code, csrf := doLogin(t, cl, ts.URL, testPassword)
+	if code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	return &trainEnv{ts, c, st, cl, csrf}
 }
 
-func postTrain(t *testing.T, url, ct string) (int, map[string]string) {
+func postTrain(t *testing.T, e *trainEnv, ct string) (int, map[string]string) {
 	t.Helper()
-	r, err := http.Post(url+"/api/train", ct, bytes.NewBufferString("{}"))
+	rq, _ := http.NewRequest("POST", e.ts.URL+"/api/train", bytes.NewBufferString("{}"))
+	rq.Header.Set("Content-Type", ct)
+	rq.Header.Set(login.CSRFHeader, e.csrf)
+	r, err := e.cl.Do(rq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,32 +78,33 @@ func postTrain(t *testing.T, url, ct string) (int, map[string]string) {
 }
 
 func TestTrainAPI(t *testing.T) {
-	ts, c, st := newTrainServer(t)
+	e := newTrainServer(t)
+	c, st := e.c, e.st
 	sp := topic.New("")
 	// No recognizer online yet: 503, nothing sent.
-	if code, out := postTrain(t, ts.URL, "application/json"); code != 503 || !strings.Contains(out["error"], "no recognizer") {
+	if code, out := postTrain(t, e, "application/json"); code != 503 || !strings.Contains(out["error"], "no recognizer") {
 		t.Fatalf("no recognizer: %d %v", code, out)
 	}
 	st.HandleStatus(sp.Status(topic.KindRecognizer, "r1"), []byte(topic.Online))
-	code, out := postTrain(t, ts.URL, "application/json")
+	code, out := postTrain(t, e, "application/json")
 	if code != 202 || out["id"] == "" {
 		t.Fatalf("train: %d %v", code, out)
 	}
 	ms := c.Messages()
-	if len(ms) != 1 || ms[0].Topic != sp.Command("train") {
+	if len(ms) != 1 || ms[0].Topic != sp.CamTrain("c1") {
 		t.Fatalf("sent %+v", ms)
 	}
-	if cmd, err := msg.DecodeTrain(ms[0].Payload); err != nil || cmd.ID != out["id"] {
+	if cmd, err := msg.DecodeTrain(ms[0].Payload); err != nil || cmd.ID != out["id"] || cmd.Session != "tok-1" {
 		t.Fatalf("command %s: %v", ms[0].Payload, err)
 	}
 	// Broker down: 503 with a clear message.
 	c.SetDown(true)
-	if code, out := postTrain(t, ts.URL, "application/json"); code != 503 || !strings.Contains(out["error"], "MQTT broker unreachable") {
+	if code, out := postTrain(t, e, "application/json"); code != 503 || !strings.Contains(out["error"], "MQTT broker unreachable") {
 		t.Fatalf("broker down: %d %v", code, out)
 	}
 	c.SetDown(false)
 	// Cross-site form posts are refused.
-	if code, _ := postTrain(t, ts.URL, "text/plain"); code != 415 {
+	if code, _ := postTrain(t, e, "text/plain"); code != 415 {
 		t.Fatalf("text/plain: %d", code)
 	}
 	if len(c.Messages()) != 1 {
@@ -84,16 +112,23 @@ func TestTrainAPI(t *testing.T) {
 	}
 	// Disabled without a Trainer.
 	plain, _, _ := newServer(t)
-	if code, _ := postTrain(t, plain.URL, "application/json"); code != 404 {
+	r, err := http.Post(plain.URL+"/api/train", "application/json", bytes.NewBufferString("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if code := r.StatusCode; code != 404 {
 		t.Fatalf("no trainer: %d", code)
 	}
 }
 
 func TestTrainOverWebSocket(t *testing.T) {
-	ts, c, _ := newTrainServer(t)
+	e := newTrainServer(t)
+	ts, c := e.ts, e.c
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws",
+		&websocket.DialOptions{HTTPClient: e.cl, HTTPHeader: http.Header{"Origin": {ts.URL}}})
 	if err != nil {
 		t.Fatal(err)
 	}

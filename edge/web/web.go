@@ -27,20 +27,27 @@ import (
 	"github.com/facemon/facemon/edge/train"
 	"github.com/facemon/facemon/shared/httpauth"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/pprofx"
 	"github.com/facemon/facemon/shared/topic"
 )
 
 // Boundary separates the parts of the MJPEG stream.
 const Boundary = "frame"
 
+// StatusSessionEnded closes a /ws whose login ended (logout, expiry, a new
+// password); the page then goes to the login.
+const StatusSessionEnded websocket.StatusCode = 4001
+
 // Enroller is the enrolment service (*enrol.Enroller).
+// Captures carry the requesting login (login.Session) as the credential.
 type Enroller interface {
-	Enrol(ctx context.Context, name string, burst int) ([]enrol.Result, error)
+	Enrol(ctx context.Context, name string, burst int, cred enrol.Credential) ([]enrol.Result, error)
 }
 
-// Trainer asks the recognizer to re-train its gallery (*train.Trainer).
+// Trainer asks the recognizer to re-train its gallery (*train.Trainer),
+// with the requesting login's recognizer session token.
 type Trainer interface {
-	Start() (string, error)
+	Start(token string) (string, error)
 	Last() *msg.TrainStatus
 }
 
@@ -72,6 +79,9 @@ type Options struct {
 	// MetricsToken lets non-loopback clients read /metrics and /healthz with
 	// "Authorization: Bearer <token>"; loopback clients need none.
 	MetricsToken string
+	// SessionCheck is how often an open /video_feed or /ws re-checks its
+	// login (expiry, a new password); logout ends it at once. Default 1 s.
+	SessionCheck time.Duration
 }
 
 // Server is the HTTP interface.
@@ -91,6 +101,9 @@ func New(o Options) *Server {
 	}
 	if o.Connected == nil {
 		o.Connected = func() bool { return false }
+	}
+	if o.SessionCheck <= 0 {
+		o.SessionCheck = time.Second
 	}
 	s := &Server{o: o, log: o.Logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /{$}", s.page)
@@ -123,6 +136,7 @@ func New(o Options) *Server {
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", httpauth.Metrics(o.Metrics.Handler(), o.MetricsToken))
 	}
+	pprofx.Mount(s.mux, o.MetricsToken)
 	return s
 }
 
@@ -144,8 +158,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpauth.WriteError(w, http.StatusForbidden, "missing or wrong CSRF token (header "+login.CSRFHeader+")")
 			return
 		}
+		r = r.WithContext(login.NewContext(r.Context(), sess))
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// sessionEnded returns a channel closed when the login of r ends (logout at
+// once; expiry or a new password within SessionCheck), or when ctx ends.
+// Nil (never) without a login.
+func (s *Server) sessionEnded(ctx context.Context, r *http.Request) <-chan struct{} {
+	if s.o.Login == nil {
+		return nil
+	}
+	sess := login.FromContext(r.Context())
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		t := time.NewTicker(s.o.SessionCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sess.Done():
+				return
+			case <-t.C:
+				if !sess.Alive() {
+					return
+				}
+			}
+		}
+	}()
+	return ch
 }
 
 // public reports whether r is served without a session.
@@ -153,7 +197,7 @@ func public(r *http.Request) bool {
 	p := r.URL.Path
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return p == "/healthz" || p == "/metrics" || p == "/login" || p == "/api/session" || strings.HasPrefix(p, "/static/")
+		return p == "/healthz" || p == "/metrics" || strings.HasPrefix(p, "/debug/pprof/") || p == "/login" || p == "/api/session" || strings.HasPrefix(p, "/static/")
 	case http.MethodPost:
 		return p == "/api/login"
 	}
@@ -222,9 +266,13 @@ func (s *Server) videoFeed(w http.ResponseWriter, r *http.Request) {
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc.Flush()
+	ended := s.sessionEnded(r.Context(), r)
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-ended:
+			s.log.Info("live view stream closed: its login ended", "kind", "mjpeg")
 			return
 		case f := <-sub.C():
 			_ = rc.SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
@@ -344,6 +392,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	ended := s.sessionEnded(ctx, r)
 	lastPeople := time.Now()
 	setMode := func(m stream.Mode) error {
 		if m == mode || m == stream.ModeNone {
@@ -357,6 +406,10 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			c.Close(websocket.StatusNormalClosure, "")
+			return
+		case <-ended:
+			s.log.Info("live view stream closed: its login ended", "kind", "ws")
+			c.Close(StatusSessionEnded, "session ended: log in again")
 			return
 		case f := <-sub.C():
 			if err = setMode(f.Mode); err == nil {
@@ -418,7 +471,9 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: msg.ErrBadName.Error()})
 		return
 	}
-	res, err := s.o.Enrol.Enrol(r.Context(), req.Name, req.Burst)
+	// The login's recognizer session goes with the images (none: the
+	// recognizer keeps them pending until a person confirms them).
+	res, err := s.o.Enrol.Enrol(r.Context(), req.Name, req.Burst, login.FromContext(r.Context()))
 	switch {
 	case errors.Is(err, enrol.ErrNoFrame):
 		httpauth.WriteJSON(w, http.StatusServiceUnavailable, enrolResponse{Error: err.Error()})
@@ -446,7 +501,12 @@ func (s *Server) train(w http.ResponseWriter, r *http.Request) {
 		httpauth.WriteJSON(w, http.StatusUnsupportedMediaType, trainResponse{Error: "Content-Type must be application/json"})
 		return
 	}
-	id, err := s.o.Train.Start()
+	tok, err := login.FromContext(r.Context()).RecognizerToken()
+	if err != nil {
+		httpauth.WriteJSON(w, http.StatusServiceUnavailable, trainResponse{Error: "cannot ask the recognizer to train: " + err.Error()})
+		return
+	}
+	id, err := s.o.Train.Start(tok)
 	switch {
 	case errors.Is(err, train.ErrBrokerDown), errors.Is(err, train.ErrNoRecognizer):
 		httpauth.WriteJSON(w, http.StatusServiceUnavailable, trainResponse{Error: err.Error()})

@@ -23,10 +23,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-type fakeEnrol struct{ names []string }
+type fakeEnrol struct {
+	names  []string
+	tokens []string // the credential's token per call ("" none)
+}
 
-func (f *fakeEnrol) Enrol(_ context.Context, name string, burst int) ([]enrol.Result, error) {
+func (f *fakeEnrol) Enrol(_ context.Context, name string, burst int, cred enrol.Credential) ([]enrol.Result, error) {
 	f.names = append(f.names, name)
+	tok, _ := cred.RecognizerToken()
+	f.tokens = append(f.tokens, tok)
 	return []enrol.Result{{Name: name, Status: msg.EnrolSaved}}, nil
 }
 

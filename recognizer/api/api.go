@@ -16,11 +16,33 @@
 // "unknown").
 //
 // Every request under /api/, reads included, needs
-// "Authorization: Bearer <token>" (compared in constant time). Without a
-// configured token the API refuses everything with 503 unless Options.Open
-// (serve --api-open) is set. No CORS header is ever sent, so no other web
-// origin can read an answer, and the JSON content type keeps a cross-site
-// page from sending a write without a preflight.
+// "Authorization: Bearer <token>": the recognizer's API token (compared in
+// constant time) or a live person's session token. Without a configured
+// token or sessions the API refuses everything with 503 unless
+// Options.Open (serve --api-open) is set.
+//
+// Person sessions (no bearer token needed to log in; see sessions.go):
+//
+//	POST   /api/sessions                    {"password":"..","user":"admin"} (user optional)
+//	       -> 201 {"token":"..","expires":"RFC3339"}; 401 wrong password,
+//	       429 too many logins from this address (Retry-After), 503 no dashboard hash
+//	GET    /api/sessions/current            (bearer: the session token) -> {"user":"admin","expires":".."}
+//	DELETE /api/sessions/current            -> 204, the token ends at once
+//
+// A session ends at its expiry (serve --session-ttl), at logout and when
+// the dashboard hash file changes (a new password).
+//
+// Pending enrolments (sent by an edge without a person's session):
+//
+//	GET    /api/pending                     {"pending":[{"id":"<24 hex>","name":"alice","camera":"door","created":"..","faces":1}]}
+//	GET    /api/pending/{id}/image.jpg
+//	POST   /api/pending/{id}/confirm        {"name":"optional new name"} (body optional)
+//	       -> 200 msg.EnrolResult (status saved), 422 when the face check fails
+//	DELETE /api/pending/{id}                -> 204
+//
+// No CORS header is ever sent, so no other web origin can read an answer,
+// and the JSON content type keeps a cross-site page from sending a write
+// without a preflight.
 //
 // People:
 //
@@ -163,9 +185,15 @@ type Options struct {
 	// Token is required as a Bearer token on every request.
 	Token string
 	// Open serves the API without a token when Token is empty (serve
-	// --api-open); otherwise an empty Token refuses every request (503).
-	Open   bool
-	Logger *slog.Logger
+	// --api-open); otherwise an empty Token refuses every request (503)
+	// unless Sessions is set.
+	Open bool
+	// Sessions issues person sessions (POST /api/sessions); their tokens
+	// are accepted as bearer tokens on every route (nil: no sessions).
+	Sessions *Sessions
+	// Pending holds enrolments from edges without a person's session.
+	Pending Pending
+	Logger  *slog.Logger
 }
 
 type server struct {
@@ -181,8 +209,17 @@ func New(o Options) http.Handler {
 	s := &server{o: o, log: o.Logger.With("component", "api")}
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, s.wrap(h))
+		mux.Handle(pattern, s.wrap(h, true))
 	}
+	// Logging in needs no bearer token; the session routes check theirs.
+	mux.Handle("POST /api/sessions", s.wrap(s.login, false))
+	mux.Handle("GET /api/sessions/current", s.wrap(s.getSession, false))
+	mux.Handle("DELETE /api/sessions/current", s.wrap(s.logout, false))
+
+	route("GET /api/pending", s.pendingList)
+	route("GET /api/pending/{id}/image.jpg", s.pendingImage)
+	route("POST /api/pending/{id}/confirm", s.pendingConfirm)
+	route("DELETE /api/pending/{id}", s.pendingDelete)
 	route("GET /api/people", s.people)
 	route("GET /api/people/{name}/samples", s.samples)
 	route("PUT /api/people/{name}/threshold", s.setThreshold)
@@ -242,9 +279,9 @@ func (s *server) recover(h http.Handler) http.Handler {
 	})
 }
 
-func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error, bearer bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.admit(w, r) {
+		if !s.admit(w, r, bearer) {
 			return
 		}
 		if r.Body != nil {
@@ -262,8 +299,8 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 
 // admit applies the API's access rules; it writes the refusal and returns
 // false when the request may not go on.
-func (s *server) admit(w http.ResponseWriter, r *http.Request) bool {
-	if s.o.Token == "" && !s.o.Open {
+func (s *server) admit(w http.ResponseWriter, r *http.Request, bearer bool) bool {
+	if s.o.Token == "" && !s.o.Open && s.o.Sessions == nil {
 		httpauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "REST API disabled: no API token configured on the recognizer (--api-token-file / --api-token; --api-open serves it without one)"})
 		return false
 	}
@@ -273,15 +310,17 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request) bool {
 		httpauth.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
 		return false
 	}
-	if s.o.Token != "" {
-		if _, ok := httpauth.Bearer(r); !ok {
+	if bearer && (s.o.Token != "" || !s.o.Open) {
+		tok, ok := httpauth.Bearer(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="facemon"`)
-			httpauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing bearer token (send Authorization: Bearer TOKEN)"})
+			httpauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing bearer token (send Authorization: Bearer TOKEN: the API token or a person's session token)"})
 			return false
 		}
-		if !httpauth.BearerOK(r, s.o.Token) {
+		// The API token (compared in constant time) or a live session.
+		if !httpauth.BearerOK(r, s.o.Token) && !s.sessionOK(tok) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="facemon", error="invalid_token"`)
-			httpauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong bearer token"})
+			httpauth.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong bearer token (neither the API token nor a live session token)"})
 			return false
 		}
 	}
@@ -299,6 +338,11 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	return true
+}
+
+func (s *server) sessionOK(tok string) bool {
+	_, ok := s.o.Sessions.Valid(tok)
+	return ok
 }
 
 func (s *server) classify(err error) (int, string) {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/facemon/facemon/recognizer/clusterdb"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
@@ -197,8 +198,18 @@ func Train(ctx context.Context, env Env, args []string) error {
 	noQuality := fs.Bool("no-quality", false, "skip the enrolment quality checks (blur, size, head turn, lighting)")
 	rejectLow := fs.Bool("reject-low-quality", false, "leave out faces that fail a quality check instead of only flagging them")
 	goodPhotos := fs.Int("good-photos", 3, "good photos per person to aim for; the summary says who needs more")
+	dsn := fs.String("db", os.Getenv("FACEMON_DB"), "PostgreSQL URL of the shared state (serve --db): train from its dataset (mirrored into --dataset) and store the gallery there, one run at a time across the cluster (env FACEMON_DB)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var shared *clusterdb.DB
+	if *dsn != "" {
+		db, err := openSharedForTraining(ctx, *dsn, *dataset, *galPath, env)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		shared = db
 	}
 	a, err := c.analyzer()
 	if err != nil {
@@ -229,6 +240,17 @@ func Train(ctx context.Context, env Env, args []string) error {
 	}
 	if err := g.Save(*galPath); err != nil {
 		return fmt.Errorf("save gallery: %w", err)
+	}
+	if shared != nil {
+		doc, err := g.Encode()
+		if err != nil {
+			return err
+		}
+		v, err := shared.UpdateGallery(ctx, func([]byte) ([]byte, error) { return doc, nil })
+		if err != nil {
+			return fmt.Errorf("store the gallery in --db: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "stored in the shared database as gallery version %d\n", v)
 	}
 	if err := os.Remove(opts.Journal); err != nil && !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(env.Stderr, "warning: %v\n", err)

@@ -25,6 +25,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.Gallery, "gallery", "gallery.json", "gallery file (reloaded when it changes on disk)")
 	fs.StringVar(&cfg.Dataset, "dataset", "dataset", "dataset folder where enrolled images are saved")
 	fs.StringVar(&cfg.Broker, "broker", "", "external MQTT broker URL (tcp://host:1883, ssl://host:8883); empty starts the embedded broker (env FACEMON_BROKER)")
+	fs.StringVar(&cfg.DB, "db", os.Getenv("FACEMON_DB"), "PostgreSQL URL (postgres://user@host/db): gallery, dataset and history shared by every recognizer using it; empty = the local files (env FACEMON_DB, which keeps a password out of the process list)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "embedded broker listen address (without --broker)")
 	fs.StringVar(&cfg.Users, "users", "", "embedded broker users file (default: the one generated in --state)")
 	var sf stateFlags
@@ -35,7 +36,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&cfg.TLSListen, "tls-listen", ":8883", "embedded broker MQTT-over-TLS listen address (with --tls-cert)")
 	fs.StringVar(&cfg.Instance, "instance", "", "instance id (default: host name)")
-	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
+	fs.StringVar(&cfg.Assign, "assign", service.AssignOwner, "how recognizers on one broker split the cameras: owner (each camera to exactly one live recognizer, by rendezvous hashing over the recognizers online) or share (the broker deals frames round-robin to --group)")
+	fs.StringVar(&cfg.Group, "group", "facemon-recognizers", "with --assign share: shared-subscription group: recognizers in one group split the frames ('-' = every recognizer gets every frame)")
 	fs.StringVar(&cfg.Prefix, "topic-prefix", "", "prefix for every MQTT topic")
 	fs.StringVar(&cfg.HTTP, "http", ":9101", "metrics and health listen address ('' to disable)")
 	fs.StringVar(&cfg.Username, "username", "", "MQTT username (env FACEMON_MQTT_USER)")
@@ -61,6 +63,9 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	// REST API and /metrics access (issue 9).
 	apiTokenFile := fs.String("api-token-file", "", "file holding the REST API bearer token (overrides --api-token)")
 	fs.BoolVar(&in.APIOpen, "api-open", false, "serve the REST API WITHOUT a token when none is configured (anyone reaching --http can read faces and frames and change the gallery); without a token and without this flag the API answers 503")
+	fs.StringVar(&in.DashboardHash, "dashboard-hash", "", "bcrypt hash file of the dashboard password, for person sessions (POST /api/sessions; a change of it ends every session; default: <state>/dashboard.bcrypt; '-' = no sessions)")
+	fs.DurationVar(&in.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a person's session token")
+	fs.StringVar(&cfg.Pending, "pending", "", "folder of pending enrolments (sent by an edge without a person's session; default: <state>/pending; '-' refuses them)")
 	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics and /healthz (default: both answer loopback clients only)")
 	fs.IntVar(&cfg.MaxCameras, "max-cameras", pipeline.DefaultMaxCameras, "most cameras with state (mailbox, tracks, Home Assistant entities); frames of further new cameras are dropped and counted until one has been idle for --camera-idle")
 	fs.DurationVar(&cfg.CameraIdle, "camera-idle", pipeline.DefaultCameraIdle, "at the --max-cameras bound, a camera silent this long gives its slot (and its Home Assistant entities) to a new one")

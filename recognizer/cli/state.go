@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -32,6 +33,14 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 		}
 		cfg.Password = pw
 	}
+	if cfg.Integrations.DashboardHash == "-" {
+		cfg.Integrations.DashboardHash = ""
+	} else if cfg.Integrations.DashboardHash == "" && sf.dir != "-" {
+		cfg.Integrations.DashboardHash = creds.DashboardFile(stateDir(sf, cfg))
+	}
+	if cfg.Pending == "" && sf.dir != "-" {
+		cfg.Pending = filepath.Join(stateDir(sf, cfg), "pending")
+	}
 	if sf.dir == "-" {
 		if cfg.Broker == "" && cfg.Users == "" && !cfg.AllowAnonymous {
 			return fmt.Errorf("%w: --state - leaves the embedded broker without users: give --users FILE, or --allow-anonymous for loopback-only anonymous access", errUsage)
@@ -53,7 +62,15 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 		if err != nil {
 			return err
 		}
-		created.Banner(env.Stdout, creds.BannerOptions{BrokerPort: port, StateFlag: dir, TopicPrefix: cfg.Prefix})
+		// Secrets go to a terminal or to <state>/first-run-credentials,
+		// never to the journal or a container log.
+		hint, err := created.Show(env.Stdout, creds.BannerOptions{BrokerPort: port, StateFlag: dir, TopicPrefix: cfg.Prefix})
+		if err != nil {
+			return err
+		}
+		if hint != "" {
+			slog.New(slog.NewTextHandler(env.Stderr, nil)).Warn(hint, "component", "state")
+		}
 		if cfg.Broker == "" && cfg.Users == "" {
 			cfg.Users = creds.UsersFile(dir)
 		}
@@ -77,6 +94,14 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 		}
 	}
 	return nil
+}
+
+// stateDir is the state directory of sf ("" = the gallery's folder).
+func stateDir(sf stateFlags, cfg *service.Config) string {
+	if sf.dir == "" {
+		return filepath.Dir(cfg.Gallery)
+	}
+	return sf.dir
 }
 
 func haPrefix(p string) string {

@@ -284,6 +284,14 @@ func ParsePairs(r io.Reader) ([][4]string, error) {
 // every image of everyone not enrolled that round as a stranger. Outcomes
 // are summed over the rounds.
 func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64) []Point {
+	return HouseholdEnrolledAs(items, n, k, rounds, rules, seed, nil)
+}
+
+// HouseholdEnrolledAs is Household with the enrolled photos described by
+// enrol (by Item.Source; a photo it lacks keeps its Desc) while queries
+// keep theirs: e.g. jittered descriptors (dlib num_jitters) for the
+// enrolment photos, plain ones for the live faces. Same seed, same rounds.
+func HouseholdEnrolledAs(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64, enrol map[string]face.Descriptor) []Point {
 	rnd := rand.New(rand.NewSource(seed))
 	people := ByPerson(items)
 	var eligible []string
@@ -301,7 +309,7 @@ func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64)
 		return pts
 	}
 	for round := 0; round < rounds; round++ {
-		g, chosen, rest := enrolRound(rnd, eligible, people, n, k)
+		g, chosen, rest := enrolRound(rnd, eligible, people, n, k, enrol)
 		var queries []Item
 		for _, name := range sortedKeys(rest) {
 			queries = append(queries, rest[name]...)
@@ -401,7 +409,7 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 		}
 	}
 	for round := 0; round < rounds; round++ {
-		g, chosen, rest := enrolRound(rnd, eligible, people, n, k)
+		g, chosen, rest := enrolRound(rnd, eligible, people, n, k, nil)
 		for _, name := range sortedKeys(rest) {
 			decide(g, name, rest[name][:size], true)
 		}
@@ -419,7 +427,7 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 
 // enrolRound picks n of the eligible people at random and enrols k random
 // images of each; rest holds each chosen person's other images (shuffled).
-func enrolRound(rnd *rand.Rand, eligible []string, people map[string][]Item, n, k int) (g *gallery.Gallery, chosen map[string]bool, rest map[string][]Item) {
+func enrolRound(rnd *rand.Rand, eligible []string, people map[string][]Item, n, k int, enrol map[string]face.Descriptor) (g *gallery.Gallery, chosen map[string]bool, rest map[string][]Item) {
 	g, chosen, rest = gallery.New(), map[string]bool{}, map[string][]Item{}
 	for _, pi := range rnd.Perm(len(eligible))[:n] {
 		name := eligible[pi]
@@ -427,7 +435,11 @@ func enrolRound(rnd *rand.Rand, eligible []string, people map[string][]Item, n, 
 		imgs := append([]Item(nil), people[name]...)
 		rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
 		for _, it := range imgs[:k] {
-			g.Add(name, gallery.Sample{Descriptor: it.Desc, Source: it.Source})
+			d := it.Desc
+			if e, ok := enrol[it.Source]; ok {
+				d = e
+			}
+			g.Add(name, gallery.Sample{Descriptor: d, Source: it.Source})
 		}
 		rest[name] = imgs[k:]
 	}

@@ -28,50 +28,8 @@ import (
 // rounding: pair accuracy >= 98 %, named >= 92 %, strangers named <= 0.6 %.
 // The full run is `facemon-recognizer eval --lfw`.
 func TestShippedRuleOnLFWSubset(t *testing.T) {
-	lfw := testenv.Testdata(t, "lfw")
-	f, err := os.Open(filepath.Join(lfw, "pairs.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := eval.ParsePairs(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A dataset of links to the images the subset's pairs use.
-	ds := t.TempDir()
-	linked := map[string]bool{}
-	var subset [][4]string
-	for _, r := range rows {
-		if fold, _ := strconv.Atoi(r[3]); fold > 4 {
-			continue
-		}
-		subset = append(subset, r)
-		for _, img := range r[:2] {
-			if linked[img] {
-				continue
-			}
-			linked[img] = true
-			dst := filepath.Join(ds, filepath.FromSlash(img))
-			os.MkdirAll(filepath.Dir(dst), 0o755)
-			if err := os.Symlink(filepath.Join(lfw, filepath.FromSlash(img)), dst); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	pool, err := face.NewPool(2, dlib.Opener(testenv.Models(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	a := face.DefaultAnalyzer
-	a.CNNFallback = true
-	g, sum, err := train.Run(context.Background(), pool, nil, train.Options{Dataset: ds, Largest: true, Analyzer: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("encoded %d images of %d people in %v, %d without a face", sum.Encodings, sum.People, sum.Duration, len(sum.Skipped))
-	items := eval.FromGallery(g)
+	ds, subset := lfwSubset(t)
+	items := encodeSubset(t, ds, dlib.Config{Dir: testenv.Models(t)})
 	byPath := map[string]face.Descriptor{}
 	for _, it := range items {
 		byPath[it.Source] = it.Desc
@@ -118,4 +76,60 @@ func TestShippedRuleOnLFWSubset(t *testing.T) {
 	if correct < 0.92 {
 		t.Errorf("enrolled people named correctly %.1f%% < 92%%", 100*correct)
 	}
+}
+
+// lfwSubset links the images of LFW folds 1-4's pairs (../shared) into a
+// dataset folder and returns it with those pairs.
+func lfwSubset(t *testing.T) (string, [][4]string) {
+	t.Helper()
+	lfw := testenv.Testdata(t, "lfw")
+	f, err := os.Open(filepath.Join(lfw, "pairs.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := eval.ParsePairs(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := t.TempDir()
+	linked := map[string]bool{}
+	var subset [][4]string
+	for _, r := range rows {
+		if fold, _ := strconv.Atoi(r[3]); fold > 4 {
+			continue
+		}
+		subset = append(subset, r)
+		for _, img := range r[:2] {
+			if linked[img] {
+				continue
+			}
+			linked[img] = true
+			dst := filepath.Join(ds, filepath.FromSlash(img))
+			os.MkdirAll(filepath.Dir(dst), 0o755)
+			if err := os.Symlink(filepath.Join(lfw, filepath.FromSlash(img)), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ds, subset
+}
+
+// encodeSubset encodes every image of ds (the largest face, CNN fallback)
+// with two engines of cfg.
+func encodeSubset(t *testing.T, ds string, cfg dlib.Config) []eval.Item {
+	t.Helper()
+	pool, err := face.NewPool(2, func() (face.Engine, error) { return dlib.OpenConfig(cfg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	a := face.DefaultAnalyzer
+	a.CNNFallback = true
+	g, sum, err := train.Run(context.Background(), pool, nil, train.Options{Dataset: ds, Largest: true, Analyzer: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("jitter %d: encoded %d images of %d people in %v, %d without a face", cfg.Jitter, sum.Encodings, sum.People, sum.Duration, len(sum.Skipped))
+	return eval.FromGallery(g)
 }

@@ -41,7 +41,9 @@ func (a Analyzer) Analyze(e Engine, data []byte) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Faces: faces, Width: p.Width, Height: p.Height, PreparedJPG: p.JPEG, Scale: p.Scale}
-	if len(faces) == 0 && a.CNNFallback && a.Detector == HOG {
+	// Every HOG variant falls back (serve runs grey HOG; on encoded images
+	// it is the same detector).
+	if len(faces) == 0 && a.CNNFallback && a.Detector != CNN {
 		side := a.CNNMaxSide
 		if side <= 0 {
 			side = 1024
@@ -79,6 +81,20 @@ func (a Analyzer) run(e Engine, p *Prepared, det Detector) ([]Face, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// ScanKey names what Analyze looks for faces with ("hog", "hog-grey+cnn",
+// ...): a "no face" verdict holds only for the same key (a turned head HOG
+// misses, the CNN fallback may find).
+func (a Analyzer) ScanKey() string {
+	k := a.Detector.String()
+	if a.CNNFallback && a.Detector != CNN {
+		k += "+cnn"
+	}
+	if a.MinFace > 0 {
+		k += fmt.Sprintf("/min%d", a.MinFace)
+	}
+	return k
 }
 
 // Largest returns the index of the face with the largest box, or -1.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/jpeg"
 	_ "image/png" // PNG input
@@ -55,7 +56,9 @@ func (p *Prepared) unscalePoint(pt image.Point) image.Point {
 }
 
 // Prepare checks an encoded image (JPEG or PNG) and returns JPEG bytes sized
-// for detection. A JPEG already within bounds is passed through untouched.
+// for detection. A colour JPEG already within bounds is passed through
+// untouched; greyscale and CMYK JPEGs and PNGs of any colour model are
+// decoded and re-encoded as colour JPEG.
 func (o Prep) Prepare(data []byte) (*Prepared, error) {
 	return o.prepare(data, o.MaxSide)
 }
@@ -86,7 +89,9 @@ func (o Prep) prepare(data []byte, maxSide int) (*Prepared, error) {
 		scale = 2
 	}
 	p := &Prepared{Scale: scale, Width: cfg.Width, Height: cfg.Height, Format: format}
-	if scale == 1 && format == "jpeg" && jpegComplete(data) {
+	// The native loader reads 3-channel (YCbCr) JPEGs only: greyscale and
+	// CMYK ones go through Go's decoder and are re-encoded in colour.
+	if scale == 1 && format == "jpeg" && cfg.ColorModel == color.YCbCrModel && jpegComplete(data) {
 		p.JPEG = data
 		return p, nil
 	}

@@ -57,6 +57,10 @@ type Gallery struct {
 type NoFace struct {
 	Source string `json:"source"`
 	Hash   string `json:"hash"`
+	// Detector is the scan that found no face (face.Analyzer.ScanKey); the
+	// verdict is reused only by a run with the same one (empty: an older
+	// gallery's, never reused).
+	Detector string `json:"detector,omitempty"`
 }
 
 // Model names the descriptor model galleries are made with.
@@ -232,6 +236,26 @@ func Load(path string) (*Gallery, error) {
 	return g, nil
 }
 
+// Decode parses and validates a gallery document (the file's JSON).
+func Decode(b []byte) (*Gallery, error) {
+	g := New()
+	if err := json.Unmarshal(b, g); err != nil {
+		return nil, fmt.Errorf("gallery: %w", err)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	g.sort()
+	return g, nil
+}
+
+// Encode returns the gallery document Save writes.
+func (g *Gallery) Encode() ([]byte, error) {
+	g.V, g.Model, g.Updated = Version, Model, time.Now().UTC()
+	g.sort()
+	return json.Marshal(g)
+}
+
 // LoadOrEmpty loads path, or returns an empty gallery when it does not exist.
 func LoadOrEmpty(path string) (*Gallery, error) {
 	g, err := Load(path)
@@ -241,7 +265,8 @@ func LoadOrEmpty(path string) (*Gallery, error) {
 	return g, err
 }
 
-// Save writes the gallery atomically: a temp file in the same directory,
+// Save writes the gallery atomically (0600: face templates are biometric
+// data): a temp file in the same directory,
 // fsync, rename, fsync of the directory. Readers see the old or the new file,
 // never a partial one.
 func (g *Gallery) Save(path string) error {
@@ -251,7 +276,7 @@ func (g *Gallery) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return fsx.WriteFileAtomic(path, b, 0o644)
+	return fsx.WriteFileAtomic(path, b, 0o600) // face templates: biometric data
 }
 
 // Clone returns a copy that can be changed without affecting g (which may be

@@ -92,6 +92,9 @@ func TestSaveLoadAtomic(t *testing.T) {
 	must(t, g.Add("bob", Sample{Descriptor: at(3, 0.1), Source: "bob/1.jpg", Hash: "h"}))
 	must(t, g.Add("alice", Sample{Descriptor: at(2, 0.2)}))
 	must(t, g.Save(path))
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("gallery file mode %v (%v), want 0600: face templates are biometric data", st.Mode().Perm(), err)
+	}
 	got, err := Load(path)
 	must(t, err)
 	if p, s := got.Counts(); p != 2 || s != 2 || got.People[0].Name != "alice" {

@@ -60,6 +60,9 @@ func open(t *testing.T, cfg Config) *Store {
 	if cfg.Path == "" {
 		cfg.Path = filepath.Join(t.TempDir(), "history.db")
 	}
+	if pg != nil { // TestOnPostgres: the same tests on a database of their own
+		cfg.DSN = pg.database(t)
+	}
 	s, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)

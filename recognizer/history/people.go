@@ -37,11 +37,11 @@ func (s *Store) AddNegative(ctx context.Context, person string, d face.Descripto
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now().UTC()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO negatives (person, descriptor, t, source) VALUES (?,?,?,?)`, person, encodeDescriptor(d), now.UnixNano(), source)
+	var id int64
+	err := s.db.QueryRowContext(ctx, `INSERT INTO negatives (person, descriptor, t, source) VALUES (?,?,?,?) RETURNING id`, person, encodeDescriptor(d), now.UnixNano(), source).Scan(&id)
 	if err != nil {
 		return Negative{}, fmt.Errorf("history: add negative: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	return Negative{ID: id, Person: person, Time: now, Source: source, Descriptor: d}, nil
 }
 

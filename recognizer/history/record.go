@@ -182,6 +182,14 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if s.db.pg && len(unknown) > 0 {
+		// Other recognizers share the database: cluster against the open
+		// groups as they are now, not as this process last left them.
+		s.groups = map[int64]*cluster{}
+		if err := s.loadGroups(); err != nil {
+			return nil, err
+		}
+	}
 	crop := func(box [4]int) []byte {
 		c, err := CropImage(img, box, s.cfg.CropMargin)
 		if err != nil {
@@ -201,12 +209,12 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 		c := crop(f.Box)
 		desc := encodeDescriptor(f.Descriptor)
 		size := int64(len(c) + len(o.Frame) + len(desc))
-		res, err := tx.ExecContext(ctx, `INSERT INTO events (camera, name, distance, t, x0, y0, x1, y1, descriptor, size, crop, frame) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-			o.Camera, f.Name, f.Distance, t.UnixNano(), f.Box[0], f.Box[1], f.Box[2], f.Box[3], desc, size, c, o.Frame)
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO events (camera, name, distance, t, x0, y0, x1, y1, descriptor, size, crop, frame) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+			o.Camera, f.Name, f.Distance, t.UnixNano(), f.Box[0], f.Box[1], f.Box[2], f.Box[3], desc, size, c, o.Frame).Scan(&id)
 		if err != nil {
 			return nil, fmt.Errorf("history: insert event: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		out.Events = append(out.Events, Event{ID: id, Camera: o.Camera, Name: f.Name, Distance: f.Distance, Time: t, Box: f.Box, Size: size, Crop: c, Frame: o.Frame})
 	}
 	// Cluster against a copy of the open groups; the cache is updated only
@@ -228,11 +236,10 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 		}
 		newGroup := !ok
 		if newGroup {
-			res, err := tx.ExecContext(ctx, `INSERT INTO ugroups (n, centroid, first, last) VALUES (1, ?, ?, ?)`, encodeDescriptor(f.Descriptor), t.UnixNano(), t.UnixNano())
+			err := tx.QueryRowContext(ctx, `INSERT INTO ugroups (n, centroid, first, last) VALUES (1, ?, ?, ?) RETURNING id`, encodeDescriptor(f.Descriptor), t.UnixNano(), t.UnixNano()).Scan(&gid)
 			if err != nil {
 				return nil, fmt.Errorf("history: insert group: %w", err)
 			}
-			gid, _ = res.LastInsertId()
 			touched[gid] = &cluster{n: 1, centroid: f.Descriptor}
 		} else {
 			c := get(gid)
@@ -240,7 +247,7 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 			for k := range c.centroid {
 				c.centroid[k] += (f.Descriptor[k] - c.centroid[k]) / float32(c.n)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE ugroups SET n = ?, centroid = ?, last = max(last, ?), first = min(first, ?) WHERE id = ?`,
+			if _, err := tx.ExecContext(ctx, `UPDATE ugroups SET n = ?, centroid = ?, last = `+tx.greatest()+`(last, CAST(? AS BIGINT)), first = `+tx.least()+`(first, CAST(? AS BIGINT)) WHERE id = ?`,
 				c.n, encodeDescriptor(c.centroid), t.UnixNano(), t.UnixNano(), gid); err != nil {
 				return nil, fmt.Errorf("history: update group: %w", err)
 			}
@@ -248,12 +255,12 @@ func (s *Store) Record(ctx context.Context, o Observation) (*Recorded, error) {
 		c := crop(f.Box)
 		desc := encodeDescriptor(f.Descriptor)
 		size := int64(len(c) + len(desc))
-		res, err := tx.ExecContext(ctx, `INSERT INTO unknowns (group_id, camera, t, distance, candidate, x0, y0, x1, y1, descriptor, size, crop) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-			gid, o.Camera, t.UnixNano(), f.Distance, f.Candidate, f.Box[0], f.Box[1], f.Box[2], f.Box[3], desc, size, c)
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO unknowns (group_id, camera, t, distance, candidate, x0, y0, x1, y1, descriptor, size, crop) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+			gid, o.Camera, t.UnixNano(), f.Distance, f.Candidate, f.Box[0], f.Box[1], f.Box[2], f.Box[3], desc, size, c).Scan(&id)
 		if err != nil {
 			return nil, fmt.Errorf("history: insert unknown: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		out.Unknowns = append(out.Unknowns, Unknown{ID: id, Group: gid, Camera: o.Camera, Time: t, Distance: f.Distance, Candidate: f.Candidate,
 			Box: f.Box, State: StateOpen, Size: size, NewGroup: newGroup, Descriptor: f.Descriptor, Crop: c, Track: f.Track, Extra: f.Extra})
 	}

@@ -134,7 +134,7 @@ func (s *Store) Retain(ctx context.Context) (RetainStats, error) {
 			return st, err
 		}
 	}
-	if st.Events+st.Unknowns > 0 {
+	if st.Events+st.Unknowns > 0 && !s.db.pg { // PostgreSQL's autovacuum does this
 		if _, err := s.db.ExecContext(ctx, `PRAGMA incremental_vacuum`); err != nil {
 			s.log.Warn("incremental vacuum failed", "err", err)
 		}

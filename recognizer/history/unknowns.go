@@ -53,7 +53,7 @@ func (s *Store) Groups(ctx context.Context, q GroupQuery) ([]Group, error) {
 	if q.Samples == 0 {
 		q.Samples = 4
 	}
-	stmt := `SELECT id, state, COALESCE(name, ''), n, first, last FROM ugroups WHERE 1`
+	stmt := `SELECT id, state, COALESCE(name, ''), n, first, last FROM ugroups WHERE TRUE`
 	args := []any{}
 	if q.State != "all" {
 		stmt += ` AND state = ?`
@@ -329,7 +329,7 @@ func (s *Store) NameUnknown(ctx context.Context, id int64, name string) (Unknown
 // recomputeGroup recomputes an open group's count and centroid from its
 // open faces; a group left empty is deleted. It returns the new cluster
 // (nil when deleted or not open).
-func (s *Store) recomputeGroup(ctx context.Context, tx *sql.Tx, group int64) (*cluster, error) {
+func (s *Store) recomputeGroup(ctx context.Context, tx *tx, group int64) (*cluster, error) {
 	var state string
 	if err := tx.QueryRowContext(ctx, `SELECT state FROM ugroups WHERE id = ?`, group).Scan(&state); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -425,8 +425,8 @@ func (s *Store) MergeGroups(ctx context.Context, from, into int64) (Group, error
 			q    string
 			args []any
 		}{
-			{`UPDATE ugroups SET first = min(first, (SELECT first FROM ugroups WHERE id = ?)),
-				last = max(last, (SELECT last FROM ugroups WHERE id = ?)) WHERE id = ?`, []any{from, from, into}},
+			{`UPDATE ugroups SET first = ` + tx.least() + `(first, (SELECT first FROM ugroups WHERE id = ?)),
+				last = ` + tx.greatest() + `(last, (SELECT last FROM ugroups WHERE id = ?)) WHERE id = ?`, []any{from, from, into}},
 			{`UPDATE unknowns SET group_id = ? WHERE group_id = ?`, []any{into, from}},
 			{`DELETE FROM ugroups WHERE id = ?`, []any{from}},
 		} {

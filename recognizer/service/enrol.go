@@ -99,15 +99,11 @@ func (s *Service) decodeEnrol(payload []byte) (*msg.Enrol, msg.EnrolResult) {
 }
 
 func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
+	if len(cmd.Burst) > 0 {
+		return s.enrolBurst(ctx, cmd)
+	}
 	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
-	var r *face.Result
-	a := s.cfg.Analyzer
-	a.CNNFallback = true
-	err := s.pool.Do(ctx, func(e face.Engine) error {
-		var err error
-		r, err = a.Analyze(e, cmd.Image)
-		return err
-	})
+	r, err := s.analyzeEnrol(ctx, cmd.Image)
 	if err != nil {
 		res.Status, res.Error = msg.EnrolError, err.Error()
 		return res
@@ -157,6 +153,20 @@ func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
 	return res
 }
 
+// analyzeEnrol finds the faces of an enrolment image (with the CNN
+// fallback, as training does).
+func (s *Service) analyzeEnrol(ctx context.Context, img []byte) (*face.Result, error) {
+	var r *face.Result
+	a := s.cfg.Analyzer
+	a.CNNFallback = true
+	err := s.pool.Do(ctx, func(e face.Engine) error {
+		var err error
+		r, err = a.Analyze(e, img)
+		return err
+	})
+	return r, err
+}
+
 // saveImage writes the image as <dataset>/<name>/<timestamp>-<hash>.jpg
 // atomically and returns its dataset-relative path. An image already in the
 // person's folder (same content hash: a resent or late-answered enrolment)
@@ -179,8 +189,119 @@ func (s *Service) saveImage(name string, img []byte) (string, error) {
 		return name + "/" + filepath.Base(m[0]), nil
 	}
 	rel := name + "/" + time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + h[:16] + ".jpg"
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	if err := s.shareImage(rel, img); err != nil { // first, so a dataset sync never removes it
+		return "", fmt.Errorf("save image: %w", err)
+	}
 	if err := fsx.WriteFileAtomic(filepath.Join(s.cfg.Dataset, filepath.FromSlash(rel)), img, 0o600); err != nil {
 		return "", fmt.Errorf("save image: %w", err)
 	}
 	return rel, nil
+}
+
+// enrolBurst enrols the kept frames of a burst (cmd.Image and cmd.Burst):
+// each frame is analysed (with the CNN fallback), assessed and the
+// selection (quality.SelectBurst) keeps the sharp, well-lit, diverse ones;
+// the answer lists every frame's fate.
+func (s *Service) enrolBurst(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
+	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
+	imgs := append([][]byte{cmd.Image}, cmd.Burst...)
+	a := s.cfg.Analyzer
+	a.CNNFallback = true
+	cands := make([]quality.Candidate, len(imgs))
+	for i, img := range imgs {
+		var r *face.Result
+		err := s.pool.Do(ctx, func(e face.Engine) error {
+			var err error
+			r, err = a.Analyze(e, img)
+			return err
+		})
+		if ctx.Err() != nil {
+			res.Status, res.Error = msg.EnrolError, fmt.Sprintf("burst frame %d: %v", i, ctx.Err())
+			return res
+		}
+		c := &cands[i]
+		if err != nil {
+			c.Err = err
+			continue
+		}
+		c.Faces = len(r.Faces)
+		if c.Faces == 1 {
+			c.Face = r.Faces[0]
+			if q, err := quality.Assess(r.PreparedJPG, r.Scale, c.Face, quality.DefaultLimits); err == nil {
+				c.Report = q
+			}
+		}
+	}
+	choices := quality.SelectBurst(cands, s.burstRule())
+	res.Frames = make([]msg.EnrolFrame, len(imgs))
+	kept, several, faces := 0, 0, 0
+	for i, ch := range choices {
+		res.Frames[i] = msg.EnrolFrame{Index: i, Kept: ch.Kept, Reason: ch.Reason, Warnings: cands[i].Report.Problems, Sharpness: cands[i].Report.Sharpness}
+		if ch.Kept {
+			kept++
+		}
+		if cands[i].Faces > 1 {
+			several++
+		}
+		if cands[i].Faces > 0 {
+			faces++
+		}
+	}
+	switch {
+	case kept == 0 && faces == 0:
+		res.Status = msg.EnrolNoFace
+		return res
+	case kept == 0 && several > 0:
+		res.Status = msg.EnrolSeveralFaces
+		return res
+	case kept == 0:
+		res.Status, res.Error = msg.EnrolError, "no usable frame in the burst"
+		return res
+	case cmd.CheckOnly:
+		res.Status, res.Faces = msg.EnrolChecked, kept
+		return res
+	}
+	s.galMu.Lock()
+	var samples []gallery.Sample
+	for i, ch := range choices {
+		if !ch.Kept {
+			continue
+		}
+		rel, err := s.saveImage(cmd.Name, imgs[i])
+		if err != nil {
+			s.galMu.Unlock()
+			res.Status, res.Error = msg.EnrolError, err.Error()
+			return res
+		}
+		f := cands[i].Face
+		res.Frames[i].Path = rel
+		if res.Path == "" {
+			res.Path = rel
+		}
+		samples = append(samples, gallery.Sample{Descriptor: f.Descriptor, Source: rel, Hash: train.Hash(imgs[i]),
+			Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}, Problems: cands[i].Report.Problems})
+	}
+	err := s.mutateLocked("enrol "+cmd.Name, func(g *gallery.Gallery) error {
+		for _, sm := range samples {
+			if _, err := g.AddUnique(cmd.Name, sm); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.galMu.Unlock()
+	if err != nil {
+		res.Status, res.Error = msg.EnrolError, err.Error()
+		return res
+	}
+	go s.onGalleryChange()
+	res.Status, res.Faces = msg.EnrolSaved, kept
+	s.log.Info("enrolled a burst", "name", cmd.Name, "frames", len(imgs), "kept", kept, "camera", cmd.Camera)
+	return res
+}
+
+func (s *Service) burstRule() quality.BurstRule {
+	return quality.DefaultBurst
 }

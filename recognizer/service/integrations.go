@@ -24,17 +24,22 @@ import (
 
 // Integrations configures history, alerts, Home Assistant and the API.
 type Integrations struct {
-	HistoryDB        string        // SQLite file ("" = <gallery dir>/history.db, "-" = off)
-	HistoryMaxAge    time.Duration // retention by age (0 = default 30 days)
-	HistoryMaxBytes  int64         // retention by size (0 = default 1 GiB)
-	HistoryDebounce  time.Duration // least time between events of one person on one camera
-	HAPrefix         string        // discovery prefix ("" = homeassistant, "-" = off)
-	HAOffDelay       time.Duration
-	PublicURL        string // this recognizer's HTTP base URL, for snapshot links
-	AlertWebhook     string // optional webhook for unknown faces
-	AlertCooldown    time.Duration
-	APIToken         string // bearer token required on every API request
-	APIOpen          bool   // serve the API without a token when APIToken is empty
+	HistoryDB       string        // SQLite file ("" = <gallery dir>/history.db, "-" = off)
+	HistoryMaxAge   time.Duration // retention by age (0 = default 30 days)
+	HistoryMaxBytes int64         // retention by size (0 = default 1 GiB)
+	HistoryDebounce time.Duration // least time between events of one person on one camera
+	HAPrefix        string        // discovery prefix ("" = homeassistant, "-" = off)
+	HAOffDelay      time.Duration
+	PublicURL       string // this recognizer's HTTP base URL, for snapshot links
+	AlertWebhook    string // optional webhook for unknown faces
+	AlertCooldown   time.Duration
+	APIToken        string // bearer token required on every API request
+	APIOpen         bool   // serve the API without a token when APIToken is empty
+	// DashboardHash is the dashboard password's bcrypt hash file
+	// (creds.DashboardFile): POST /api/sessions checks logins against it
+	// and a change of it ends every session ("" = no person sessions).
+	DashboardHash    string
+	SessionTTL       time.Duration // session lifetime (0 = api.DefaultSessionTTL)
 	RetentionEvery   time.Duration
 	HistoryQueueSize int
 }
@@ -54,7 +59,14 @@ func (s *Service) setupIntegrations() error {
 	c := s.cfg.Integrations
 	in := &integrations{unknowns: newUnknownTracks()}
 	s.in = in
-	if c.HistoryDB != "-" {
+	if s.cfg.DB != "" {
+		st, err := history.Open(history.Config{DSN: s.cfg.DB, Debounce: c.HistoryDebounce, MaxAge: c.HistoryMaxAge, MaxBytes: c.HistoryMaxBytes, Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("history in --db: %w", err)
+		}
+		in.store = st
+		s.log.Info("event history in the shared database")
+	} else if c.HistoryDB != "-" {
 		path := c.HistoryDB
 		if path == "" {
 			path = filepath.Join(filepath.Dir(s.cfg.Gallery), "history.db")
@@ -84,9 +96,27 @@ func (s *Service) setupIntegrations() error {
 		s.Pipeline.OnResult(func(r *pipeline.Result) { p.Observe(r.Identities) })
 	}
 	opts := api.Options{People: galleryPeople{s}, Trainer: apiTrainer{s}, Dataset: apiDataset{s}, Token: c.APIToken, Open: c.APIOpen, Logger: s.log}
+	if c.DashboardHash != "" {
+		s.sessions = api.NewSessions(api.SessionConfig{HashFile: c.DashboardHash, TTL: c.SessionTTL})
+		opts.Sessions = s.sessions
+		if _, err := s.sessions.Passwords.Stamp(); err != nil {
+			s.log.Warn("person sessions: no usable dashboard hash yet; logins answer 503 until it exists", "file", c.DashboardHash, "err", err)
+		}
+	}
+	if s.cfg.Pending != "-" {
+		p, err := openPending(s.cfg.Pending, s.log.With("component", "pending"))
+		if err != nil {
+			return err
+		}
+		s.pending = p
+		opts.Pending = apiPending{s}
+		s.log.Info("pending enrolments", "dir", s.cfg.Pending, "waiting", len(p.list()))
+	}
 	switch {
 	case c.APIToken == "" && c.APIOpen:
 		s.log.Warn("REST API OPEN WITHOUT A TOKEN (--api-open): anyone who reaches the HTTP port reads faces, frames and events and can change the gallery")
+	case c.APIToken == "" && s.sessions != nil:
+		s.log.Warn("REST API without an API token: only person sessions (POST /api/sessions) are accepted")
 	case c.APIToken == "":
 		s.log.Warn("REST API disabled: no API token configured (--api-token-file); every /api/ request answers 503")
 	}

@@ -121,6 +121,18 @@ func (s *Service) DeletePerson(name string) error {
 			return fmt.Errorf("delete %s: %w", src, err)
 		}
 	}
+	if s.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+		err := s.db.DeleteFolder(ctx, name)
+		cancel()
+		if err != nil {
+			if staged != "" {
+				os.Rename(staged, src)
+			}
+			s.galMu.Unlock()
+			return err
+		}
+	}
 	err := s.mutateLocked("delete "+name, func(g *gallery.Gallery) error {
 		g.Remove(name) // absent is fine: a replay, or only a dataset folder
 		return nil
@@ -203,6 +215,18 @@ func (s *Service) RenamePerson(from, to string) error {
 			return fmt.Errorf("rename %s: %w", src, err)
 		}
 		moved = true
+	}
+	if s.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+		err := s.db.RenameFolder(ctx, from, to)
+		cancel()
+		if err != nil {
+			if moved {
+				os.Rename(dst, src)
+			}
+			s.galMu.Unlock()
+			return err
+		}
 	}
 	err := s.mutateLocked("rename "+from+" to "+to, func(g *gallery.Gallery) error {
 		if g.Person(from) == nil {

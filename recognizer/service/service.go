@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/facemon/facemon/broker"
+	"github.com/facemon/facemon/recognizer/api"
+	"github.com/facemon/facemon/recognizer/clusterdb"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/pipeline"
@@ -27,6 +30,7 @@ import (
 	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/facemon/facemon/shared/msg"
+	"github.com/facemon/facemon/shared/pprofx"
 	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
@@ -41,6 +45,10 @@ type Config struct {
 	Users    string // embedded broker users file (optional)
 	Instance string // instance id (default: hostname)
 	Group    string // shared-subscription group (default "facemon-recognizers"); "-" disables sharing
+	// Assign is how cameras are split between recognizers: AssignOwner
+	// (default: one owner per camera) or AssignShare (the broker deals
+	// frames round-robin to the Group).
+	Assign   string
 	Prefix   string // topic prefix
 	HTTP     string // metrics/health listen address (default :9101; "" disables)
 	Username string
@@ -82,6 +90,9 @@ type Config struct {
 	GalleryPoll time.Duration
 	// Integrations: history, alerts, Home Assistant, REST API.
 	Integrations Integrations
+	// DB is a PostgreSQL URL: the gallery, the dataset and the history are
+	// shared by every recognizer using it (serve --db; "" = the files).
+	DB string
 	// KeepHistory keeps a deleted person's history events (and their crops
 	// and frames); by default deleting a person erases them.
 	KeepHistory bool
@@ -92,6 +103,10 @@ type Config struct {
 	// discovery is off).
 	AnnotateAlways  bool
 	HAImageInterval time.Duration
+	// Pending is the folder of pending enrolments (sent by an edge without
+	// a person's session; default <gallery dir>/pending, "-" = none: such
+	// enrolments are refused).
+	Pending string
 }
 
 // Defaults fills unset fields.
@@ -105,6 +120,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Group == "" {
 		c.Group = "facemon-recognizers"
+	}
+	if c.Assign == "" {
+		c.Assign = AssignOwner
 	}
 	if c.TLSCert != "" && c.TLSListen == "" {
 		c.TLSListen = ":8883"
@@ -120,6 +138,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Dataset == "" {
 		c.Dataset = "dataset"
+	}
+	if c.Pending == "" {
+		c.Pending = filepath.Join(filepath.Dir(c.Gallery), "pending")
 	}
 }
 
@@ -151,6 +172,9 @@ func (c *Config) Validate() error {
 	if c.HAImageInterval < 0 {
 		return fmt.Errorf("--ha-image-interval %v: must be 0 (off) or positive", c.HAImageInterval)
 	}
+	if c.Assign != AssignOwner && c.Assign != AssignShare {
+		return fmt.Errorf("--assign %q: want %s or %s", c.Assign, AssignOwner, AssignShare)
+	}
 	if c.Group != "-" && !topic.ValidID(c.Group) {
 		return fmt.Errorf("--group %q: %w", c.Group, topic.ErrBadID)
 	}
@@ -172,6 +196,13 @@ type Service struct {
 	journal  []galleryEdit // edits made during a training run; nil when none runs
 	httpAddr string
 	trainer  *trainer
+	// db is the shared state with --db (nil: the files are the state);
+	// galVersion is the shared gallery version we hold (galMu).
+	db         *clusterdb.DB
+	galVersion int64
+	dsMu       sync.Mutex // the dataset folder while it is synced or written
+	ready      chan struct{}
+	assign     *assigner // --assign owner
 
 	trainMu   sync.Mutex
 	lastTrain msg.TrainStatus
@@ -185,6 +216,11 @@ type Service struct {
 	enrolWork, personWork *workers
 	refused               *prometheus.CounterVec
 	out                   pipeline.Publisher
+
+	// Person sessions (REST /api/sessions; nil without a dashboard hash)
+	// and enrolments from edges waiting for a person (nil: --pending -).
+	sessions *api.Sessions
+	pending  *pendingStore
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -196,7 +232,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry()}
+	s := &Service{cfg: cfg, log: log.With("component", "service", "instance", cfg.Instance), pool: pool, space: topic.New(cfg.Prefix), reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	s.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.trainer = newTrainer(s)
 	s.out = publisher{s}
@@ -207,8 +243,14 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
 		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras, OnDemand: !cfg.AnnotateAlways, ImageEvery: cfg.haImageEvery()}, pool, publisher{s}, ann, s.reg, log)
+	if cfg.Assign == AssignOwner {
+		s.assign = newAssigner(s)
+	}
 	return s, nil
 }
+
+// commandGroup is the shared-subscription group of the commands with --db.
+const commandGroup = "facemon-commands"
 
 // haImageEvery is how often an unwatched camera gets an annotated frame:
 // HAImageInterval while Home Assistant discovery (its image entity) is on.
@@ -229,6 +271,10 @@ func (p publisher) Publish(t string, qos byte, retained bool, payload []byte) er
 	return p.s.client.Publish(t, qos, retained, payload)
 }
 
+// Ready is closed once Run has started everything (broker, MQTT client,
+// integrations, HTTP), so tests can wait for it without racing on fields.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
 // BrokerAddr returns the embedded broker's address ("" when external).
 func (s *Service) BrokerAddr() string {
 	if s.broker == nil {
@@ -243,6 +289,19 @@ func (s *Service) HTTPAddr() string { return s.httpAddr }
 // Run starts everything and blocks until ctx ends, then shuts down.
 func (s *Service) Run(ctx context.Context) error {
 	s.purgeDeleted()
+	if s.cfg.DB != "" {
+		db, err := clusterdb.Open(ctx, s.cfg.DB, s.log)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		s.db = db
+		if err := os.MkdirAll(s.cfg.Dataset, 0o700); err != nil {
+			return err
+		}
+		s.pullDataset(ctx)
+		s.pullGallery(ctx) // before the first load: the database is the truth
+	}
 	if err := s.loadGallery(true); err != nil {
 		return err
 	}
@@ -285,23 +344,52 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.client = cl
 	defer cl.Close()
-	frames := s.space.AllCameras(topic.Frames)
-	if s.cfg.Group != "-" {
-		frames = topic.Shared(s.cfg.Group, frames)
+	frames := "owned cameras' " + s.space.Frames("<id>")
+	if s.assign != nil {
+		s.assign.start(cl) // the camera registry, the recognizers online, the owned cameras' frames
+	} else {
+		frames = s.space.AllCameras(topic.Frames)
+		if s.cfg.Group != "-" {
+			frames = topic.Shared(s.cfg.Group, frames)
+		}
+		cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
+		cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	}
-	cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
-	cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
-	cl.Subscribe(s.space.AllCameras(topic.Viewers), 1, s.Pipeline.HandleViewers)      // annotated frames on demand
-	cl.Subscribe(s.space.Command("enrol"), 1, s.handleEnrol)
-	cl.Subscribe(s.space.Command("train"), 1, s.handleTrain)
+	cl.Subscribe(s.space.AllCameras(topic.Viewers), 1, s.Pipeline.HandleViewers) // annotated frames on demand
+	// With --db the state is shared, so each command is carried out by one
+	// recognizer: a shared subscription (stateless work, the right use of
+	// $share). Without, every recognizer keeps its own state and hears all.
+	cmd := func(filter string) string {
+		if s.db != nil {
+			return topic.Shared(commandGroup, filter)
+		}
+		return filter
+	}
+	cl.Subscribe(cmd(s.space.Command("enrol")), 1, s.handleEnrol)
+	cl.Subscribe(cmd(s.space.Command("train")), 1, s.handleTrain)
+	// The edges' own command topics: a person's session decides (camcmd.go).
+	cl.Subscribe(cmd(s.space.AllCameras(topic.Enrol)), 1, s.handleCamEnrol)
+	cl.Subscribe(cmd(s.space.AllCameras(topic.Train)), 1, s.handleCamTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
-		cl.Subscribe(s.space.Command(verb), 1, s.handlePerson(verb))
+		cl.Subscribe(cmd(s.space.Command(verb)), 1, s.handlePerson(verb))
 	}
 	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "cameras", s.cfg.Cameras.String(), "workers", s.pool.Size())
 
 	var wg sync.WaitGroup
 	s.enrolWork.run(ctx, &wg)
 	s.personWork.run(ctx, &wg)
+	if s.db != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.listenShared(ctx) }()
+	}
+	if s.assign != nil {
+		status := s.space.Status(topic.KindRecognizer, s.cfg.Instance)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.assign.run(ctx, func() { cl.Publish(status, 1, true, []byte(topic.Online)) })
+		}()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); s.in.run(ctx, s) }()
 	go func() { defer wg.Done(); s.Pipeline.Run(ctx) }()
@@ -316,6 +404,7 @@ func (s *Service) Run(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", httpauth.Metrics(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.cfg.MetricsToken))
 		mux.Handle("/api/", s.in.api)
+		pprofx.Mount(mux, s.cfg.MetricsToken)
 		mux.Handle("/healthz", httpauth.Health(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if !cl.Connected() {
 				http.Error(w, "mqtt disconnected", http.StatusServiceUnavailable)
@@ -330,6 +419,7 @@ func (s *Service) Run(ctx context.Context) error {
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
+	close(s.ready)
 	<-ctx.Done()
 	wg.Wait()
 	st := s.Pipeline.Stats()

@@ -49,7 +49,10 @@ func link(t *testing.T, dataset, src, dst string) {
 	}
 }
 
-func start(t *testing.T) *harness {
+func start(t *testing.T) *harness { t.Helper(); return startWith(t, nil) }
+
+// startWith starts a service whose config edit (may be nil) changes first.
+func startWith(t *testing.T, edit func(*service.Config)) *harness {
 	t.Helper()
 	pool, err := face.NewPool(1, dlib.Opener(testenv.Models(t)))
 	if err != nil {
@@ -63,9 +66,13 @@ func start(t *testing.T) *harness {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	svc, err := service.New(service.Config{AllowAnonymous: true, Gallery: h.gallery, Dataset: h.dataset, Listen: fmt.Sprintf("127.0.0.1:%d", port),
+	cfg := service.Config{AllowAnonymous: true, Gallery: h.gallery, Dataset: h.dataset, Listen: fmt.Sprintf("127.0.0.1:%d", port),
 		Instance: "t1", Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule, GalleryPoll: 200 * time.Millisecond,
-		Track: pipeline.TrackConfig{Agree: 1, Window: 1, MaxGap: time.Second, MaxDistance: 0.5}}, pool, annotate.JPEG, log)
+		Track: pipeline.TrackConfig{Agree: 1, Window: 1, MaxGap: time.Second, MaxDistance: 0.5}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc, err := service.New(cfg, pool, annotate.JPEG, log)
 	if err != nil {
 		t.Fatal(err)
 	}

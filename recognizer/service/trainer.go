@@ -52,6 +52,21 @@ func (t *trainer) run(ctx context.Context) {
 		if len(ids) == 0 {
 			continue
 		}
+		if db := t.s.db; db != nil {
+			ok, err := db.TryLockTraining(ctx)
+			if err != nil || !ok {
+				why := "another recognizer is training; its result is shared with every recognizer"
+				if err != nil {
+					why = err.Error()
+				}
+				t.s.log.Info("training not started here", "id", ids[0], "why", why)
+				t.s.publishTrain(msg.TrainStatus{ID: ids[0], State: msg.TrainError, Error: "not started: " + why})
+				continue
+			}
+			t.s.Train(ctx, ids[0])
+			db.UnlockTraining()
+			continue
+		}
 		t.s.Train(ctx, ids[0])
 	}
 }

@@ -34,12 +34,20 @@ func (s *Service) mutate(what string, f func(*gallery.Gallery) error) error {
 
 // mutateLocked is mutate with galMu held and without the hooks.
 func (s *Service) mutateLocked(what string, f func(*gallery.Gallery) error) error {
-	g := s.Pipeline.Gallery().Clone()
-	if err := f(g); err != nil {
-		return err
-	}
-	if err := g.Save(s.cfg.Gallery); err != nil {
-		return fmt.Errorf("save gallery: %w", err)
+	var g *gallery.Gallery
+	if s.db != nil {
+		var err error
+		if g, err = s.updateShared(f); err != nil {
+			return fmt.Errorf("save gallery: %w", err)
+		}
+	} else {
+		g = s.Pipeline.Gallery().Clone()
+		if err := f(g); err != nil {
+			return err
+		}
+		if err := g.Save(s.cfg.Gallery); err != nil {
+			return fmt.Errorf("save gallery: %w", err)
+		}
 	}
 	s.stampGallery()
 	s.Pipeline.SetGallery(g)
@@ -77,7 +85,12 @@ func (s *Service) finishTraining(g *gallery.Gallery) (int, error) {
 			s.log.Info("edit made during training does not apply to the trained gallery", "edit", e.what, "err", err)
 		}
 	}
-	err := g.Save(s.cfg.Gallery)
+	var err error
+	if s.db != nil {
+		err = s.replaceShared(g)
+	} else {
+		err = g.Save(s.cfg.Gallery)
+	}
 	if err == nil {
 		s.stampGallery()
 		s.Pipeline.SetGallery(g)

@@ -42,6 +42,7 @@ type journalRecord struct {
 	Person string          `json:"p"`
 	Hash   string          `json:"h"`
 	NoFace bool            `json:"no_face,omitempty"`
+	Det    string          `json:"det,omitempty"` // the scan that found no face (face.Analyzer.ScanKey)
 	Sample *gallery.Sample `json:"s,omitempty"`
 }
 
@@ -75,7 +76,7 @@ func loadJournal(path string, cache map[string]gallery.Sample, noFace map[string
 		}
 		switch {
 		case r.NoFace:
-			noFace[r.Hash] = true
+			noFace[r.Hash+"\x00"+r.Det] = true
 		case r.Sample != nil && r.Sample.Hash == r.Hash:
 			cache[r.Person+"\x00"+r.Hash] = *r.Sample
 		default:
@@ -124,7 +125,7 @@ func (j *journal) add(out outcome) {
 	r := journalRecord{Person: out.img.Person, Hash: out.hash}
 	switch {
 	case out.skip == ReasonNoFace:
-		r.NoFace = true
+		r.NoFace, r.Det = true, out.det
 	case out.skip == "":
 		s := out.sample
 		r.Sample = &s

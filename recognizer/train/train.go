@@ -165,6 +165,7 @@ type outcome struct {
 	skip   string
 	reused bool
 	cnn    bool
+	det    string // o.Analyzer.ScanKey()
 }
 
 // Run trains a gallery from o.Dataset with the pool's engines. prev (may be
@@ -179,7 +180,7 @@ func Run(ctx context.Context, pool *face.Pool, prev *gallery.Gallery, o Options)
 	noFace := map[string]bool{}
 	if prev != nil && !o.Full {
 		for _, nf := range prev.NoFace {
-			noFace[nf.Hash] = true
+			noFace[nf.Hash+"\x00"+nf.Detector] = true
 		}
 		for _, p := range prev.People {
 			for _, s := range p.Samples {
@@ -267,7 +268,7 @@ feed:
 		if out.skip != "" {
 			sum.Skipped = append(sum.Skipped, Skip{Path: out.img.Path, Reason: out.skip})
 			if out.skip == ReasonNoFace {
-				g.NoFace = append(g.NoFace, gallery.NoFace{Source: out.img.Rel, Hash: out.hash})
+				g.NoFace = append(g.NoFace, gallery.NoFace{Source: out.img.Rel, Hash: out.hash, Detector: out.det})
 			}
 			continue
 		}
@@ -312,7 +313,7 @@ feed:
 }
 
 func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]gallery.Sample, noFace map[string]bool, o Options) outcome {
-	out := outcome{img: img}
+	out := outcome{img: img, det: o.Analyzer.ScanKey()}
 	data, err := os.ReadFile(img.Path)
 	if err != nil {
 		out.skip = ReasonUnreadable + ": " + err.Error()
@@ -320,7 +321,9 @@ func encode(ctx context.Context, pool *face.Pool, img Image, cache map[string]ga
 	}
 	h := Hash(data)
 	out.hash = h
-	if noFace[h] {
+	// "No face" is cached per scan: HOG's verdict says nothing about what
+	// the CNN fallback finds.
+	if noFace[h+"\x00"+out.det] {
 		out.skip, out.reused = ReasonNoFace, true
 		return out
 	}

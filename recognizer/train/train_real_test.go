@@ -14,6 +14,7 @@ import (
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/face/dlib"
 	"github.com/facemon/facemon/recognizer/gallery"
+	"github.com/facemon/facemon/recognizer/internal/cmykjpeg"
 	"github.com/facemon/facemon/recognizer/internal/testenv"
 	"github.com/facemon/facemon/recognizer/train"
 )
@@ -182,4 +183,67 @@ func TestTrainSkipsWithReasonsAndCaches(t *testing.T) {
 		t.Fatalf("no-face cache: %+v then %+v", g.NoFace, g2.NoFace)
 	}
 	t.Logf("first run %v, second run (cached) %v", sum.Duration, sum2.Duration)
+}
+
+// Greyscale and CMYK photos train; a "no face" from a scan without the CNN
+// fallback (in the gallery and in the journal) is not reused by one with
+// it, which finds the turned head; serve's grey HOG falls back to CNN too.
+func TestTrainGreyPhotosAndNoFaceKeyedByDetector(t *testing.T) {
+	ds := t.TempDir()
+	put := func(dst string, data []byte) {
+		p := filepath.Join(ds, dst)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obama, err := os.ReadFile(testenv.Testdata(t, "faces", "obama", "1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := cmykjpeg.Variants(obama)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		ext := ".jpg"
+		if strings.HasSuffix(v.Name, "png") {
+			ext = ".png"
+		}
+		put("obama/"+v.Name+ext, v.Data)
+	}
+	turned, err := os.ReadFile(testenv.Testdata(t, "faces", "jimin", "3.jpg")) // HOG finds no face
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("jimin/3.jpg", turned)
+	pool := openPool(t)
+	journal := train.JournalPath(filepath.Join(t.TempDir(), "gallery.json"))
+	a := face.DefaultAnalyzer
+	a.Detector = face.HOGGrey // as serve sets it
+	g, sum, err := train.Run(context.Background(), pool, nil, train.Options{Dataset: ds, Analyzer: a, Journal: journal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := g.Person("obama"); p == nil || len(p.Samples) != len(vs) {
+		t.Fatalf("obama from grey/CMYK photos: %+v, skipped %v", p, sum.Skipped)
+	}
+	if len(g.NoFace) != 1 || g.NoFace[0].Detector != "hog-grey" {
+		t.Fatalf("no-face list without the fallback: %+v", g.NoFace)
+	}
+	a.CNNFallback = true
+	for _, c := range []struct {
+		name string
+		prev *gallery.Gallery
+	}{{"journal cache", nil}, {"gallery cache", g}} { // the journal first: the run after it removes it
+		name, prev := c.name, c.prev
+		g2, sum2, err := train.Run(context.Background(), pool, prev, train.Options{Dataset: ds, Analyzer: a, Journal: journal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := g2.Person("jimin"); p == nil || len(p.Samples) != 1 || sum2.CNN != 1 || len(g2.NoFace) != 0 {
+			t.Fatalf("%s: the turned head with the CNN fallback: jimin %+v, CNN %d, no face %+v", name, p, sum2.CNN, g2.NoFace)
+		}
+		os.Remove(journal)
+	}
 }

@@ -399,6 +399,34 @@ func (cl *Client) Subscribe(filter string, qos byte, h Handler) {
 	}
 }
 
+// Unsubscribe removes every handler registered for filter (so reconnects
+// no longer subscribe it) and, when connected, sends UNSUBSCRIBE without
+// waiting for its answer. Messages already in flight may still reach the
+// removed handlers' callers' topics through other filters only.
+func (cl *Client) Unsubscribe(filter string) {
+	cl.mu.Lock()
+	kept := cl.subs[:0:0]
+	for _, s := range cl.subs {
+		if s.filter != filter {
+			kept = append(kept, s)
+		}
+	}
+	cl.subs = kept
+	live := cl.live
+	cl.mu.Unlock()
+	if !live {
+		return
+	}
+	tok := cl.c.Unsubscribe(filter)
+	go func() {
+		if !tok.WaitTimeout(10 * time.Second) {
+			cl.log.Warn("mqtt unsubscribe timed out", "filter", filter)
+		} else if err := tok.Error(); err != nil {
+			cl.log.Warn("mqtt unsubscribe failed", "filter", filter, "err", err)
+		}
+	}()
+}
+
 // WaitConnected waits for the first connection.
 func (cl *Client) WaitConnected(ctx context.Context) error {
 	select {

@@ -113,7 +113,42 @@ type Enrol struct {
 	Image  []byte `json:"image"`
 	// CheckOnly asks only how many faces the image holds, without enrolling.
 	CheckOnly bool `json:"check_only,omitempty"`
+	// Burst holds further frames of the same capture (Image is the first),
+	// e.g. 10 frames while the person turns their head: the recognizer
+	// keeps the sharp, well-lit, diverse ones and says why it dropped the
+	// others (EnrolResult.Frames). The whole command must fit the broker's
+	// packet limit (2 MiB by default: about ten 640x480 frames).
+	Burst [][]byte `json:"burst,omitempty"`
+	// Session is a person's session token (recognizer REST POST
+	// /api/sessions), sent by an edge on cam/<id>/enrol: without a valid
+	// one the enrolment is kept pending until a person confirms it. Never
+	// logged or echoed.
+	Session string `json:"session,omitempty"`
 }
+
+// MaxSessionLen bounds a session token in a command.
+const MaxSessionLen = 256
+
+// ErrBadSession is returned for a session field that cannot be a token.
+var ErrBadSession = fmt.Errorf("msg: session must be at most %d characters of [A-Za-z0-9_-]", MaxSessionLen)
+
+// ValidSession reports whether tok can be a session token: at most
+// MaxSessionLen characters of the base64url alphabet (empty: no session).
+func ValidSession(tok string) bool {
+	if len(tok) > MaxSessionLen {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxEnrolBurst bounds the frames of one enrolment command (Image + Burst).
+const MaxEnrolBurst = 20
 
 // MaxEnrolBytes bounds an enrolment command (the image is base64 inside).
 const MaxEnrolBytes = 4 << 20
@@ -126,6 +161,17 @@ func (m *Enrol) Validate() error {
 	if !m.CheckOnly && !ValidName(m.Name) {
 		return ErrBadName
 	}
+	if !ValidSession(m.Session) {
+		return ErrBadSession
+	}
+	if len(m.Burst) >= MaxEnrolBurst {
+		return fmt.Errorf("msg: enrol burst of %d frames (at most %d)", len(m.Burst)+1, MaxEnrolBurst)
+	}
+	for i, b := range m.Burst {
+		if err := CheckJPEG(b, MaxFrameBytes); err != nil {
+			return fmt.Errorf("burst frame %d: %w", i+1, err)
+		}
+	}
 	return CheckJPEG(m.Image, MaxFrameBytes)
 }
 
@@ -136,6 +182,20 @@ const (
 	EnrolNoFace       = "no_face"
 	EnrolSeveralFaces = "several_faces"
 	EnrolError        = "error"
+	// EnrolPending: an enrolment from an edge without a valid person's
+	// session, kept until a person confirms it (EnrolResult.Pending is its id).
+	EnrolPending = "pending"
+	// EnrolRefused: a command the sender may not give (cam/<id>/train
+	// without a valid session).
+	EnrolRefused = "refused"
+	// TrainAccepted answers a cam/<id>/train that was queued.
+	TrainAccepted = "accepted"
+)
+
+// Commands answered on cam/<id>/result (EnrolResult.Command).
+const (
+	CommandEnrol = "enrol"
+	CommandTrain = "train"
 )
 
 // EnrolResult answers an Enrol command on facemon/enrol/result.
@@ -150,6 +210,26 @@ type EnrolResult struct {
 	// Warnings lists quality problems of a saved face (blurry, small,
 	// turned, badly lit): enrolled, but a better photo would help.
 	Warnings []string `json:"warnings,omitempty"`
+	// Command is CommandTrain for answers to cam/<id>/train (empty or
+	// CommandEnrol: an enrolment).
+	Command string `json:"command,omitempty"`
+	// Pending is the pending enrolment's id when Status is EnrolPending.
+	Pending string `json:"pending,omitempty"`
+	// Frames answers a burst (Enrol.Burst): one entry per frame, in order,
+	// kept (saved as a sample) or dropped with the reason. Faces is then
+	// the number of frames kept and Path the first kept frame's.
+	Frames []EnrolFrame `json:"frames,omitempty"`
+}
+
+// EnrolFrame is the fate of one frame of an enrolment burst.
+type EnrolFrame struct {
+	Index    int      `json:"index"` // 0 = Enrol.Image, i = Enrol.Burst[i-1]
+	Kept     bool     `json:"kept"`
+	Path     string   `json:"path,omitempty"`   // dataset-relative, when kept
+	Reason   string   `json:"reason,omitempty"` // why dropped
+	Warnings []string `json:"warnings,omitempty"`
+	// Sharpness is the face's sharpness score (quality.Report.Sharpness).
+	Sharpness float64 `json:"sharpness,omitempty"`
 }
 
 // Train asks the recognizer to re-train its gallery from the dataset
@@ -157,6 +237,9 @@ type EnrolResult struct {
 type Train struct {
 	V  int    `json:"v"`
 	ID string `json:"id"`
+	// Session is a person's session token; required on cam/<id>/train
+	// (an edge's request), not on facemon/cmd/train. Never logged or echoed.
+	Session string `json:"session,omitempty"`
 }
 
 // Validate checks a Train command.
@@ -166,6 +249,9 @@ func (m *Train) Validate() error {
 	}
 	if len(m.ID) > 128 {
 		return errors.New("msg: train request id longer than 128")
+	}
+	if !ValidSession(m.Session) {
+		return ErrBadSession
 	}
 	return nil
 }

@@ -138,6 +138,24 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+func TestSessionField(t *testing.T) {
+	tok := strings.Repeat("aZ9_-", 10)
+	if tr, err := DecodeTrain([]byte(`{"id":"x","session":"` + tok + `"}`)); err != nil || tr.Session != tok {
+		t.Fatalf("train with session: %+v %v", tr, err)
+	}
+	for _, bad := range []string{`"a b"`, `"a/b"`, `"` + strings.Repeat("a", MaxSessionLen+1) + `"`, `"é"`} {
+		if _, err := DecodeTrain([]byte(`{"id":"x","session":` + bad + `}`)); !errors.Is(err, ErrBadSession) {
+			t.Errorf("train session %s: %v, want ErrBadSession", bad, err)
+		}
+		if _, err := DecodeEnrol([]byte(`{"name":"bob","session":` + bad + `,"image":"/9j/2Q=="}`)); !errors.Is(err, ErrBadSession) {
+			t.Errorf("enrol session %s: %v, want ErrBadSession", bad, err)
+		}
+	}
+	if !ValidSession("") || !ValidSession(strings.Repeat("x", MaxSessionLen)) {
+		t.Error("empty or maximal session refused")
+	}
+}
+
 func TestCommandWithoutVersion(t *testing.T) {
 	tr, err := DecodeTrain([]byte(`{"id":"x"}`))
 	if err != nil || tr.V != Version || tr.ID != "x" {
@@ -198,6 +216,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"camera":"x","faces":[{"name":"a","distance":0.3,"box":[0,0,1,1]}]}`))
 	f.Add([]byte(`{"v":1,"id":"r","name":"bob","image":"/9j/2Q=="}`))
 	f.Add([]byte(`{"id":"x"}`))
+	f.Add([]byte(`{"id":"x","session":"abc_-Z9"}`))
+	f.Add([]byte(`{"id":"x","session":"a b"}`))
 	f.Add([]byte(`{"v":2,"id":"x","name":"bob"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := DecodeIdentities(b); err == nil {
@@ -208,8 +228,11 @@ func FuzzDecode(f *testing.F) {
 		if m, err := DecodeEnrol(b); err == nil && m.V != Version {
 			t.Fatalf("enrol with v=%d accepted", m.V)
 		}
-		if m, err := DecodeTrain(b); err == nil && m.V != Version {
-			t.Fatalf("train with v=%d accepted", m.V)
+		if m, err := DecodeTrain(b); err == nil && (m.V != Version || !ValidSession(m.Session)) {
+			t.Fatalf("train with v=%d or bad session accepted", m.V)
+		}
+		if m, err := DecodeEnrol(b); err == nil && !ValidSession(m.Session) {
+			t.Fatal("enrol with a bad session accepted")
 		}
 		if m, err := DecodePersonCmd(b); err == nil && (!ValidName(m.Name) || m.V != Version) {
 			t.Fatalf("person command with bad name %q or v=%d accepted", m.Name, m.V)

@@ -127,7 +127,16 @@ Flags:
 				port = n
 			}
 		}
-		created.Banner(stdout, creds.BannerOptions{BrokerHost: *host, BrokerPort: port, Program: name + " users", StateFlag: *state})
+		// Secrets go to a terminal or to <state>/first-run-credentials,
+		// never to the journal or a container log.
+		hint, err := created.Show(stdout, creds.BannerOptions{BrokerHost: *host, BrokerPort: port, Program: name + " users", StateFlag: *state})
+		if err != nil {
+			logger.Error("cannot save the first-run credentials", "state", *state, "error", err)
+			return 1
+		}
+		if hint != "" {
+			logger.Warn(hint)
+		}
 		*users = creds.UsersFile(*state)
 	} else if len(cameras) > 0 || *host != "" {
 		fmt.Fprintf(stderr, "%s: --camera and --host need --state\n", name)

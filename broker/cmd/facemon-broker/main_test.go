@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -141,10 +143,22 @@ func TestStateAndUsersCommand(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("broker did not start")
 	}
+	// stdout is not a terminal: nothing on it, the banner in the
+	// first-run file, the log says where.
+	if out.String() != "" {
+		t.Errorf("secrets printed to a non-terminal stdout:\n%s", out.String())
+	}
+	fr, err := os.ReadFile(filepath.Join(dir, "first-run-credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"Dashboard login:       admin / ", "--username edge-door --camera-id door", "tcp://hub.lan:"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		if !strings.Contains(string(fr), want) {
+			t.Errorf("first-run file lacks %q:\n%s", want, fr)
 		}
+	}
+	if !strings.Contains(errb.String(), "facemon-broker users show --first-run --state "+dir) {
+		t.Errorf("the log does not say where the credentials are:\n%s", errb.String())
 	}
 	if strings.Contains(errb.String(), "ANONYMOUS") {
 		t.Errorf("anonymous warning with --state:\n%s", errb.String())

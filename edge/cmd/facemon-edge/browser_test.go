@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io/fs"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,11 @@ const framesJS = `Number(document.getElementById('view').dataset.frames||0)`
 // recognizer.
 func TestDashboardBrowser(t *testing.T) {
 	b := testbroker.Start(t)
-	e := startEdge(t, b.URL, "door", "--enrol-timeout", "1500ms")
+	// The recognizer's REST API for the login's person session (issue 17:
+	// without one a Capture is kept pending).
+	rs := httptest.NewServer(&recorder{})
+	t.Cleanup(rs.Close)
+	e := startEdge(t, b.URL, "door", "--enrol-timeout", "1500ms", "--recognizer-url", rs.URL)
 	ctx := newBrowser(t)
 	arts := testx.Artifacts(t)
 	t.Logf("artifacts: %s", arts)
@@ -218,7 +223,9 @@ func TestDashboardBrowser(t *testing.T) {
 // click shows the progress reaching "trained ...".
 func TestDashboardTrain(t *testing.T) {
 	b := testbroker.Start(t)
-	e := startEdge(t, b.URL, "door")
+	rs := httptest.NewServer(&recorder{})
+	t.Cleanup(rs.Close)
+	e := startEdge(t, b.URL, "door", "--recognizer-url", rs.URL)
 	ctx := newBrowser(t)
 	browserLogin(t, ctx, "http://"+e.Addr+"/", testPassword)
 	waitJS(t, ctx, framesJS+` > 0`, 10*time.Second)

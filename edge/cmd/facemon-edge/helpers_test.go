@@ -243,8 +243,9 @@ func startRecognizer(t *testing.T, broker, name string) *fakeRecognizer {
 	r := &fakeRecognizer{t: t, space: sp}
 	r.c = mqttClient(t, broker, "fake-recognizer-"+name, sp.Status(topic.KindRecognizer, name))
 	r.c.Subscribe(sp.AllCameras(topic.Frames), 0, r.frame)
-	r.c.Subscribe(sp.Command("enrol"), 1, r.enrol)
-	r.c.Subscribe(sp.Command("train"), 1, r.train)
+	// Edges send commands on their own camera's topics (issue 17).
+	r.c.Subscribe(sp.AllCameras(topic.Enrol), 1, r.enrol)
+	r.c.Subscribe(sp.AllCameras(topic.Train), 1, r.train)
 	t.Cleanup(r.Stop)
 	return r
 }
@@ -288,24 +289,43 @@ func (r *fakeRecognizer) frame(t string, b []byte) {
 	r.annotated.Add(1)
 }
 
-func (r *fakeRecognizer) enrol(_ string, b []byte) {
+func (r *fakeRecognizer) enrol(t string, b []byte) {
+	cam, _, err := r.space.ParseCamera(t)
+	if err != nil {
+		return
+	}
 	m, err := msg.DecodeEnrol(b)
 	if err != nil {
 		return
 	}
-	r.mu.Lock()
-	r.enrols = append(r.enrols, *m)
-	r.mu.Unlock()
-	res, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: m.ID, Name: m.Name, Status: msg.EnrolSaved, Faces: 1,
-		Path: fmt.Sprintf("%s/%d.jpg", m.Name, time.Now().UnixNano())})
-	r.c.Publish(r.space.EnrolResult(), 1, false, res)
+	res := msg.EnrolResult{V: msg.Version, ID: m.ID, Name: m.Name, Status: msg.EnrolSaved, Faces: 1,
+		Path: fmt.Sprintf("%s/%d.jpg", m.Name, time.Now().UnixNano())}
+	if m.Session == "" {
+		// Like the real recognizer: no person's session, kept pending.
+		res.Status, res.Path, res.Pending = msg.EnrolPending, "", "p-"+m.ID
+	} else {
+		r.mu.Lock()
+		r.enrols = append(r.enrols, *m)
+		r.mu.Unlock()
+	}
+	out, _ := json.Marshal(res)
+	r.c.Publish(r.space.CamResult(cam), 1, false, out)
 }
 
 // train answers like the real recognizer: a few retained "running"
 // statuses, then "done".
-func (r *fakeRecognizer) train(_ string, b []byte) {
+func (r *fakeRecognizer) train(t string, b []byte) {
+	cam, _, err := r.space.ParseCamera(t)
+	if err != nil {
+		return
+	}
 	m, err := msg.DecodeTrain(b)
 	if err != nil {
+		return
+	}
+	if m.Session == "" {
+		out, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: m.ID, Command: msg.CommandTrain, Status: msg.EnrolRefused, Error: "no valid session"})
+		r.c.Publish(r.space.CamResult(cam), 1, false, out)
 		return
 	}
 	r.mu.Lock()

@@ -7,9 +7,12 @@
 //
 // With --recognizer-url the dashboard also shows the recognizer's history
 // (people, events, unknown faces): the edge proxies /rapi/... to
-// <recognizer-url>/api/..., adding --api-token(-file) as a bearer token for
-// logged-in dashboard sessions. The dashboard needs a password login
-// (--login-file, created on first start; --no-login disables it).
+// <recognizer-url>/api/..., with the recognizer session token of the
+// browser's dashboard login as bearer (the login hands the password to the
+// recognizer's POST /api/sessions; the edge holds no API token). The
+// dashboard needs a password login (--login-file, created on first start;
+// --no-login disables it, and with it history, confirmed enrolment and
+// training).
 package main
 
 import (
@@ -33,6 +36,7 @@ import (
 	"github.com/facemon/facemon/dashboard"
 	"github.com/facemon/facemon/edge/capture"
 	"github.com/facemon/facemon/edge/enrol"
+	"github.com/facemon/facemon/edge/login"
 	"github.com/facemon/facemon/edge/metrics"
 	"github.com/facemon/facemon/edge/publish"
 	"github.com/facemon/facemon/edge/rapi"
@@ -74,7 +78,6 @@ type config struct {
 	LogLevel    slog.Level
 	// RecognizerURL is the recognizer's HTTP base URL ("" hides history).
 	RecognizerURL string
-	APIToken      string
 	APITimeout    time.Duration
 	// MQTT credentials (--username, --password-file or the environment).
 	MQTT mqttx.Credentials
@@ -132,7 +135,6 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.EnrolWait, "enrol-timeout", 3*time.Second, "how long to wait for the recognizer to answer an enrolment")
 	fs.DurationVar(&c.Reconnect, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts (a short one lets recognition resume soon after a broker restart)")
 	fs.StringVar(&c.RecognizerURL, "recognizer-url", "", "recognizer HTTP base URL (e.g. http://127.0.0.1:9101): the dashboard's People, Events and Unknowns views use its REST API through /rapi/ (empty: hidden)")
-	fs.StringVar(&c.APIToken, "api-token", "", "bearer token sent to the recognizer's REST API (env FACEMON_API_TOKEN)")
 	fs.StringVar(&c.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker and an https --recognizer-url (from facemon-recognizer certs; default: system roots)")
 	fs.DurationVar(&c.APITimeout, "recognizer-timeout", rapi.DefaultTimeout, "how long one proxied recognizer API request may take")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -148,13 +150,6 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Visit(func(f *flag.Flag) { c.QualitySet = c.QualitySet || f.Name == "quality" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	// Read after parsing, so --help never shows the token as a default;
-	// an explicit --api-token (even empty) wins.
-	tokenSet := false
-	fs.Visit(func(f *flag.Flag) { tokenSet = tokenSet || f.Name == "api-token" })
-	if !tokenSet {
-		c.APIToken = os.Getenv("FACEMON_API_TOKEN")
 	}
 	var errs []error
 	if err := mqttx.ValidateBroker(c.Broker); err != nil {
@@ -207,9 +202,6 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 			errs = append(errs, fmt.Errorf("--recognizer-url: %w", err))
 		}
 	}
-	if strings.ContainsAny(c.APIToken, "\r\n") {
-		errs = append(errs, errors.New("--api-token: contains a line break"))
-	}
 	if c.APITimeout <= 0 || c.APITimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--recognizer-timeout %v: must be in (0, 10m]", c.APITimeout))
 	}
@@ -218,9 +210,6 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if err := c.Web.validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.Web.APITokenFile != "" && c.APIToken != "" {
-		errs = append(errs, errors.New("--api-token-file and --api-token (or FACEMON_API_TOKEN) exclude each other"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -330,6 +319,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return nil
 	}
 
+	trn := train.New(train.Options{
+		Client: mq, Space: space, Camera: cfg.CameraID, RecognizerOnline: st.RecognizerOnline, Events: st.Publish,
+		Logger: log.With("component", "train"),
+	})
+
 	enr, err := enrol.New(enrol.Options{
 		Client:  mq,
 		Space:   space,
@@ -340,6 +334,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		},
 		RecognizerOnline: st.RecognizerOnline,
 		Events:           st.Publish,
+		TrainAnswer:      trn.HandleAnswer,
 		Metrics:          m,
 		Logger:           log.With("component", "enrol"),
 		Timeout:          cfg.EnrolWait,
@@ -361,12 +356,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	})
 
-	trn := train.New(train.Options{
-		Client: mq, Space: space, RecognizerOnline: st.RecognizerOnline, Events: st.Publish,
-		Logger: log.With("component", "train"),
-	})
-
-	var history http.Handler
+	var (
+		history http.Handler
+		issuer  login.Issuer
+	)
 	if cfg.RecognizerURL != "" {
 		var tc *tls.Config
 		if strings.HasPrefix(cfg.RecognizerURL, "https:") {
@@ -375,7 +368,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 				return err
 			}
 		}
-		ro := rapi.Options{Target: cfg.RecognizerURL, Token: sec.APIToken, Timeout: cfg.APITimeout, TLS: tc,
+		// The bearer of each request is its dashboard login's recognizer
+		// session token (no API token on the edge).
+		ro := rapi.Options{Target: cfg.RecognizerURL, Timeout: cfg.APITimeout, TLS: tc,
+			Token: login.RequestToken,
+			Refused: func(r *http.Request, tok string) {
+				login.RequestTokenRefused(r, tok, rapi.RefusedMessage)
+			},
 			Logger: log.With("component", "rapi")}
 		if sec.Auth != nil {
 			ro.Authorized = sec.Auth.LoggedIn
@@ -386,6 +385,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 		history = px
+		issuer = px.Sessions()
+	}
+	if sec.Auth == nil && !cfg.Web.NoLogin {
+		ln.Close()
+		return errors.New("dashboard login not set up")
+	}
+	if sec.Auth != nil {
+		sec.Auth.SetIssuer(issuer)
 	}
 
 	pub := publish.NewFrames(mq, space.Frames(cfg.CameraID), m, log.With("component", "publish"))
@@ -463,7 +470,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 	log.Info("facemon-edge running", "listen", ln.Addr().String(), "broker", redact.URL(cfg.Broker),
 		"source", cfg.Source.String(), "fps", cfg.FPS, "dataset", cfg.Dataset,
-		"recognizer_url", redact.URL(cfg.RecognizerURL), "api_token", sec.APIToken != "",
+		"recognizer_url", redact.URL(cfg.RecognizerURL),
 		"login", sec.Auth != nil, "https", cfg.Web.TLSCert != "")
 
 	var runErr error

@@ -45,6 +45,13 @@ type recorder struct {
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == "/api/sessions" && req.Method == "POST" {
+		// A person's session for the dashboard login.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		io.WriteString(w, `{"token":"sess-token-1","expires":"2099-01-01T00:00:00Z"}`)
+		return
+	}
 	r.mu.Lock()
 	r.reqs = append(r.reqs, req.Method+" "+req.URL.Path+" auth="+req.Header.Get("Authorization"))
 	r.mu.Unlock()
@@ -74,7 +81,7 @@ func TestDashboardSecurityBrowser(t *testing.T) {
 	rapi := &recorder{}
 	rs := httptest.NewServer(rapi)
 	t.Cleanup(rs.Close)
-	e := startEdge(t, b.URL, "door", "--enrol-timeout", "1500ms", "--recognizer-url", rs.URL, "--api-token", "api-secret")
+	e := startEdge(t, b.URL, "door", "--enrol-timeout", "1500ms", "--recognizer-url", rs.URL)
 	rec := startRecognizer(t, b.URL, "r1")
 	_, port, _ := net.SplitHostPort(e.Addr)
 	base := "http://127.0.0.1:" + port
@@ -182,7 +189,7 @@ func TestDashboardSecurityBrowser(t *testing.T) {
 	if enr := rec.Enrols(); len(enr) != 1 || enr[0].Name != "Lin-Manuel Miranda" {
 		t.Fatalf("enrolments %+v", enr)
 	}
-	// History through the proxy carries the edge's token.
+	// History through the proxy carries the login's recognizer session.
 	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#people")); err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +197,8 @@ func TestDashboardSecurityBrowser(t *testing.T) {
 	rapi.mu.Lock()
 	reqs := append([]string(nil), rapi.reqs...)
 	rapi.mu.Unlock()
-	if len(reqs) == 0 || !strings.HasSuffix(reqs[len(reqs)-1], "auth=Bearer api-secret") {
-		t.Errorf("proxied requests %v: want the edge's token", reqs)
+	if len(reqs) == 0 || !strings.HasSuffix(reqs[len(reqs)-1], "auth=Bearer sess-token-1") {
+		t.Errorf("proxied requests %v: want the login's session token", reqs)
 	}
 
 	// Brute force from a second browser (the same address): 5 attempts a

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/facemon/facemon/edge/login"
+	"github.com/facemon/facemon/shared/firstrun"
 	"github.com/facemon/facemon/shared/httpauth"
 )
 
@@ -28,7 +29,6 @@ type webConfig struct {
 	State            string // edge state directory
 	LoginFile        string // bcrypt hash of the dashboard password
 	NoLogin          bool
-	APITokenFile     string
 	MetricsTokenFile string
 	TLSCert, TLSKey  string
 }
@@ -36,8 +36,7 @@ type webConfig struct {
 func (w *webConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.State, "state", "var/edge", "edge state directory (0700): holds dashboard.bcrypt unless --login-file says otherwise")
 	fs.StringVar(&w.LoginFile, "login-file", "", "bcrypt hash of the dashboard password (default <state>/dashboard.bcrypt); when missing, a random password is generated, its hash stored there and the password printed once on stdout")
-	fs.BoolVar(&w.NoLogin, "no-login", false, "serve the dashboard, live view and /rapi/ WITHOUT a login (anyone who reaches the port gets them, and the API token's rights)")
-	fs.StringVar(&w.APITokenFile, "api-token-file", "", "file holding the recognizer's REST API token (e.g. the recognizer's <state>/api-token); overrides --api-token")
+	fs.BoolVar(&w.NoLogin, "no-login", false, "serve the dashboard and live view WITHOUT a login (anyone who reaches the port sees the cameras; history, training and confirmed enrolments need a login, whose session the recognizer issues)")
 	fs.StringVar(&w.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics and /healthz (default: both answer loopback clients only)")
 	fs.StringVar(&w.TLSCert, "tls-cert", "", "serve the dashboard over HTTPS with this certificate (PEM; needs --tls-key)")
 	fs.StringVar(&w.TLSKey, "tls-key", "", "private key (PEM) for --tls-cert")
@@ -63,7 +62,6 @@ func (w *webConfig) validate() error {
 // webSecrets is what the web side needs at run time.
 type webSecrets struct {
 	Auth         *login.Auth // nil with --no-login
-	APIToken     string
 	MetricsToken string
 }
 
@@ -71,18 +69,11 @@ type webSecrets struct {
 // password file on first start).
 func setupWeb(c config, ln net.Listener, log *slog.Logger) (webSecrets, error) {
 	w := c.Web
-	s := webSecrets{APIToken: c.APIToken}
+	s := webSecrets{}
 	if w.TLSCert != "" {
 		if _, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey); err != nil {
 			return s, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-	}
-	if w.APITokenFile != "" {
-		tok, err := httpauth.ReadSecret(w.APITokenFile)
-		if err != nil {
-			return s, fmt.Errorf("--api-token-file: %w", err)
-		}
-		s.APIToken = tok
 	}
 	if w.MetricsTokenFile != "" {
 		tok, err := httpauth.ReadSecret(w.MetricsTokenFile)
@@ -93,7 +84,7 @@ func setupWeb(c config, ln net.Listener, log *slog.Logger) (webSecrets, error) {
 	}
 	if w.NoLogin {
 		log.Warn("DASHBOARD LOGIN DISABLED (--no-login): anyone who reaches " + c.Listen +
-			" sees the cameras, can enrol faces and train, and uses the recognizer API with this edge's token")
+			" sees the cameras and can queue captures (kept pending by the recognizer); history and training need a login")
 		return s, nil
 	}
 	pw, err := login.Ensure(w.LoginFile)
@@ -101,8 +92,17 @@ func setupWeb(c config, ln net.Listener, log *slog.Logger) (webSecrets, error) {
 		return s, err
 	}
 	if pw != "" {
-		fmt.Fprint(stdout, login.Banner(w.LoginFile, pw, dashboardURL(ln, w.TLSCert != "")))
-		log.Info("dashboard password created; shown once on stdout", "login_file", w.LoginFile)
+		// On a terminal only: under systemd or compose stdout is the journal
+		// or the container log; then the password goes to a 0600 file.
+		saved, err := firstrun.Show(stdout, w.State, login.Banner(w.LoginFile, pw, dashboardURL(ln, w.TLSCert != "")))
+		if err != nil {
+			return s, err
+		}
+		if saved != "" {
+			log.Warn(firstrun.Hint("", w.State), "login_file", w.LoginFile)
+		} else {
+			log.Info("dashboard password created; shown once on the terminal", "login_file", w.LoginFile)
+		}
 	}
 	a, err := login.New(login.Options{HashFile: w.LoginFile, Secure: w.TLSCert != "", Logger: log.With("component", "login")})
 	if err != nil {

@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/edge/login"
+	"github.com/facemon/facemon/shared/firstrun"
 	"github.com/facemon/facemon/shared/testx"
 	"github.com/facemon/facemon/shared/tlsx"
 )
 
 func TestParseConfigWeb(t *testing.T) {
-	t.Setenv("FACEMON_API_TOKEN", "")
 	c, err := parseConfig([]string{"facemon-edge"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,8 @@ func TestParseConfigWeb(t *testing.T) {
 		{"--no-login", "--login-file", "x"},
 		{"--tls-cert", "c.pem"},
 		{"--tls-key", "k.pem"},
-		{"--api-token", "t", "--api-token-file", "f"},
+		{"--api-token", "t"},
+		{"--api-token-file", "f"},
 		{"--state", ""},
 	} {
 		if _, err := parseConfig(append([]string{"facemon-edge"}, bad...), io.Discard); err == nil {
@@ -49,8 +50,10 @@ func TestParseConfigWeb(t *testing.T) {
 	}
 }
 
-// TestFirstStartPassword: without a login file the edge creates one, prints
-// the password once on stdout (never in the log), and that password logs in.
+// TestFirstStartPassword: without a login file the edge creates one; with
+// stdout not a terminal (a journal, a container log) the password is written
+// once to <state>/first-run-credentials (0600), never to stdout or the log,
+// which says where it is; and that password logs in.
 func TestFirstStartPassword(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "edge-state")
 	var out testx.Buffer
@@ -90,13 +93,26 @@ func TestFirstStartPassword(t *testing.T) {
 		}
 	}
 	addr, logs, stop := start()
-	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out.String())
+	if out.String() != "" {
+		t.Fatalf("stdout is not a terminal, yet the edge printed: %q", out.String())
+	}
+	saved, err := os.ReadFile(filepath.Join(state, firstrun.FileName))
+	if err != nil {
+		t.Fatalf("no first-run credentials file: %v", err)
+	}
+	if st, _ := os.Stat(filepath.Join(state, firstrun.FileName)); st.Mode().Perm() != 0o600 {
+		t.Errorf("first-run file mode %v, want 0600", st.Mode().Perm())
+	}
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(string(saved))
 	if m == nil {
-		t.Fatalf("no password banner on stdout: %q", out.String())
+		t.Fatalf("no password in the first-run file: %q", saved)
 	}
 	pw := m[1]
 	if strings.Contains(logs.String(), pw) {
 		t.Fatal("the password reached the log")
+	}
+	if !strings.Contains(logs.String(), firstrun.FileName) {
+		t.Errorf("the log does not say where the password is:\n%s", logs.String())
 	}
 	file := filepath.Join(state, "dashboard.bcrypt")
 	st, err := os.Stat(file)
@@ -123,12 +139,18 @@ func TestFirstStartPassword(t *testing.T) {
 	}
 	stop()
 
-	// Second start: the file is kept, nothing printed.
+	// Second start: the file is kept, nothing printed or saved.
 	n := len(out.String())
+	if err := os.Remove(filepath.Join(state, firstrun.FileName)); err != nil {
+		t.Fatal(err)
+	}
 	_, _, stop = start()
 	stop()
 	if len(out.String()) != n {
 		t.Errorf("printed again on the second start: %q", out.String()[n:])
+	}
+	if _, err := os.Stat(filepath.Join(state, firstrun.FileName)); err == nil {
+		t.Error("first-run credentials written again on the second start")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/face/dlib"
+	"github.com/facemon/facemon/recognizer/internal/cmykjpeg"
 	"github.com/facemon/facemon/recognizer/internal/testenv"
 )
 
@@ -211,3 +212,45 @@ func TestClosedEngine(t *testing.T) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func boundsOf(r *face.Result) image.Rectangle { return image.Rect(0, 0, r.Width, r.Height) }
+
+// Greyscale and CMYK JPEGs and greyscale PNGs (8- and 16-bit), made from
+// the shared photos, give one face each and a descriptor close to the
+// colour photo's (the native loader reads colour JPEGs only; Prepare
+// re-encodes the others).
+func TestGreyAndCMYKImagesDecode(t *testing.T) {
+	e := openEngine(t)
+	for _, p := range []string{"faces/obama/1.jpg", "edge/obama-480p.jpg", "edge/32bit.png"} {
+		data, err := os.ReadFile(testenv.Testdata(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := face.DefaultAnalyzer.Analyze(e, data)
+		if err != nil || len(ref.Faces) != 1 {
+			t.Fatalf("%s in colour: %v, %v", p, ref, err)
+		}
+		vs, err := cmykjpeg.Variants(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			t.Run(p+"/"+v.Name, func(t *testing.T) {
+				want := map[string]string{"grey-jpeg": "gray", "cmyk-jpeg": "cmyk", "grey-png": "gray", "grey16-png": "gray16"}[v.Name]
+				if m := cmykjpeg.ColorModel(v.Data); m != want {
+					t.Fatalf("variant decodes as %s, want %s", m, want)
+				}
+				res, err := face.DefaultAnalyzer.Analyze(e, v.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Faces) != 1 {
+					t.Fatalf("%d faces, want 1", len(res.Faces))
+				}
+				d := face.Distance(res.Faces[0].Descriptor, ref.Faces[0].Descriptor)
+				t.Logf("distance to the colour photo's descriptor: %.3f", d)
+				if d > 0.35 {
+					t.Errorf("descriptor %.3f from the colour photo's, want <= 0.35", d)
+				}
+			})
+		}
+	}
+}

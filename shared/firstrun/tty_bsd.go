@@ -1,0 +1,14 @@
+//go:build darwin || freebsd || netbsd || openbsd
+
+package firstrun
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+func isTerminal(fd uintptr) bool {
+	var t syscall.Termios
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCGETA, uintptr(unsafe.Pointer(&t)))
+	return e == 0
+}
