@@ -26,26 +26,59 @@ type viewers struct {
 	n     map[string]int       // cameras with viewers > 0 only
 	last  map[string]time.Time // last annotated frame, per camera with state
 	limit int
+	// remote: per edge (its camera id) that shows other cameras' live
+	// views (--view-all), those cameras; edges with a non-empty list only.
+	remote map[string][]string
 }
 
 func newViewers(limit int) *viewers {
-	return &viewers{n: map[string]int{}, last: map[string]time.Time{}, limit: limit}
+	return &viewers{n: map[string]int{}, last: map[string]time.Time{}, limit: limit, remote: map[string][]string{}}
 }
 
-// set records camera id's count; it reports false when a new camera with
-// viewers could not be recorded (limit cameras already have some).
-func (v *viewers) set(id string, n int) bool {
+// set records camera id's count and the remote cameras its edge shows; it
+// reports false when a new camera with viewers could not be recorded
+// (limit cameras already have some).
+func (v *viewers) set(id string, n int, remote []string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	_, had := v.n[id]
+	_, hadRemote := v.remote[id]
 	if n <= 0 {
 		delete(v.n, id)
-		return true
 	}
-	if _, ok := v.n[id]; !ok && len(v.n) >= v.limit {
-		return false
+	if len(remote) == 0 {
+		delete(v.remote, id)
 	}
-	v.n[id] = n
+	if n > 0 {
+		if !had && len(v.n) >= v.limit {
+			return false
+		}
+		v.n[id] = n
+	}
+	if len(remote) > 0 {
+		if !hadRemote && len(v.remote) >= v.limit {
+			return false
+		}
+		v.remote[id] = remote
+	}
 	return true
+}
+
+// remoteViews counts the edges, online by online(), that show camera id
+// as a remote camera.
+func (v *viewers) remoteViews(id string, online func(string) bool) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for edge, cams := range v.remote {
+		for _, c := range cams {
+			if c == id && online(edge) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 func (v *viewers) count(id string) int {
@@ -73,20 +106,22 @@ func (p *Pipeline) HandleViewers(t string, payload []byte) {
 		p.log.Warn("malformed viewers message ignored", "topic", t, "err", err)
 		return
 	}
-	if !p.views.set(cam, m.Viewers) {
+	if !p.views.set(cam, m.Viewers, m.Remote) {
 		p.log.Warn("viewers message ignored: too many cameras have viewers", "camera", cam, "max", p.views.limit)
 		return
 	}
-	p.log.Debug("viewers", "camera", cam, "viewers", m.Viewers)
+	p.log.Debug("viewers", "camera", cam, "viewers", m.Viewers, "remote", m.Remote)
 }
 
 // Viewers returns the viewers count that counts for camera id: its edge's
-// last retained count while the edge is announced online, else 0.
+// last retained count while the edge is announced online, plus one per
+// other online edge (--view-all) that shows it live.
 func (p *Pipeline) Viewers(id string) int {
-	if !p.reg.isOnline(id) {
-		return 0
+	n := 0
+	if p.reg.isOnline(id) {
+		n = p.views.count(id)
 	}
-	return p.views.count(id)
+	return n + p.views.remoteViews(id, p.reg.isOnline)
 }
 
 // annotating decides whether camera id's frame gets an annotated frame:

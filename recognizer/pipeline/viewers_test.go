@@ -96,6 +96,19 @@ func TestAnnotatedOnlyWhileWatched(t *testing.T) {
 	if p.Viewers("c") != 2 || p.Viewers("other") != 0 {
 		t.Fatalf("Viewers: c %d, other %d", p.Viewers("c"), p.Viewers("other"))
 	}
+	// Another edge (--view-all) shows camera c live while c's own edge has
+	// no viewers: c is drawn while that edge is online and lists it.
+	p.HandleViewers("cam/c/viewers", []byte(`{"v":1,"viewers":0}`))
+	step("own viewers gone", 2, 0)
+	p.HandleEdgeStatus("facemon/status/edge/front", []byte(topic.Online))
+	p.HandleViewers("cam/front/viewers", []byte(`{"v":1,"viewers":0,"remote":["c"]}`))
+	step("watched from edge front", 2, 2)
+	p.HandleEdgeStatus("facemon/status/edge/front", []byte(topic.Offline))
+	step("edge front offline", 2, 0)
+	p.HandleEdgeStatus("facemon/status/edge/front", []byte(topic.Online))
+	step("edge front back", 1, 1)
+	p.HandleViewers("cam/front/viewers", []byte(`{"v":1,"viewers":1}`))
+	step("front watches only itself", 2, 0)
 }
 
 // With nobody watching, a followed frame (no detection) is not decoded at

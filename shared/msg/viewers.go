@@ -3,6 +3,8 @@ package msg
 import (
 	"fmt"
 	"strings"
+
+	"github.com/facemon/facemon/shared/topic"
 )
 
 // Viewers is the retained payload of cam/<id>/viewers: how many live views
@@ -12,10 +14,18 @@ import (
 type Viewers struct {
 	V       int `json:"v"`
 	Viewers int `json:"viewers"`
+	// Remote lists the other cameras this edge (started with --view-all)
+	// serves live views of right now: their annotated frames are drawn too,
+	// although their own edges may have no viewers. Optional.
+	Remote []string `json:"remote,omitempty"`
 }
 
-// MaxViewers bounds the count (a larger one is refused as malformed).
-const MaxViewers = 1 << 20
+// MaxViewers bounds the count (a larger one is refused as malformed);
+// MaxRemoteViewed bounds Remote.
+const (
+	MaxViewers      = 1 << 20
+	MaxRemoteViewed = 64
+)
 
 // Validate checks the version and the count.
 func (m *Viewers) Validate() error {
@@ -24,6 +34,14 @@ func (m *Viewers) Validate() error {
 	}
 	if m.Viewers < 0 || m.Viewers > MaxViewers {
 		return fmt.Errorf("msg: viewers %d: want 0..%d", m.Viewers, MaxViewers)
+	}
+	if len(m.Remote) > MaxRemoteViewed {
+		return fmt.Errorf("msg: viewers: %d remote cameras, want at most %d", len(m.Remote), MaxRemoteViewed)
+	}
+	for _, id := range m.Remote {
+		if !topic.ValidID(id) {
+			return fmt.Errorf("msg: viewers: remote camera %q: %w", id, topic.ErrBadID)
+		}
 	}
 	return nil
 }
@@ -35,7 +53,7 @@ func DecodeViewers(b []byte) (Viewers, error) {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return m, nil
 	}
-	if err := Decode(b, 256, &m); err != nil {
+	if err := Decode(b, 256+MaxRemoteViewed*(64+3), &m); err != nil {
 		return Viewers{}, err
 	}
 	return m, nil
