@@ -8,6 +8,7 @@
 package stream
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -236,6 +237,20 @@ func (h *Hub) Viewers(id string) int {
 		return len(c.subs)
 	}
 	return 0
+}
+
+// Viewed returns the cameras that have subscribers (live views), sorted.
+func (h *Hub) Viewed() []string {
+	h.mu.Lock()
+	var ids []string
+	for id, c := range h.cams {
+		if len(c.subs) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	h.mu.Unlock()
+	sort.Strings(ids)
+	return ids
 }
 
 // put replaces whatever is in the mailbox with f. Called with h.mu held, so

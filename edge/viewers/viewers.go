@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,10 @@ type Options struct {
 	Client Client
 	Topic  string     // cam/<id>/viewers
 	Count  func() int // current live views of the camera (stream.Hub.Viewers)
+	// Remote, when set (an edge started with --view-all), returns the
+	// other cameras this edge shows live now; they are announced in the
+	// payload's "remote" list so the recognizer draws for them too.
+	Remote func() []string
 	// Linger is how long the count must stay at zero before zero is
 	// announced (default 2 s), so a page reload (the WebSocket closes and
 	// reopens) does not switch the drawing off and on.
@@ -80,9 +85,46 @@ func (a *Announcer) Reconnected() {
 	a.Changed()
 }
 
-func payload(n int) []byte {
-	b, _ := json.Marshal(msg.Viewers{V: msg.Version, Viewers: n})
+// state is what is announced: whether the camera has viewers, and which
+// remote cameras this edge shows.
+type state struct {
+	n      int
+	remote []string
+}
+
+func (s state) payload() []byte {
+	b, _ := json.Marshal(msg.Viewers{V: msg.Version, Viewers: s.n, Remote: s.remote})
 	return b
+}
+
+// adds reports whether s shows something that old does not (a viewer of
+// the camera, or a remote camera): announced at once; only removals wait
+// for the linger.
+func (s state) adds(old state) bool {
+	if s.n > 0 && old.n <= 0 {
+		return true
+	}
+	for _, id := range s.remote {
+		if !slices.Contains(old.remote, id) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s state) same(old state) bool {
+	return (s.n > 0) == (old.n > 0) && slices.Equal(s.remote, old.remote)
+}
+
+func (a *Announcer) current() state {
+	s := state{n: a.o.Count()}
+	if a.o.Remote != nil {
+		s.remote = a.o.Remote()
+		if len(s.remote) > msg.MaxRemoteViewed {
+			s.remote = s.remote[:msg.MaxRemoteViewed]
+		}
+	}
+	return s
 }
 
 // Run announces until ctx ends, then clears the retained count (empty
@@ -90,8 +132,9 @@ func payload(n int) []byte {
 func (a *Announcer) Run(ctx context.Context) {
 	t := time.NewTicker(a.o.Poll)
 	defer t.Stop()
-	sent := -1 // the count last announced on this connection; -1: none yet
-	var zeroSince time.Time
+	var sent state
+	announced := false  // sent holds what this connection was told
+	var since time.Time // when the state first differed from sent by removals only
 	for {
 		select {
 		case <-ctx.Done():
@@ -105,31 +148,32 @@ func (a *Announcer) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		if a.resend.Swap(false) {
-			sent = -1
+			announced = false
 		}
 		if !a.o.Client.Connected() {
-			sent = -1 // announce again on the next connection
+			announced = false // announce again on the next connection
 			continue
 		}
-		n := a.o.Count()
-		if n > 0 {
-			zeroSince = time.Time{}
-		} else if sent > 0 {
-			if zeroSince.IsZero() {
-				zeroSince = time.Now()
+		cur := a.current()
+		if announced && cur.same(sent) {
+			since = time.Time{}
+			continue
+		}
+		if announced && !cur.adds(sent) {
+			// Only removals (the last viewer left, a remote camera is no
+			// longer shown): wait for the linger, a reload comes back.
+			if since.IsZero() {
+				since = time.Now()
 			}
-			if time.Since(zeroSince) < a.o.Linger {
+			if time.Since(since) < a.o.Linger {
 				continue
 			}
 		}
-		if sent >= 0 && (n > 0) == (sent > 0) {
-			continue
-		}
-		if err := a.o.Client.Publish(a.o.Topic, 1, true, payload(n)); err != nil {
+		if err := a.o.Client.Publish(a.o.Topic, 1, true, cur.payload()); err != nil {
 			a.o.Logger.Debug("viewers count not published", "err", err)
 			continue
 		}
-		a.o.Logger.Debug("viewers announced", "topic", a.o.Topic, "viewers", n)
-		sent = n
+		a.o.Logger.Debug("viewers announced", "topic", a.o.Topic, "viewers", cur.n, "remote", cur.remote)
+		sent, announced, since = cur, true, time.Time{}
 	}
 }

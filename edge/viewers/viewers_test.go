@@ -140,3 +140,52 @@ func ctx2(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// An edge with --view-all lists the other cameras it shows live in
+// "remote", at once when one is added and after the linger when removed.
+func TestAnnouncerRemoteCameras(t *testing.T) {
+	b := testbroker.Start(t)
+	const tp = "cam/front/viewers"
+	cl, err := mqttx.New(mqttx.Options{Broker: b.URL, ClientID: "edge-front"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	obsSeen := &seen{}
+	obs, err := mqttx.New(mqttx.Options{Broker: b.URL, ClientID: "observer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+	obs.Subscribe(tp, 1, obsSeen.add)
+	var a *Announcer
+	hub := stream.New(stream.Options{OnViewers: func(string) { a.Changed() }})
+	a = New(Options{Client: cl, Topic: tp, Count: func() int { return hub.Viewers("front") },
+		Remote: func() []string {
+			var r []string
+			for _, id := range hub.Viewed() {
+				if id != "front" {
+					r = append(r, id)
+				}
+			}
+			return r
+		}, Linger: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	waitLast(t, obsSeen, `{"v":1,"viewers":0}`, 10*time.Second)
+	back := hub.Subscribe("back")
+	d := waitLast(t, obsSeen, `{"v":1,"viewers":0,"remote":["back"]}`, 2*time.Second)
+	if d > 100*time.Millisecond {
+		t.Errorf("remote camera announced after %v; want at once", d)
+	}
+	own := hub.Subscribe("front")
+	waitLast(t, obsSeen, `{"v":1,"viewers":1,"remote":["back"]}`, 2*time.Second)
+	back.Close()
+	d = waitLast(t, obsSeen, `{"v":1,"viewers":1}`, 2*time.Second)
+	if d < 250*time.Millisecond {
+		t.Errorf("remote camera removed after %v, before the linger", d)
+	}
+	own.Close()
+	waitLast(t, obsSeen, `{"v":1,"viewers":0}`, 2*time.Second)
+}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,7 +250,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// client exists, hears every change of the hub's subscribers.
 	var ann atomic.Pointer[viewers.Announcer]
 	hub := stream.New(stream.Options{Freshness: cfg.Freshness, OnViewers: func(id string) {
-		if a := ann.Load(); a != nil && id == cfg.CameraID {
+		if a := ann.Load(); a != nil && (id == cfg.CameraID || cfg.ViewAll) {
 			a.Changed()
 		}
 	}})
@@ -283,8 +284,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer mq.Close()
-	announcer := viewers.New(viewers.Options{Client: mq, Topic: space.Viewers(cfg.CameraID),
-		Count: func() int { return hub.Viewers(cfg.CameraID) }, Logger: log.With("component", "viewers")})
+	vo := viewers.Options{Client: mq, Topic: space.Viewers(cfg.CameraID),
+		Count: func() int { return hub.Viewers(cfg.CameraID) }, Logger: log.With("component", "viewers")}
+	if cfg.ViewAll {
+		// Other cameras shown here are announced too (their own edges may
+		// have no viewers), so the recognizer draws for them.
+		vo.Remote = func() []string {
+			return slices.DeleteFunc(hub.Viewed(), func(id string) bool { return id == cfg.CameraID })
+		}
+	}
+	announcer := viewers.New(vo)
 	ann.Store(announcer)
 	mq.OnReconnect(announcer.Reconnected)
 
