@@ -316,14 +316,17 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		}
 		mu.Unlock()
 	})
-	annotated := 0 // cam/+/annotated frames received while measuring
+	// cam/+/annotated frames received while measuring, by cam/seq and
+	// capture time (their JPEG metadata), counted as the identities are.
+	annGot := map[string]time.Time{}
 	obs.Subscribe(space.AllCameras(topic.Annotated), 0, func(_ string, p []byte) {
-		if msg.CheckJPEG(p, msg.MaxFrameBytes) != nil {
+		meta, err := msg.ExtractMeta(p)
+		if err != nil || msg.CheckJPEG(p, msg.MaxFrameBytes) != nil {
 			return
 		}
 		mu.Lock()
-		if measuring {
-			annotated++
+		if measuring && (f.edge != "" || meta.Seq > warmSeq) {
+			annGot[fmt.Sprintf("%s/%d", meta.Camera, meta.Seq)] = meta.Captured
 		}
 		mu.Unlock()
 	})
@@ -389,6 +392,11 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		for k, a := range got { // only frames captured in the window
 			if a.captured.Before(window0) || !a.captured.Before(edgeT) {
 				delete(got, k)
+			}
+		}
+		for k, c := range annGot {
+			if c.Before(window0) || !c.Before(edgeT) {
+				delete(annGot, k)
 			}
 		}
 		mu.Unlock()
@@ -505,9 +513,9 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 			r.StageMS[k] = v * 1000 / float64(len(got))
 		}
 	}
-	r.Viewer, r.Annotated = viewer, annotated
+	r.Viewer, r.Annotated = viewer, len(annGot)
 	if r.CPUSeconds > 0 {
-		r.AnnPerCPU = float64(annotated) / r.CPUSeconds
+		r.AnnPerCPU = float64(len(annGot)) / r.CPUSeconds
 		r.FramesPerCPU = float64(len(got)) / r.CPUSeconds
 	}
 	return r, nil
