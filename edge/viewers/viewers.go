@@ -3,7 +3,8 @@
 // on cam/<id>/viewers when the count of live views (dashboard WebSockets
 // and /video_feed MJPEG clients, edge/stream subscribers) changes between
 // zero and non-zero, again on every (re)connection, and an empty retained
-// message when the edge stops cleanly. The recognizer draws and publishes
+// message when the edge stops cleanly. An edge with --view-all also lists
+// the other cameras it shows live ("remote"). The recognizer draws and publishes
 // annotated frames only while the count is above zero and this edge's
 // status is online, so a killed edge (its will sets the status offline)
 // does not leave it drawing for nobody.
