@@ -72,7 +72,8 @@ func analyse(ids []*msg.Identities) latencyReport {
 }
 
 // The whole system on the embedded broker: the shared video as the camera,
-// identities name the performer, annotated frames arrive.
+// identities name the performer, annotated frames arrive at the Home
+// Assistant image rate (nobody watches the live view).
 func TestEndToEndEmbeddedBroker(t *testing.T) {
 	port := freePort(t)
 	brokerURL := fmt.Sprintf("tcp://127.0.0.1:%d", port)
@@ -125,8 +126,11 @@ func TestEndToEndEmbeddedBroker(t *testing.T) {
 	if float64(r.named) < 0.5*float64(r.withFaces) {
 		t.Fatalf("%s named in %d of %d frames with faces", performer, r.named, r.withFaces)
 	}
-	if annotated < r.frames/2 {
-		t.Fatalf("annotated frames %d for %d identities", annotated, r.frames)
+	// Nobody watches the edge's live view: annotated frames only at the
+	// Home Assistant image rate (serve's --ha-image-interval 10s: the
+	// first frame and one 10 s later). TestAnnotatedOnDemand opens a view.
+	if annotated < 1 || annotated > 3 {
+		t.Fatalf("annotated frames %d in 12 s without a viewer; want 1..3 (one every 10 s for Home Assistant)", annotated)
 	}
 	if got := obs.statusOf(topic.New("").Status(topic.KindRecognizer, "rec1")); got != topic.Online {
 		t.Fatalf("recognizer status %q", got)

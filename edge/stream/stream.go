@@ -8,6 +8,7 @@
 package stream
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -47,12 +48,17 @@ type Options struct {
 	Freshness time.Duration
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
+	// OnViewers, when set, is called (outside the hub's lock, so it may
+	// call Viewers; it must not block) after a camera's subscriber count
+	// changed.
+	OnViewers func(camera string)
 }
 
 // Hub holds the newest raw and annotated frame of every camera it is fed.
 type Hub struct {
-	fresh time.Duration
-	now   func() time.Time
+	fresh     time.Duration
+	now       func() time.Time
+	onViewers func(camera string)
 
 	mu   sync.Mutex
 	cams map[string]*camera
@@ -72,7 +78,7 @@ func New(o Options) *Hub {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Hub{fresh: o.Freshness, now: o.Now, cams: map[string]*camera{}}
+	return &Hub{fresh: o.Freshness, now: o.Now, onViewers: o.OnViewers, cams: map[string]*camera{}}
 }
 
 // Freshness returns the freshness window.
@@ -211,13 +217,40 @@ type Sub struct {
 func (h *Hub) Subscribe(id string) *Sub {
 	s := &Sub{h: h, id: id, c: make(chan *Frame, 1)}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	c := h.cam(id)
 	c.subs[s] = struct{}{}
 	if f := h.current(c); f != nil {
 		s.c <- f
 	}
+	h.mu.Unlock()
+	if h.onViewers != nil {
+		h.onViewers(id)
+	}
 	return s
+}
+
+// Viewers returns how many subscribers (live views) camera id has.
+func (h *Hub) Viewers(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.cams[id]; c != nil {
+		return len(c.subs)
+	}
+	return 0
+}
+
+// Viewed returns the cameras that have subscribers (live views), sorted.
+func (h *Hub) Viewed() []string {
+	h.mu.Lock()
+	var ids []string
+	for id, c := range h.cams {
+		if len(c.subs) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	h.mu.Unlock()
+	sort.Strings(ids)
+	return ids
 }
 
 // put replaces whatever is in the mailbox with f. Called with h.mu held, so
@@ -256,9 +289,12 @@ func (s *Sub) Dropped() uint64 {
 func (s *Sub) Close() {
 	s.once.Do(func() {
 		s.h.mu.Lock()
-		defer s.h.mu.Unlock()
 		if c := s.h.cams[s.id]; c != nil {
 			delete(c.subs, s)
+		}
+		s.h.mu.Unlock()
+		if s.h.onViewers != nil {
+			s.h.onViewers(s.id)
 		}
 	})
 }

@@ -34,6 +34,7 @@ type flags struct {
 	fps                                              float64
 	duration, start                                  time.Duration
 	static, wideFull                                 bool
+	viewer, compare                                  bool
 }
 
 // Main implements `facemon-recognizer bench`. Each variant runs in a child
@@ -68,6 +69,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.jsonOut, "json", "", "also write the reports as JSON to this file")
 	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
 	fs.StringVar(&f.edge, "edge", "", "with --live: a facemon-edge binary; --cameras edge processes capture --video in a loop at --fps and publish (so the edges' decode, JPEG and MQTT costs count, and their CPU is reported) instead of in-process publishers of pre-encoded frames")
+	fs.BoolVar(&f.viewer, "viewer", true, "with --live: every camera has a live viewer (announced on cam/<id>/viewers, or an MJPEG client of each --edge), so annotated frames are drawn and published; false: nobody watches, only identities go out")
+	fs.BoolVar(&f.compare, "compare", false, "with --live: run the engine-only naive and facemon variants, then the live stack with a viewer and without, and print annotated frames per CPU second of the whole serve process side by side")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")

@@ -54,6 +54,15 @@ type LiveReport struct {
 	// StageMS is the recognizer's wall ms per received frame by stage
 	// (from /metrics, warm-up included).
 	StageMS map[string]float64 `json:"stage_ms"`
+	// Viewer: every camera had a live viewer (CONTRACTS C2), so the
+	// recognizer drew and published annotated frames; Annotated counts the
+	// cam/+/annotated frames received while measuring, AnnPerCPU per CPU
+	// second of the whole serve process (embedded broker included).
+	Viewer    bool    `json:"viewer"`
+	Annotated int     `json:"annotated"`
+	AnnPerCPU float64 `json:"annotated_per_cpu_s"`
+	// FramesPerCPU is identities (answered frames) per CPU second.
+	FramesPerCPU float64 `json:"frames_per_cpu_s"`
 }
 
 // freeAddr returns a free loopback TCP address (freeport.Port).
@@ -87,28 +96,106 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(u+st) * 10 * time.Millisecond, nil
 }
 
-// runLive starts `facemon-recognizer serve` as a child process (with its
+// runLive runs the live stack once (with a viewer unless --viewer=false)
+// and prints it; with --compare it runs the engine-only naive and facemon
+// variants, then the live stack with a viewer and without, and prints them
+// side by side.
+func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
+	if !f.compare {
+		r, err := liveOnce(ctx, f, f.viewer, stderr)
+		if err != nil {
+			return err
+		}
+		printLive(stdout, r, f)
+		return writeJSON(f.jsonOut, r)
+	}
+	var engine []*Report
+	for _, v := range []string{"naive", "facemon"} {
+		fmt.Fprintf(stderr, "bench: live --compare: engine-only %s...\n", v)
+		r, err := runVariantChild(ctx, f, v, stderr)
+		if err != nil {
+			return err
+		}
+		engine = append(engine, r)
+	}
+	var live []*LiveReport
+	for _, viewer := range []bool{true, false} {
+		fmt.Fprintf(stderr, "bench: live --compare: serve, viewer %v...\n", viewer)
+		r, err := liveOnce(ctx, f, viewer, stderr)
+		if err != nil {
+			return err
+		}
+		live = append(live, r)
+	}
+	printCompare(stdout, engine, live, f)
+	return writeJSON(f.jsonOut, map[string]any{"engine": engine, "live": live})
+}
+
+func writeJSON(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return fsx.WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// runVariantChild runs one engine-only variant on the live run's frames
+// (same video, fps, duration, cameras, engines) in a child process.
+func runVariantChild(ctx context.Context, f flags, variant string, stderr io.Writer) (*Report, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"bench", "--child", variant, "--video", f.video, "--gallery", f.gallery, "--models", f.models,
+		"--fps", fmt.Sprint(f.fps), "--duration", f.duration.String(), "--start", f.start.String(),
+		"--cameras", strconv.Itoa(f.cameras), "--workers", strconv.Itoa(f.workers), "--detector", f.detector,
+		"--detect-every", strconv.Itoa(f.detectEvery), "--idle-detect-every", strconv.Itoa(f.idleEvery),
+		"--crop-full-every", strconv.Itoa(f.cropFullEvery), "--track-agree", strconv.Itoa(f.agree), "--track-named-budget", strconv.Itoa(f.namedBudget)}
+	if f.static {
+		args = append(args, "--static", "--static-frame", strconv.Itoa(f.staticFrame))
+	}
+	if f.wideFull {
+		args = append(args, "--wide-full-detector")
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("bench: variant %s: %w", variant, err)
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		return nil, fmt.Errorf("bench: variant %s: report: %w", variant, err)
+	}
+	return &r, nil
+}
+
+// liveOnce starts `facemon-recognizer serve` as a child process (with its
 // embedded broker when broker is "embedded", else connected to broker),
 // publishes the video's frames from f.cameras in-process edges at f.fps to
 // cam/<id>/frames (JPEG q80 with the frame metadata, QoS 0, as the edge
-// does) for f.duration, and measures what arrives on cam/+/identities.
-func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
+// does) for f.duration, and measures what arrives on cam/+/identities and
+// cam/+/annotated. With viewer, every camera has a live viewer: the
+// in-process edges announce one on cam/<id>/viewers (retained, as an edge
+// with a dashboard open does); real edges (--edge) get an MJPEG client on
+// their /video_feed.
+func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*LiveReport, error) {
 	frames, err := LoadFrames(f.video, f.fps, f.duration, f.start, f.static, f.staticFrame)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "facemon-bench-live-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	httpAddr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	const instance = "bench-live"
 	args := []string{"serve", "--models", f.models, "--gallery", f.gallery, "--instance", instance,
@@ -124,7 +211,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	if broker == "embedded" {
 		addr, err := freeAddr()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// Loopback only, anonymous clients opted in (as the e2e tests do);
 		// the broker's generated users stay in a state folder of its own.
@@ -137,7 +224,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	}
 	logf, err := os.Create(filepath.Join(tmp, "serve.log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logf.Close()
 	cctx, cancel := context.WithCancel(ctx)
@@ -148,7 +235,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	cmd.WaitDelay = 10 * time.Second
 	fmt.Fprintf(stderr, "bench: live: starting %s %s\n", exe, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -194,7 +281,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 	space := topic.Space{}
 	obs, err := connect("bench-observer", "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer obs.Close()
 	online := make(chan struct{})
@@ -229,14 +316,28 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		}
 		mu.Unlock()
 	})
+	// cam/+/annotated frames received while measuring, by cam/seq and
+	// capture time (their JPEG metadata), counted as the identities are.
+	annGot := map[string]time.Time{}
+	obs.Subscribe(space.AllCameras(topic.Annotated), 0, func(_ string, p []byte) {
+		meta, err := msg.ExtractMeta(p)
+		if err != nil || msg.CheckJPEG(p, msg.MaxFrameBytes) != nil {
+			return
+		}
+		mu.Lock()
+		if measuring && (f.edge != "" || meta.Seq > warmSeq) {
+			annGot[fmt.Sprintf("%s/%d", meta.Camera, meta.Seq)] = meta.Captured
+		}
+		mu.Unlock()
+	})
 	select {
 	case <-online:
 	case err := <-exited:
-		return fmt.Errorf("bench: live: recognizer exited (%v):\n%s", err, serveLog())
+		return nil, fmt.Errorf("bench: live: recognizer exited (%v):\n%s", err, serveLog())
 	case <-time.After(120 * time.Second):
-		return fmt.Errorf("bench: live: recognizer not online in 120 s:\n%s", serveLog())
+		return nil, fmt.Errorf("bench: live: recognizer not online in 120 s:\n%s", serveLog())
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	pid := cmd.Process.Pid
 	var (
@@ -253,13 +354,22 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		// counts too; they announce themselves online like any edge.
 		edges, err := startEdges(ctx, f, broker, tmp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer edges.stop()
+		if viewer {
+			// One MJPEG client per edge, as a person watching its live view:
+			// the edge announces a viewer, the recognizer draws for it.
+			vctx, vcancel := context.WithCancel(ctx)
+			defer vcancel()
+			for _, a := range edges.addrs {
+				go watchMJPEG(vctx, "http://"+a+"/video_feed")
+			}
+		}
 		fmt.Fprintf(stderr, "bench: live: %d facemon-edge process(es) at %g fps for %v through %s\n", f.cameras, f.fps, f.duration, broker)
 		time.Sleep(3 * time.Second) // warm-up: edges open the file and connect
 		if cpu0, err = procCPU(pid); err != nil {
-			return err
+			return nil, err
 		}
 		e0 := edges.cpu()
 		p0 := edges.published()
@@ -270,7 +380,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		select {
 		case <-time.After(f.duration):
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		edgeT = time.Now()
 		elapsed = edgeT.Sub(window0)
@@ -284,17 +394,29 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 				delete(got, k)
 			}
 		}
+		for k, c := range annGot {
+			if c.Before(window0) || !c.Before(edgeT) {
+				delete(annGot, k)
+			}
+		}
 		mu.Unlock()
 		if cpu1, err = procCPU(pid); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		pubs := make([]*mqttx.Client, f.cameras)
 		for i := range pubs {
 			if pubs[i], err = connect(fmt.Sprintf("bench-edge-%d", i), topic.Space{}.Status(topic.KindEdge, fmt.Sprintf("live%d", i))); err != nil {
-				return err
+				return nil, err
 			}
 			defer pubs[i].Close()
+			if viewer {
+				// As an edge with a dashboard open: a retained viewers count.
+				vb, _ := json.Marshal(msg.Viewers{V: msg.Version, Viewers: 1})
+				if err := pubs[i].PublishWait(space.Viewers(fmt.Sprintf("live%d", i)), 1, true, vb, 10*time.Second); err != nil {
+					return nil, err
+				}
+			}
 		}
 		// Warm up: one second of frames from every camera, not measured.
 		fmt.Fprintf(stderr, "bench: live: %d camera(s) at %g fps for %v through %s\n", f.cameras, f.fps, f.duration, broker)
@@ -335,7 +457,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		publish(time.Second, nil)
 		time.Sleep(time.Second)
 		if cpu0, err = procCPU(pid); err != nil {
-			return err
+			return nil, err
 		}
 		self0 := CPUTime()
 		mu.Lock()
@@ -349,7 +471,7 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 		measuring = false
 		mu.Unlock()
 		if cpu1, err = procCPU(pid); err != nil {
-			return err
+			return nil, err
 		}
 		self = CPUTime() - self0
 	}
@@ -391,14 +513,27 @@ func runLive(ctx context.Context, f flags, stdout, stderr io.Writer) error {
 			r.StageMS[k] = v * 1000 / float64(len(got))
 		}
 	}
-	printLive(stdout, r, f)
-	if f.jsonOut != "" {
-		b, _ := json.MarshalIndent(r, "", "  ")
-		if err := fsx.WriteFileAtomic(f.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
+	r.Viewer, r.Annotated = viewer, len(annGot)
+	if r.CPUSeconds > 0 {
+		r.AnnPerCPU = float64(len(annGot)) / r.CPUSeconds
+		r.FramesPerCPU = float64(len(got)) / r.CPUSeconds
+	}
+	return r, nil
+}
+
+// watchMJPEG reads an MJPEG stream (and throws it away) until ctx ends.
+func watchMJPEG(ctx context.Context, url string) {
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil
 }
 
 // scrapeStages reads facemon_recognizer_stage_seconds_sum per stage.
@@ -451,12 +586,51 @@ func scrapeCounter(url, name string) float64 {
 	return -1
 }
 
+// printCompare prints the engine-only variants and the live runs (with a
+// viewer and without) side by side, as annotated frames and answered
+// frames per CPU second; x is against the engine-only naive pipeline.
+func printCompare(w io.Writer, engine []*Report, live []*LiveReport, f flags) {
+	src := "in-process publishers"
+	if f.edge != "" {
+		src = "facemon-edge processes"
+	}
+	fmt.Fprintf(w, "bench --live %s --compare: %s, %d camera(s) at %g fps for %v (%s), %d engine(s), detector %s\n\n",
+		f.live, f.video, f.cameras, f.fps, f.duration, src, f.workers, f.detector)
+	var naive float64
+	for _, r := range engine {
+		if r.Variant == "naive" {
+			naive = r.PerCPUSecond
+		}
+	}
+	x := func(v float64) string {
+		if naive <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", v/naive)
+	}
+	fmt.Fprintf(w, "%-28s %7s %9s %8s %9s %6s %10s %9s %8s %7s\n", "run", "frames", "annotated", "cpu-s", "ann/cpu-s", "x", "frames/cpu", "cpu-ms/fr", "dropped", "p95ms")
+	for _, r := range engine {
+		fmt.Fprintf(w, "%-28s %7d %9d %8.2f %9.1f %6s %10.1f %9.2f %8s %7.1f\n", "engine-only "+r.Variant, r.Frames, r.Annotated, r.CPUSeconds,
+			r.PerCPUSecond, x(r.PerCPUSecond), float64(r.Frames)/r.CPUSeconds, r.CPUmsPerFrame, "-", r.P95ms)
+	}
+	for _, r := range live {
+		name := "serve, no viewer"
+		if r.Viewer {
+			name = "serve, viewer"
+		}
+		fmt.Fprintf(w, "%-28s %7d %9d %8.2f %9.1f %6s %10.1f %9.2f %7.2f%% %7.1f\n", name, r.Identities, r.Annotated, r.CPUSeconds,
+			r.AnnPerCPU, x(r.AnnPerCPU), r.FramesPerCPU, r.CPUmsPerFr, r.DroppedPct, r.P95ms)
+	}
+	fmt.Fprintf(w, "\nengine-only: the variant's own process, frames from memory, no MQTT; serve: the whole `serve` process (embedded broker, MQTT in and out, JSON, history off, HA off), CPU from /proc over the measured window (+2 s for frames in flight); frames = answered frames (identities); cpu-ms/fr = CPU ms per answered frame; x = ann/cpu-s against engine-only naive\n")
+}
+
 func printLive(w io.Writer, r *LiveReport, f flags) {
 	fmt.Fprintf(w, "bench --live %s: %s, %d camera(s) at %g fps for %.1f s, %d engine(s), detector %s, detect-every %d, idle-detect-every %d, crop-full-every %d, track-agree %d\n\n",
 		r.Broker, f.video, r.Cameras, r.FPS, r.Seconds, f.workers, f.detector, f.detectEvery, f.idleEvery, f.cropFullEvery, f.agree)
 	fmt.Fprintf(w, "%9s %10s %8s %10s %7s %7s %7s %9s %10s %8s %8s\n", "published", "identities", "dropped", "mailbox-dr", "p50ms", "p95ms", "maxms", "rec-cpu-s", "cpu-ms/fr", "rec-cpu", "pub-cpu")
 	fmt.Fprintf(w, "%9d %10d %7.2f%% %10.0f %7.1f %7.1f %7.1f %9.2f %10.2f %7.0f%% %7.2fs\n", r.Published, r.Identities, r.DroppedPct, r.MailboxDrops,
 		r.P50ms, r.P95ms, r.Maxms, r.CPUSeconds, r.CPUmsPerFr, r.CPUPct, r.PublisherCPUSeconds)
+	fmt.Fprintf(w, "annotated frames %d (viewer %v), %.1f per recognizer CPU second\n", r.Annotated, r.Viewer, r.AnnPerCPU)
 	fmt.Fprintf(w, "\nrecognizer ms per frame by stage (wall, warm-up included): %s\n", stageList(r.StageMS))
 	fmt.Fprintf(w, "named frames %d; latency is capture (publish) -> identities received, same clock; rec-cpu is the recognizer process (with the embedded broker when --live embedded), %% of one core\n", r.Named)
 	if r.Edges != "" {

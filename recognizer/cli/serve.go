@@ -54,6 +54,8 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.BoolVar(&cfg.KeepHistory, "keep-history", false, "deleting a person keeps their history events (crops, frames); by default they are erased with the person")
 	fs.StringVar(&in.HAPrefix, "ha-prefix", "homeassistant", "Home Assistant MQTT discovery prefix ('-' disables discovery)")
 	fs.DurationVar(&in.HAOffDelay, "ha-off-delay", time.Minute, "Home Assistant presence sensors turn off this long after the last sighting")
+	fs.DurationVar(&cfg.HAImageInterval, "ha-image-interval", 10*time.Second, "a camera nobody watches live still gets one annotated frame this often, for Home Assistant's image entity (0: none; annotated frames otherwise go out only while an edge reports viewers on cam/<id>/viewers)")
+	fs.BoolVar(&cfg.AnnotateAlways, "annotate-always", false, "draw and publish an annotated frame for every frame, watched or not (for MQTT consumers of cam/<id>/annotated that are not facemon edges)")
 	fs.StringVar(&in.PublicURL, "public-url", "", "this recognizer's HTTP base URL as seen by Home Assistant (e.g. http://server:9101), for snapshot links")
 	fs.StringVar(&in.AlertWebhook, "alert-webhook", "", "URL to POST unknown-face alerts to (JSON with a base64 crop)")
 	fs.DurationVar(&in.AlertCooldown, "alert-cooldown", time.Minute, "least time between two unknown-face alerts of one camera")

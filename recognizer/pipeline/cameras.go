@@ -136,6 +136,13 @@ func (c *cameras) setOnline(id string, on bool) bool {
 	return true
 }
 
+// isOnline reports whether camera id's edge is announced online.
+func (c *cameras) isOnline(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.online[id]
+}
+
 func (c *cameras) registered(id string) bool {
 	return c.policy.Any || c.fixed[id] || (c.policy.Auto && c.online[id])
 }

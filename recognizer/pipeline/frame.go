@@ -40,6 +40,10 @@ type outJob struct {
 	reuse  bool    // nothing moved and the faces are those of the last annotated frame
 	start  time.Time
 	engine time.Duration
+
+	// annotate: draw and publish an annotated frame (Config.OnDemand: only
+	// while someone watches; without, no decode for drawing either)
+	annotate bool
 }
 
 func (p *Pipeline) cam(id string) *camState {
@@ -220,8 +224,9 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		}
 		p.m.faces.WithLabelValues(known).Inc()
 	}
-	j := &outJob{f: f, meta: meta, ids: ids, faces: faces, start: start, engine: time.Since(start)}
-	if len(ids.Faces) > 0 {
+	j := &outJob{f: f, meta: meta, ids: ids, faces: faces, start: start, engine: time.Since(start), annotate: p.annotating(f.Camera)}
+	if !j.annotate { // nobody watches: identities only
+	} else if len(ids.Faces) > 0 {
 		cs.annMu.Lock()
 		j.reuse = !detect && !moved && cs.lastAnn != nil && cs.lastSig == signature(ids.Faces)
 		cs.annMu.Unlock()
@@ -241,7 +246,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			return
 		}
 	}
-	if (len(ids.Faces) > 0 && !j.reuse) || p.cfg.NoPassthrough {
+	if j.annotate && ((len(ids.Faces) > 0 && !j.reuse) || p.cfg.NoPassthrough) {
 		j.pic, pic = pic, nil
 	}
 	if pic != nil {
@@ -486,6 +491,10 @@ func (p *Pipeline) output(cs *camState, j *outJob) {
 		}
 	}
 	switch {
+	case !j.annotate: // the next drawing starts afresh (no reuse of an old one)
+		cs.annMu.Lock()
+		cs.lastAnn, cs.lastSig = nil, ""
+		cs.annMu.Unlock()
 	case annotated != nil:
 	case j.pic != nil:
 		annotated, err = p.cfg.Codec.Annotate(j.pic, j.ids.Faces, p.cfg.MaxAnnotatedBytes)

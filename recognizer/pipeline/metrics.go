@@ -11,6 +11,7 @@ type metrics struct {
 	gated, described, detectPx    prometheus.Counter
 	framePx                       prometheus.Counter
 	stage                         *prometheus.HistogramVec
+	annotatedSkipped              prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,11 +33,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		framePx:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frame_pixels_total", Help: "Pixels of the frames that went through detection."}),
 		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "facemon_recognizer_stage_seconds", Help: "Time per frame in each stage (motion, decode, detect, describe = landmarks + descriptors, match, annotate, publish).",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}, []string{"stage"}),
+		annotatedSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_annotated_skipped_total",
+			Help: "Frames that got no annotated frame because no live view watched their camera (annotated frames on demand)."}),
 		galleryPeople:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_people", Help: "People in the gallery."}),
 		gallerySamples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "facemon_recognizer_gallery_samples", Help: "Samples in the gallery."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.rejected, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples, m.gated, m.described, m.detectPx, m.framePx, m.stage)
+		reg.MustRegister(m.received, m.rejected, m.dropped, m.processed, m.bad, m.faces, m.latency, m.procSeconds, m.galleryPeople, m.gallerySamples, m.gated, m.described, m.detectPx, m.framePx, m.stage, m.annotatedSkipped)
 	}
 	return m
 }

@@ -71,6 +71,11 @@ type Config struct {
 	NoPassthrough bool // re-encode frames without faces instead of forwarding them
 	NoBatch       bool // one ResNet call per face instead of one per frame
 	InlineOutput  bool // annotate and publish on the engine's worker
+	// OnDemand draws and publishes annotated frames only for cameras with
+	// viewers (HandleViewers; see viewers.go), and one every ImageEvery
+	// (0: none) for the others. The zero value annotates every frame.
+	OnDemand   bool
+	ImageEvery time.Duration
 }
 
 // Result is one processed frame, handed to OnResult hooks.
@@ -93,7 +98,8 @@ type Pipeline struct {
 	m    *metrics
 	trk  *Tracker
 
-	reg *cameras
+	reg   *cameras
+	views *viewers
 	// refusedLog (unix ns) and refusedSince rate-limit the refusal log.
 	refusedLog, refusedSince atomic.Int64
 	goneMu                   sync.Mutex
@@ -129,6 +135,7 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 	}
 	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{},
 		reg: newCameras(cfg.MaxCameras, cfg.CameraIdle, cfg.Cameras)}
+	p.views = newViewers(p.reg.maxOnline)
 	p.gal.Store(gallery.New())
 	return p
 }
@@ -235,6 +242,7 @@ func (p *Pipeline) OnCameraGone(f func(camera string)) {
 // mailbox is empty: it has sent nothing for CameraIdle).
 func (p *Pipeline) forget(camera string) {
 	p.trk.Forget(camera)
+	p.views.forget(camera)
 	p.camMu.Lock()
 	if cs := p.cams[camera]; cs != nil {
 		close(cs.out)
@@ -366,7 +374,7 @@ func (p *Pipeline) processLegacy(ctx context.Context, f *Frame) {
 		p.m.faces.WithLabelValues(known).Inc()
 	}
 	var annotated []byte
-	if p.ann != nil {
+	if p.ann != nil && p.annotating(f.Camera) {
 		annotated, err = p.ann(f.JPEG, ids.Faces)
 		if err != nil {
 			p.log.Warn("annotate failed", "camera", f.Camera, "err", err)

@@ -96,6 +96,13 @@ type Config struct {
 	// KeepHistory keeps a deleted person's history events (and their crops
 	// and frames); by default deleting a person erases them.
 	KeepHistory bool
+	// AnnotateAlways publishes an annotated frame for every frame, watched
+	// or not; by default only cameras with viewers (their edge's retained
+	// cam/<id>/viewers) get them, and the others one every HAImageInterval
+	// for Home Assistant's image entity (0: none; none when Home Assistant
+	// discovery is off).
+	AnnotateAlways  bool
+	HAImageInterval time.Duration
 	// Pending is the folder of pending enrolments (sent by an edge without
 	// a person's session; default <gallery dir>/pending, "-" = none: such
 	// enrolments are refused).
@@ -161,6 +168,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectMax < 0 || c.ReconnectMax > 10*time.Minute {
 		return fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.ReconnectMax)
+	}
+	if c.HAImageInterval < 0 {
+		return fmt.Errorf("--ha-image-interval %v: must be 0 (off) or positive", c.HAImageInterval)
 	}
 	if c.Assign != AssignOwner && c.Assign != AssignShare {
 		return fmt.Errorf("--assign %q: want %s or %s", c.Assign, AssignOwner, AssignShare)
@@ -232,7 +242,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
-		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras}, pool, publisher{s}, ann, s.reg, log)
+		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras, OnDemand: !cfg.AnnotateAlways, ImageEvery: cfg.haImageEvery()}, pool, publisher{s}, ann, s.reg, log)
 	if cfg.Assign == AssignOwner {
 		s.assign = newAssigner(s)
 	}
@@ -241,6 +251,15 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 
 // commandGroup is the shared-subscription group of the commands with --db.
 const commandGroup = "facemon-commands"
+
+// haImageEvery is how often an unwatched camera gets an annotated frame:
+// HAImageInterval while Home Assistant discovery (its image entity) is on.
+func (c *Config) haImageEvery() time.Duration {
+	if c.Integrations.HAPrefix == "-" {
+		return 0
+	}
+	return c.HAImageInterval
+}
 
 // publisher forwards to the MQTT client once it exists.
 type publisher struct{ s *Service }
@@ -336,6 +355,7 @@ func (s *Service) Run(ctx context.Context) error {
 		cl.Subscribe(frames, 0, s.Pipeline.HandleFrame)
 		cl.Subscribe(s.space.AllStatusOf(topic.KindEdge), 1, s.Pipeline.HandleEdgeStatus) // the camera registry
 	}
+	cl.Subscribe(s.space.AllCameras(topic.Viewers), 1, s.Pipeline.HandleViewers) // annotated frames on demand
 	// With --db the state is shared, so each command is carried out by one
 	// recognizer: a shared subscription (stateless work, the right use of
 	// $share). Without, every recognizer keeps its own state and hears all.

@@ -28,8 +28,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +45,7 @@ import (
 	"github.com/facemon/facemon/edge/state"
 	"github.com/facemon/facemon/edge/stream"
 	"github.com/facemon/facemon/edge/train"
+	"github.com/facemon/facemon/edge/viewers"
 	"github.com/facemon/facemon/edge/web"
 	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/mqttx"
@@ -242,7 +245,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer cancel()
 	space := topic.New(cfg.TopicPrefix)
 	m := metrics.New()
-	hub := stream.New(stream.Options{Freshness: cfg.Freshness})
+	// The recognizer draws annotated frames only while this camera has
+	// live views (CONTRACTS C2): the announcer, created once the MQTT
+	// client exists, hears every change of the hub's subscribers.
+	var ann atomic.Pointer[viewers.Announcer]
+	hub := stream.New(stream.Options{Freshness: cfg.Freshness, OnViewers: func(id string) {
+		if a := ann.Load(); a != nil && (id == cfg.CameraID || cfg.ViewAll) {
+			a.Changed()
+		}
+	}})
 	st := state.New(state.Options{Space: space, Local: cfg.CameraID, Logger: log.With("component", "state")})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -273,6 +284,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer mq.Close()
+	vo := viewers.Options{Client: mq, Topic: space.Viewers(cfg.CameraID),
+		Count: func() int { return hub.Viewers(cfg.CameraID) }, Logger: log.With("component", "viewers")}
+	if cfg.ViewAll {
+		// Other cameras shown here are announced too (their own edges may
+		// have no viewers), so the recognizer draws for them.
+		vo.Remote = func() []string {
+			return slices.DeleteFunc(hub.Viewed(), func(id string) bool { return id == cfg.CameraID })
+		}
+	}
+	announcer := viewers.New(vo)
+	ann.Store(announcer)
+	mq.OnReconnect(announcer.Reconnected)
 
 	mqLog := log.With("component", "mqtt")
 	annotated := func(id string) mqttx.Handler {
@@ -412,7 +435,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		// Without a broker connection no status can arrive, not even a
 		// recognizer's last will: forget who was online.
@@ -434,6 +457,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}()
 	go func() { defer wg.Done(); pub.Run(ctx) }()
+	go func() { defer wg.Done(); announcer.Run(ctx) }() // clears the retained count before mq.Close
 	go func() { defer wg.Done(); enr.Run(ctx) }()
 	go func() {
 		defer wg.Done()
