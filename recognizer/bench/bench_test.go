@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +150,72 @@ func TestUnknownVerdictWhenNotEnrolled(t *testing.T) {
 	}
 	if fm.UnknownVerdicts != 1 || fm.KnownVerdicts != 0 {
 		t.Errorf("performer not enrolled: %d unknown verdicts, %d known; want 1 and 0", fm.UnknownVerdicts, fm.KnownVerdicts)
+	}
+}
+
+// TestPhotoRecall: on two people's shared photos, leave-one-out, obama's
+// five photos are named at native size and none is named as someone else;
+// biden's two name each other; downscaled to 48 px faces they land in the
+// 40-60 bucket.
+func TestPhotoRecall(t *testing.T) {
+	models := testenv.Models(t)
+	pool, err := face.NewPool(1, dlib.Opener(models))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	dir := t.TempDir()
+	for _, who := range []string{"obama", "biden"} {
+		files, _ := filepath.Glob(filepath.Join(testenv.Testdata(t, "faces", who), "*.jpg"))
+		if err := os.MkdirAll(filepath.Join(dir, who), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, fn := range files {
+			b, err := os.ReadFile(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, who, filepath.Base(fn)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	g := enrol(t, pool, "obama", "biden")
+	for i := range g.People { // enrol leaves Hash empty: set it as train does
+		for j := range g.People[i].Samples {
+			s := &g.People[i].Samples[j]
+			b, err := os.ReadFile(s.Source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(b)
+			s.Hash = hex.EncodeToString(sum[:])
+		}
+	}
+	a := face.DefaultAnalyzer
+	a.CNNFallback = true
+	r, err := RunPhotoRecall(context.Background(), pool, g, gallery.DefaultRule, a, dir, []int{48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	r.Print(&b, dir)
+	t.Logf("\n%s", b.String())
+	if r.Photos != 7 || len(r.Rows) != 2 {
+		t.Fatalf("%d photos, %d rows; want 7, 2", r.Photos, len(r.Rows))
+	}
+	native, small := r.Rows[0], r.Rows[1]
+	sum := func(v []int) int {
+		n := 0
+		for _, x := range v {
+			n += x
+		}
+		return n
+	}
+	if faces := sum(native.Faces); faces+r.NaiveMissed != 7 || faces < 6 || sum(native.Named) < faces-1 || native.Wrong != 0 || native.Strangers != 0 {
+		t.Errorf("native: %+v (naive missed %d); want >= 6 faces, all but one named, none wrong", native, r.NaiveMissed)
+	}
+	if small.Faces[1] != sum(small.Faces) || small.Faces[1] == 0 {
+		t.Errorf("at 48 px: faces by bucket %v, want all in 40-60", small.Faces)
 	}
 }

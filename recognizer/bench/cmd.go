@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ var ErrUsage = errors.New("usage")
 
 type flags struct {
 	video, gallery, models, variants, child, jsonOut string
-	truth                                            string
+	truth, photos, photoWidths                       string
 	live, edge                                       string
 	cameras, workers, staticFrame, detectEvery       int
 	idleEvery, agree, cropFullEvery                  int
@@ -71,6 +72,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.truth, "truth", "", "ground-truth file (JSON lines {\"frame\":N,\"boxes\":[{\"x\",\"y\",\"w\",\"h\",\"name\"}]}, N the video's 0-based frame number, name empty for a stranger; docs/bench.md) the name metrics judge against, instead of the naive run's faces and names")
 	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
 	fs.StringVar(&f.edge, "edge", "", "with --live: a facemon-edge binary; --cameras edge processes capture --video in a loop at --fps and publish (so the edges' decode, JPEG and MQTT costs count, and their CPU is reported) instead of in-process publishers of pre-encoded frames")
+	fs.StringVar(&f.photos, "photos", "", "instead of a video: recall by face width on labelled photos DIR/<person>/*.jpg (one face each), leave-one-out against --gallery (docs/bench.md)")
+	fs.StringVar(&f.photoWidths, "photo-widths", "32,48,64,96", "with --photos: also rows with every photo downscaled so its face is this many px wide (comma-separated; empty: native size only)")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")
@@ -81,6 +84,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 			return err
 		}
 		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if f.photos != "" {
+		if f.gallery == "" {
+			return fmt.Errorf("%w: --photos needs --gallery", ErrUsage)
+		}
+		return runPhotos(ctx, f, stdout, openPool)
 	}
 	if f.video == "" || f.gallery == "" {
 		return fmt.Errorf("%w: --video and --gallery are required", ErrUsage)
@@ -195,6 +204,37 @@ func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int
 	tc.NamedBudget = max(1, f.namedBudget)
 	return Run(ctx, Options{Frames: frames, FPS: f.fps, Cameras: f.cameras, Pool: pool, Gallery: g, Rule: rule,
 		Analyzer: a, Track: tc, Motion: mc, EngineRSS: engineRSS, At: at}, v)
+}
+
+func runPhotos(ctx context.Context, f flags, stdout io.Writer, openPool func(string, int) (*face.Pool, error)) error {
+	var widths []int
+	for _, w := range strings.Split(f.photoWidths, ",") {
+		if w = strings.TrimSpace(w); w == "" {
+			continue
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 8 || n > 4096 {
+			return fmt.Errorf("%w: --photo-widths %q: want comma-separated widths 8..4096", ErrUsage, f.photoWidths)
+		}
+		widths = append(widths, n)
+	}
+	g, err := gallery.Load(f.gallery)
+	if err != nil {
+		return err
+	}
+	pool, err := openPool(f.models, f.workers)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	a := face.DefaultAnalyzer // identify's and enrolment's: colour HOG, the CNN fallback
+	a.CNNFallback = true
+	r, err := RunPhotoRecall(ctx, pool, g, gallery.DefaultRule, a, f.photos, widths)
+	if err != nil {
+		return err
+	}
+	r.Print(stdout, f.photos)
+	return nil
 }
 
 // PrintTable prints the reports side by side with the first naive one.
