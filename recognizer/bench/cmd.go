@@ -28,7 +28,7 @@ var ErrUsage = errors.New("usage")
 
 type flags struct {
 	video, gallery, models, variants, child, jsonOut string
-	truth, photos, photoWidths                       string
+	truth, photos, photoWidths, rescore              string
 	live, edge                                       string
 	cameras, workers, staticFrame, detectEvery       int
 	idleEvery, agree, cropFullEvery                  int
@@ -74,6 +74,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.edge, "edge", "", "with --live: a facemon-edge binary; --cameras edge processes capture --video in a loop at --fps and publish (so the edges' decode, JPEG and MQTT costs count, and their CPU is reported) instead of in-process publishers of pre-encoded frames")
 	fs.StringVar(&f.photos, "photos", "", "instead of a video: recall by face width on labelled photos DIR/<person>/*.jpg (one face each), leave-one-out against --gallery (docs/bench.md)")
 	fs.StringVar(&f.photoWidths, "photo-widths", "32,48,64,96", "with --photos: also rows with every photo downscaled so its face is this many px wide (comma-separated; empty: native size only)")
+	fs.StringVar(&f.rescore, "rescore", "", "print the tables again from a --json FILE of an earlier run (same --fps and --cameras; with --truth: judged against it) without running anything")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")
@@ -91,12 +92,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 		}
 		return runPhotos(ctx, f, stdout, openPool)
 	}
-	if f.video == "" || f.gallery == "" {
-		return fmt.Errorf("%w: --video and --gallery are required", ErrUsage)
-	}
-	if f.cameras < 1 || f.cameras > 64 || f.workers < 1 || f.workers > 64 {
-		return fmt.Errorf("%w: --cameras and --workers: want 1..64", ErrUsage)
-	}
 	var gt map[int][]TruthFace
 	if f.truth != "" && f.child == "" {
 		if f.live != "" || f.static {
@@ -111,6 +106,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 		if err != nil {
 			return fmt.Errorf("%w: --truth %s: %v", ErrUsage, f.truth, err)
 		}
+	}
+	if f.rescore != "" {
+		b, err := os.ReadFile(f.rescore)
+		if err != nil {
+			return fmt.Errorf("%w: --rescore: %v", ErrUsage, err)
+		}
+		var reps []*Report
+		if err := json.Unmarshal(b, &reps); err != nil || len(reps) == 0 {
+			return fmt.Errorf("%w: --rescore %s: not the JSON of bench --json (%v)", ErrUsage, f.rescore, err)
+		}
+		ScoreReports(reps, gt, f.fps, f.cameras)
+		PrintTable(stdout, reps, f)
+		return nil
+	}
+	if f.video == "" || f.gallery == "" {
+		return fmt.Errorf("%w: --video and --gallery are required", ErrUsage)
+	}
+	if f.cameras < 1 || f.cameras > 64 || f.workers < 1 || f.workers > 64 {
+		return fmt.Errorf("%w: --cameras and --workers: want 1..64", ErrUsage)
 	}
 	if f.live != "" {
 		if f.detector != "hog" && f.detector != "hog-grey" {
@@ -306,15 +320,15 @@ func printNames(w io.Writer, reps []*Report, f flags) {
 		ref = "the ground truth " + f.truth
 	}
 	fmt.Fprintf(w, "\nnames shown, judged against %s: %d faces of enrolled people in %d appearances, %d faces of strangers in %d appearances.\n", ref, m0.KnownFaces, m0.KnownApps, m0.Strangers, m0.StrangerApps)
-	fmt.Fprintf(w, "Per frame: cover = faces shown with their confirmed name; >1st = the same from each appearance's first confirmed name on; tent = shown with their name, tentative (not a name: no event, listed unknown); wrong = another person's confirmed name; flicker = shown unknown/tentative after the appearance's confirmed name; strangers = strangers' faces shown with a confirmed name; noface = confirmed names on no reference face; agree n>f = frames naive names on which this row's confirmed names are the same, f>n = the reverse.\n")
-	fmt.Fprintf(w, "%-14s %6s %5s %7s %7s %6s %6s %7s %9s %6s %12s %12s\n", "variant", "named", "tent", "cover", ">1st", "tent", "wrong", "flicker", "strangers", "noface", "agree n>f", "agree f>n")
+	fmt.Fprintf(w, "Per frame: cover = faces shown with their confirmed name; >1st = the same from each appearance's first confirmed name on; tent = shown with their name, tentative (not a name: no event, listed unknown); wrong = another person's confirmed name; flicker = shown unknown/tentative after the appearance's confirmed name; str.found = strangers' faces shown at all (what unknown alerts need); strangers = strangers' faces shown with a confirmed name; noface = confirmed names on no reference face; agree n>f = frames naive names on which this row's confirmed names are the same, f>n = the reverse.\n")
+	fmt.Fprintf(w, "%-14s %6s %5s %7s %7s %6s %6s %7s %9s %9s %6s %12s %12s\n", "variant", "named", "tent", "cover", ">1st", "tent", "wrong", "flicker", "str.found", "strangers", "noface", "agree n>f", "agree f>n")
 	for _, r := range reps {
 		m := r.Metrics
 		if m == nil {
 			continue
 		}
-		fmt.Fprintf(w, "%-14s %6d %5d %7s %7s %6d %6d %7d %9d %6d %12s %12s\n", r.Variant, m.OwnNamed, m.TentativeFrames, pctStr(m.Coverage()), pctStr(m.CoverageAfterFirst()),
-			m.TentRight, m.Wrong, m.Flicker, m.StrangerNmd, m.NamedNoFace, ratio(m.NaiveSame, m.NaiveNamed), ratio(m.OwnSame, m.OwnNamed))
+		fmt.Fprintf(w, "%-14s %6d %5d %7s %7s %6d %6d %7d %9s %9d %6d %12s %12s\n", r.Variant, m.OwnNamed, m.TentativeFrames, pctStr(m.Coverage()), pctStr(m.CoverageAfterFirst()),
+			m.TentRight, m.Wrong, m.Flicker, ratio(m.StrangerFnd, m.Strangers), m.StrangerNmd, m.NamedNoFace, ratio(m.NaiveSame, m.NaiveNamed), ratio(m.OwnSame, m.OwnNamed))
 	}
 	fmt.Fprintf(w, "\nPer appearance (of enrolled people unless said): confirmed = ever shown with their confirmed name; to name = from the appearance's first face frame to its first confirmed name; wrong, flicker = appearances with any such frame; strangers = strangers' appearances ever shown with a confirmed name.\n")
 	fmt.Fprintf(w, "%-14s %9s %26s %6s %8s %9s\n", "variant", "confirmed", "to name (median/max, s)", "wrong", "flicker", "strangers")

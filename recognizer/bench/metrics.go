@@ -39,8 +39,11 @@ func iou(a, b [4]int) float64 {
 	return in / (area(a) + area(b) - in)
 }
 
-// overlap scores how well two boxes are the same face: IoU, or 0.01 when
-// only a centre lies inside the other at a similar size, or 0 (no match).
+// overlap scores how well two boxes are the same face: IoU; else, at a
+// similar size (widths within 2x), 0.01 when a centre lies inside the
+// other box and 0.001 when the centres are at most the larger width apart
+// (a tracked face's box is held between detections and lags a moving
+// face); else 0 (no match).
 func overlap(a, b [4]int) float64 {
 	if v := iou(a, b); v >= minIoU {
 		return v
@@ -50,8 +53,12 @@ func overlap(a, b [4]int) float64 {
 		return 0
 	}
 	inside := func(r [4]int, x, y int) bool { return x >= r[0] && x < r[2] && y >= r[1] && y < r[3] }
-	if inside(a, (b[0]+b[2])/2, (b[1]+b[3])/2) || inside(b, (a[0]+a[2])/2, (a[1]+a[3])/2) {
+	ax, ay, bx, by := (a[0]+a[2])/2, (a[1]+a[3])/2, (b[0]+b[2])/2, (b[1]+b[3])/2
+	if inside(a, bx, by) || inside(b, ax, ay) {
 		return 0.01
+	}
+	if dx, dy, w := float64(ax-bx), float64(ay-by), float64(max(wa, wb)); dx*dx+dy*dy <= w*w {
+		return 0.001
 	}
 	return 0
 }
@@ -254,6 +261,7 @@ type Metrics struct {
 	TentWrong   int `json:"tent_wrong"`   // shown with another person's name, tentative
 	NotFound    int `json:"not_found"`    // no shown face there
 	Strangers   int `json:"strangers"`    // faces of strangers
+	StrangerFnd int `json:"stranger_fnd"` // of them, shown (a face there, named or not)
 	StrangerNmd int `json:"stranger_nmd"` // a stranger shown with a confirmed name
 	StrangerTnt int `json:"stranger_tnt"` // a stranger shown with a tentative name
 	NamedNoFace int `json:"named_noface"` // confirmed names on no reference face
@@ -352,6 +360,9 @@ func Score(truth Truth, apps []*appearance, r, naive *Report, fps float64) *Metr
 			named := s != nil && s.Name != msg.Unknown
 			if !known {
 				m.Strangers++
+				if s != nil {
+					m.StrangerFnd++
+				}
 				if named && !s.Tentative {
 					m.StrangerNmd++
 				} else if named {

@@ -90,8 +90,8 @@ func TestScoreCountsEachKindOfName(t *testing.T) {
 	if m.ConfirmedApps != 1 || len(m.ToConfirmed) != 1 || math.Abs(m.ToConfirmed[0]-0.2) > 1e-9 || m.WrongApps != 1 {
 		t.Errorf("appearances: confirmed %d, to confirmed %v, wrong %d; want 1, [0.2], 1", m.ConfirmedApps, m.ToConfirmed, m.WrongApps)
 	}
-	if m.StrangerNmd != 1 || m.StrangerTnt != 1 || m.StrangerNApps != 1 || m.NamedNoFace != 1 {
-		t.Errorf("strangers named %d tentative %d apps %d, named on no face %d; want 1 1 1 1", m.StrangerNmd, m.StrangerTnt, m.StrangerNApps, m.NamedNoFace)
+	if m.StrangerFnd != 10 || m.StrangerNmd != 1 || m.StrangerTnt != 1 || m.StrangerNApps != 1 || m.NamedNoFace != 1 {
+		t.Errorf("strangers found %d, named %d tentative %d apps %d, named on no face %d; want 10 1 1 1 1", m.StrangerFnd, m.StrangerNmd, m.StrangerTnt, m.StrangerNApps, m.NamedNoFace)
 	}
 	// Both ways: naive names alice on 14 frames (3,4,6-9,11-14,16-19); facemon
 	// names the same set on those except 7 (alice twice), 11 (lost), 12 (bob)
