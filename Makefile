@@ -83,6 +83,7 @@ test-race:
 # later runs (and CI, caching var/fuzz) start from it.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := shared:./topic:FuzzParseCamera shared:./msg:FuzzExtractMeta shared:./msg:FuzzDecode broker:./auth:FuzzMatch
+FUZZ_TARGETS += recognizer:./bench:FuzzParseGroundTruth
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<< "$$t"; \
 	  echo "== fuzz $$mod $$pkg $$name for $(FUZZTIME)"; \

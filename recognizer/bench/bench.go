@@ -38,16 +38,23 @@ import (
 // video's first start is skipped (a different phase of the frames that
 // motion gating and tracking detect on).
 func LoadFrames(path string, fps float64, duration, start time.Duration, static bool, staticFrame int) ([][]byte, error) {
+	frames, _, err := LoadFramesAt(path, fps, duration, start, static, staticFrame)
+	return frames, err
+}
+
+// LoadFramesAt is LoadFrames that also returns, for each frame, its
+// 0-based frame number in the video (what a ground-truth file names).
+func LoadFramesAt(path string, fps float64, duration, start time.Duration, static bool, staticFrame int) ([][]byte, []int, error) {
 	if fps <= 0 || fps > 60 {
-		return nil, fmt.Errorf("bench: --fps %v: want (0, 60]", fps)
+		return nil, nil, fmt.Errorf("bench: --fps %v: want (0, 60]", fps)
 	}
 	n := int(math.Round(duration.Seconds() * fps))
 	if n < 1 {
-		return nil, fmt.Errorf("bench: --duration %v at %v fps is no frame", duration, fps)
+		return nil, nil, fmt.Errorf("bench: --duration %v at %v fps is no frame", duration, fps)
 	}
 	vc, err := gocv.VideoCaptureFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("bench: open video %s: %w", path, err)
+		return nil, nil, fmt.Errorf("bench: open video %s: %w", path, err)
 	}
 	defer vc.Close()
 	src := vc.Get(gocv.VideoCaptureFPS)
@@ -56,11 +63,12 @@ func LoadFrames(path string, fps float64, duration, start time.Duration, static 
 	}
 	step := src / fps
 	if start < 0 {
-		return nil, fmt.Errorf("bench: --start %v is negative", start)
+		return nil, nil, fmt.Errorf("bench: --start %v is negative", start)
 	}
 	m := gocv.NewMat()
 	defer m.Close()
 	var all [][]byte // every sampled frame of one pass
+	var at []int     // their frame numbers
 	next := start.Seconds() * src
 	for i := 0; ; i++ {
 		if !vc.Read(&m) || m.Empty() {
@@ -72,9 +80,10 @@ func LoadFrames(path string, fps float64, duration, start time.Duration, static 
 		next += step
 		buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, 80})
 		if err != nil {
-			return nil, fmt.Errorf("bench: encode frame %d: %w", i, err)
+			return nil, nil, fmt.Errorf("bench: encode frame %d: %w", i, err)
 		}
 		all = append(all, append([]byte(nil), buf.GetBytes()...))
+		at = append(at, i)
 		buf.Close()
 		if static && len(all) > staticFrame {
 			break
@@ -84,17 +93,17 @@ func LoadFrames(path string, fps float64, duration, start time.Duration, static 
 		}
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("bench: no frame decoded from %s", path)
+		return nil, nil, fmt.Errorf("bench: no frame decoded from %s", path)
 	}
-	out := make([][]byte, n)
+	out, outAt := make([][]byte, n), make([]int, n)
 	for i := range out {
+		j := i % len(all)
 		if static {
-			out[i] = all[min(staticFrame, len(all)-1)]
-		} else {
-			out[i] = all[i%len(all)]
+			j = min(staticFrame, len(all)-1)
 		}
+		out[i], outAt[i] = all[j], at[j]
 	}
-	return out, nil
+	return out, outAt, nil
 }
 
 // Variant selects what runs.
@@ -112,13 +121,17 @@ type Variant struct {
 	NoCrop        bool // tracked faces are looked for in the moving region, not around their boxes
 	NoMeanName    bool // tracks are named by the vote of their attempts alone
 	WideFull      bool // wide scans use the full HOG detector (not face.Detector.Fast)
+	// Detector, when set, replaces --detector for this row: "+decode-once"
+	// keeps go-face's colour HOG so that "+grey-hog" credits grey HOG apart.
+	Detector string
 }
 
 // Variants are the rows of the technique table, each adding one technique.
 var Variants = []Variant{
 	{Name: "naive", Naive: true},
-	{Name: "per-frame", PerFrame: true, NoTentative: true, NoCrop: true, NoMeanName: true},
-	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
+	{Name: "per-frame", PerFrame: true, NoTentative: true, NoCrop: true, NoMeanName: true, Detector: "hog"}, // JPEG path: colour HOG
+	{Name: "+decode-once", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true, Detector: "hog"},
+	{Name: "+grey-hog", NoMotion: true, NoBudget: true, NoPassthrough: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true, Detector: "hog-grey"},
 	{Name: "+passthrough", NoMotion: true, NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
 	{Name: "+motion-gate", NoBudget: true, NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
 	{Name: "+tracking", NoBatch: true, InlineOutput: true, NoTentative: true, NoCrop: true, NoMeanName: true},
@@ -153,6 +166,9 @@ type Options struct {
 	Motion   pipeline.MotionConfig
 	// EngineRSS is the measured RSS of one engine, reported as is.
 	EngineRSS float64
+	// At are the frames' numbers in the video (LoadFramesAt), reported as
+	// is for a ground truth.
+	At []int
 }
 
 // Report is one run's measurements.
@@ -165,15 +181,27 @@ type Report struct {
 	PerCPUSecond    float64            `json:"annotated_per_cpu_s"`
 	PerWallSecond   float64            `json:"frames_per_wall_s"`
 	CPUmsPerFrame   float64            `json:"cpu_ms_per_frame"`
-	NamedFrames     int                `json:"named_frames"`
+	NamedFrames     int                `json:"named_frames"` // frames with a confirmed name
 	P50ms           float64            `json:"p50_ms"`
 	P95ms           float64            `json:"p95_ms"`
 	PeakRSSMB       float64            `json:"peak_rss_mb"`
 	EngineRSSMB     float64            `json:"engine_rss_mb"`
 	StageMS         map[string]float64 `json:"stage_ms"` // mean ms per frame
 	FirstFaceS      float64            `json:"first_face_s"`
-	FirstNameS      float64            `json:"first_name_s"`
-	Names           map[string]string  `json:"names"` // cam/seq -> sorted names, "," joined
+	FirstNameS      float64            `json:"first_name_s"`     // first confirmed name
+	Names           map[string]string  `json:"names"`            // cam/seq -> sorted confirmed names, "," joined (tentative ones are not names)
+	TentativeFrames int                `json:"tentative_frames"` // frames with a tentative name and no confirmed one
+	// Faces is what was shown per frame (cam/seq -> faces), for the
+	// name metrics (Score).
+	Faces map[string][]Shown `json:"faces"`
+	// Enrolled are the gallery's people.
+	Enrolled []string `json:"enrolled"`
+	// Detector is the detector this row's facemon pipeline used.
+	Detector string `json:"detector,omitempty"`
+	// At are the frames' numbers in the video (Options.At).
+	At []int `json:"frame_numbers,omitempty"`
+	// Metrics judge the names shown (filled by the parent, ScoreReports).
+	Metrics         *Metrics           `json:"metrics,omitempty"`
 	KnownVerdicts   int                `json:"known_verdicts"`
 	UnknownVerdicts int                `json:"unknown_verdicts"`
 	Counters        map[string]float64 `json:"counters"`
@@ -218,9 +246,18 @@ func RSSMB() float64 {
 	return 0
 }
 
+// Shown is one face as a variant showed it on a frame.
+type Shown struct {
+	Box       [4]int `json:"box"` // x0, y0, x1, y1
+	Name      string `json:"name"`
+	Tentative bool   `json:"tentative,omitempty"`
+	Track     int    `json:"track,omitempty"`
+}
+
 type recorder struct {
 	mu        sync.Mutex
 	names     map[string]string
+	faces     map[string][]Shown
 	lat       []time.Duration
 	annotated atomic.Int64
 	oversize  atomic.Int64
@@ -229,12 +266,13 @@ type recorder struct {
 	firstFace float64
 	firstName float64
 	verdicts  map[string]int
+	tentative int // frames with a tentative name and no confirmed one
 	widths    []int
 	dists     []float64
 }
 
 func newRecorder(cams int, fps float64) *recorder {
-	r := &recorder{names: map[string]string{}, fps: fps, firstFace: -1, firstName: -1, verdicts: map[string]int{}}
+	r := &recorder{names: map[string]string{}, faces: map[string][]Shown{}, fps: fps, firstFace: -1, firstName: -1, verdicts: map[string]int{}}
 	for range cams {
 		r.done = append(r.done, make(chan uint64, 4))
 	}
@@ -245,9 +283,15 @@ func camName(i int) string { return fmt.Sprintf("bench%d", i) }
 
 func (r *recorder) frame(cam string, seq uint64, faces []msg.Face, lat time.Duration) {
 	var ns []string
+	tent := false
+	shown := make([]Shown, 0, len(faces))
 	r.mu.Lock()
 	for _, f := range faces {
-		if f.Name != msg.Unknown {
+		shown = append(shown, Shown{Box: f.Box, Name: f.Name, Tentative: f.Tentative, Track: f.Track})
+		if f.Name != msg.Unknown && f.Tentative {
+			tent = true
+		}
+		if f.Name != msg.Unknown && !f.Tentative {
 			ns = append(ns, f.Name)
 			r.dists = append(r.dists, f.Distance)
 		}
@@ -257,7 +301,12 @@ func (r *recorder) frame(cam string, seq uint64, faces []msg.Face, lat time.Dura
 		}
 	}
 	sort.Strings(ns)
-	r.names[fmt.Sprintf("%s/%d", cam, seq)] = strings.Join(ns, ",")
+	k := fmt.Sprintf("%s/%d", cam, seq)
+	r.names[k] = strings.Join(ns, ",")
+	r.faces[k] = shown
+	if tent && len(ns) == 0 {
+		r.tentative++
+	}
 	r.lat = append(r.lat, lat)
 	if cam == camName(0) {
 		t := float64(seq-1) / r.fps
@@ -289,6 +338,7 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 	var reg *prometheus.Registry
 	var submit func(ctx context.Context, cam int, jpeg []byte, m msg.FrameMeta) error
 	var stop func()
+	detector := "go-face hog"
 	if v.Naive {
 		for _, s := range []string{"recognize (decode+detect+landmarks+descriptor)", "match", "annotate (decode+draw+encode)", "publish (json)"} {
 			stages[s] = new(atomic.Int64)
@@ -365,6 +415,14 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 		if v.WideFull {
 			cfg.Motion.WideFull = true
 		}
+		if v.Detector != "" {
+			d, err := face.ParseDetector(v.Detector)
+			if err != nil {
+				return nil, fmt.Errorf("bench: variant %s: %w", v.Name, err)
+			}
+			cfg.Analyzer.Detector = d
+		}
+		detector = cfg.Analyzer.Detector.String()
 		p := pipeline.New(cfg, o.Pool, pub, annotate.JPEG, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		p.SetGallery(o.Gallery)
 		rctx, cancel := context.WithCancel(ctx)
@@ -419,8 +477,9 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 	}
 	n := len(o.Frames) * o.Cameras
 	r := &Report{Variant: v.Name, Frames: n, Annotated: int(rec.annotated.Load()), CPUSeconds: cpu.Seconds(), WallSeconds: wall.Seconds(),
-		PeakRSSMB: PeakRSSMB(), EngineRSSMB: o.EngineRSS, StageMS: map[string]float64{}, Names: rec.names,
-		FirstFaceS: rec.firstFace, FirstNameS: rec.firstName, OversizeFrames: int(rec.oversize.Load()),
+		PeakRSSMB: PeakRSSMB(), EngineRSSMB: o.EngineRSS, StageMS: map[string]float64{}, Names: rec.names, Faces: rec.faces,
+		Enrolled: enrolledNames(o.Gallery), Detector: detector, At: o.At,
+		FirstFaceS: rec.firstFace, FirstNameS: rec.firstName, TentativeFrames: rec.tentative, OversizeFrames: int(rec.oversize.Load()),
 		KnownVerdicts: rec.verdicts[msg.VerdictKnown], UnknownVerdicts: rec.verdicts[msg.VerdictUnknown]}
 	r.PerCPUSecond = float64(r.Annotated) / r.CPUSeconds
 	r.PerWallSecond = float64(n) / r.WallSeconds
@@ -473,6 +532,15 @@ func Run(ctx context.Context, o Options, v Variant) (*Report, error) {
 	return r, nil
 }
 
+func enrolledNames(g *gallery.Gallery) []string {
+	var ns []string
+	for _, p := range g.People {
+		ns = append(ns, p.Name)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
 
 type benchPub struct {
@@ -514,7 +582,8 @@ func (b *benchPub) Publish(t string, qos byte, retained bool, payload []byte) er
 }
 
 // Agreement is the share of frames where ref names someone on which r
-// names the same people.
+// names the same people (confirmed names: Report.Names; Metrics has it
+// both ways).
 func Agreement(ref, r *Report) (float64, int) {
 	n, same := 0, 0
 	for k, v := range ref.Names {
