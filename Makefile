@@ -37,7 +37,7 @@ DESTDIR ?=
 COMPONENTS ?=
 BINDIR_FROM ?= bin
 
-.PHONY: all deps models build test test-pure test-race test-mats fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 install edge-budget
+.PHONY: all deps models build test test-containers test-pure test-race test-mats fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 install edge-budget
 
 all: build
 
@@ -98,6 +98,13 @@ test-mats:
 
 test: models vet test-pure test-race fuzz test-mats
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+# The image and the compose stack with podman (docs/containers.md): local
+# Debian bases (debootstrap, cached in /var/tmp/facemon-base), the image,
+# then e2e/containers: video to identities, login, HA discovery, down/up,
+# backup and restore into a fresh volume.
+test-containers: deps
+	@bash scripts/test-containers.sh
 
 # The full soak: e2e TestSoak with 20,000 frames through edge and recognizer
 # (RSS growth after the warm-up, least squares, <= 745 bytes per frame);

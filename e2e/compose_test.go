@@ -40,6 +40,20 @@ func TestComposeMatchesBinaries(t *testing.T) {
 	if !strings.Contains(strings.Join(c.Services["recognizer"].Command, " "), "--broker tcp://broker:1883") {
 		t.Error("recognizer does not use the broker service")
 	}
+	// The USB camera's override file: its edge's flags too.
+	b, err = os.ReadFile(filepath.Join(repoRoot(), "docker-compose.usb.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Services = nil
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("docker-compose.usb.yml: %v", err)
+	}
+	svc, ok := c.Services["edge-usb"]
+	if !ok || len(svc.Command) == 0 {
+		t.Fatal("docker-compose.usb.yml: service edge-usb missing or without a command")
+	}
+	checkFlags(t, "docker-compose.usb.yml service edge-usb", svc.Command[0], svc.Command[1:])
 }
 
 // checkFlags fails the test for every --flag in args that the binary bin

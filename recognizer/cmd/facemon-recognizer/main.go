@@ -40,6 +40,7 @@ commands:
   certs     generate a local CA and a TLS server certificate (--state DIR, --host names)
   users     create and manage MQTT users, dashboard password, API token (users -h)
   db        db migrate: move a single machine's gallery, dataset and history into PostgreSQL (serve --db)
+  backup    one tar of gallery, history (SQLite online backup), dataset and pending enrolments
   bench     measure the pipeline against the naive per-frame method on a video
 
 Run 'facemon-recognizer <command> -h' for a command's flags.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cli.Eval(ctx, env, args[2:])
 	case "db":
 		err = cli.DB(ctx, env, args[2:])
+	case "backup":
+		err = cli.Backup(ctx, env, args[2:])
 	case "certs":
 		return tlsx.Command(args[2:], stdout, stderr)
 	case "users":
