@@ -3,10 +3,9 @@ package auth
 import (
 	"bytes"
 	"log/slog"
-	"net"
-	"net/netip"
 	"sync/atomic"
 
+	"github.com/facemon/facemon/shared/netx"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -72,20 +71,6 @@ func (h *Hook) log() *slog.Logger {
 	return slog.Default()
 }
 
-// IsLoopback reports whether a "host:port" (or bare host) remote address is
-// a loopback address (127.0.0.0/8, ::1, or an IPv4-mapped loopback).
-func IsLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	return a.Unmap().IsLoopback()
-}
-
 // OnConnectAuthenticate implements mqtt.Hook. It also refuses a connection
 // whose will topic the user may not publish to (mochi sends wills without
 // an ACL check).
@@ -101,7 +86,7 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		case !h.opts.AllowAnonymous:
 			h.log().Warn("mqtt connect refused: no username (anonymous clients are not allowed)", "client", id, "remote", remote)
 			return false
-		case !IsLoopback(remote):
+		case !netx.IsLoopback(remote):
 			h.log().Warn("mqtt connect refused: anonymous clients are allowed only from loopback", "client", id, "remote", remote)
 			return false
 		}
@@ -137,7 +122,7 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if user == "" {
 		// Only accepted anonymously (AllowAnonymous, loopback); guard
 		// anyway in case another path let it in.
-		return h.opts.AllowAnonymous && (cl.Net.Inline || IsLoopback(cl.Net.Remote))
+		return h.opts.AllowAnonymous && (cl.Net.Inline || netx.IsLoopback(cl.Net.Remote))
 	}
 	users := h.users.Load()
 	if users == nil {

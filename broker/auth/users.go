@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/facemon/facemon/shared/mqttfilter"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 )
@@ -123,12 +124,12 @@ func (us *Users) CanRead(name, filter string) bool {
 	if !ok {
 		return false
 	}
-	f, ok := StripShare(filter)
+	f, ok := mqttfilter.StripShare(filter)
 	if !ok {
 		return false
 	}
 	for _, r := range u.Read {
-		if Covers(r, f) {
+		if mqttfilter.Covers(r, f) {
 			return true
 		}
 	}
@@ -138,11 +139,11 @@ func (us *Users) CanRead(name, filter string) bool {
 // CanWrite reports whether the user may publish to the topic name.
 func (us *Users) CanWrite(name, topic string) bool {
 	u, ok := us.users[name]
-	if !ok || ValidateTopic(topic) != nil {
+	if !ok || mqttfilter.ValidateTopic(topic) != nil {
 		return false
 	}
 	for _, r := range u.Write {
-		if Match(r, topic) {
+		if mqttfilter.Match(r, topic) {
 			return true
 		}
 	}
@@ -262,7 +263,7 @@ func Parse(name string, data []byte) (*Users, error) {
 			read, write bool
 		}{{e.Read, true, false}, {e.Write, false, true}, {e.ReadWrite, true, true}} {
 			for _, f := range list.items {
-				if err := ValidateFilter(f.Value); err != nil {
+				if err := mqttfilter.ValidateFilter(f.Value); err != nil {
 					return nil, fail(f.Line, "user %q: %v", n, err)
 				}
 				if list.read {

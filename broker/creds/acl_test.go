@@ -21,6 +21,7 @@ import (
 	"github.com/facemon/facemon/broker"
 	"github.com/facemon/facemon/broker/auth"
 	"github.com/facemon/facemon/broker/internal/testclient"
+	"github.com/facemon/facemon/shared/mqttfilter"
 )
 
 const (
@@ -232,7 +233,7 @@ func waitFor(t *testing.T, what string, cond func() bool) bool {
 
 // concrete turns a filter into a topic it matches.
 func concrete(filter string) string {
-	f, _ := auth.StripShare(filter)
+	f, _ := mqttfilter.StripShare(filter)
 	parts := strings.Split(f, "/")
 	for i, p := range parts {
 		if p == "+" || p == "#" {

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/facemon/facemon/shared/ids"
+	"github.com/facemon/facemon/shared/mqttfilter"
 	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
@@ -482,36 +482,8 @@ func (cl *Client) dispatch(t string, payload []byte) {
 	subs := append([]sub(nil), cl.subs...)
 	cl.mu.Unlock()
 	for _, s := range subs {
-		if filterMatches(s.filter, t) {
+		if mqttfilter.MatchSubscription(s.filter, t) {
 			s.h(t, payload)
 		}
 	}
-}
-
-// filterMatches reports whether an MQTT topic filter (possibly a
-// "$share/<group>/<filter>" shared subscription) matches a topic name.
-func filterMatches(filter, t string) bool {
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
-		_, f, ok := strings.Cut(rest, "/")
-		if !ok {
-			return false
-		}
-		filter = f
-	}
-	fl, tl := strings.Split(filter, "/"), strings.Split(t, "/")
-	for i, f := range fl {
-		switch {
-		case f == "#":
-			return i > 0 || !strings.HasPrefix(t, "$")
-		case i >= len(tl):
-			return false
-		case f == "+":
-			if i == 0 && strings.HasPrefix(tl[0], "$") {
-				return false
-			}
-		case f != tl[i]:
-			return false
-		}
-	}
-	return len(fl) == len(tl)
 }
