@@ -85,7 +85,7 @@ func clientID(t *testing.T, co clientOpts) string {
 	}
 	id := fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), clientSeq.Add(1))
 	if co.user != "" {
-		id = co.user + "-" + id
+		id = co.user + "@" + id
 	}
 	return id
 }

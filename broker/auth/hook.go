@@ -3,8 +3,10 @@ package auth
 import (
 	"bytes"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
+	"github.com/facemon/facemon/shared/ids"
 	"github.com/facemon/facemon/shared/netx"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -13,7 +15,8 @@ import (
 // HookOptions configures a Hook.
 type HookOptions struct {
 	// AllowAnonymous accepts clients without a username, but only from
-	// loopback remote addresses; they may publish and subscribe to every
+	// loopback remote addresses and with a client id no user owns (facemon's
+	// anonymous ids start with '@'); they may publish and subscribe to every
 	// topic. Clients sending a username are always checked against the
 	// users file (and refused without one).
 	AllowAnonymous bool
@@ -90,6 +93,13 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			h.log().Warn("mqtt connect refused: anonymous clients are allowed only from loopback", "client", id, "remote", remote)
 			return false
 		}
+		if users := h.users.Load(); users != nil {
+			if owner, ok := users.ClientIDOwner(id); ok {
+				h.log().Warn("mqtt connect refused: an anonymous client may not use a user's client id (anonymous ids start with '@')",
+					"client", id, "owner", owner, "remote", remote)
+				return false
+			}
+		}
 		return true
 	}
 	users := h.users.Load()
@@ -103,8 +113,12 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	if !users.ClientIDAllowed(user, id) {
 		owner, _ := users.ClientIDOwner(id)
-		h.log().Warn("mqtt connect refused: client id does not belong to the user (want <user> or <user>-<suffix>)",
-			"user", user, "client", id, "owner", owner, "remote", remote)
+		msg := "mqtt connect refused: client id does not belong to the user (want <user> or <user>@<suffix>)"
+		if strings.HasPrefix(id, user+"-") && !strings.Contains(id, ids.ClientIDSep) {
+			// The form facemon clients used before the '@' separator.
+			msg = "mqtt connect refused: client id in the old <user>-<suffix> form; facemon clients now use <user>@<suffix>: upgrade this client"
+		}
+		h.log().Warn(msg, "user", user, "client", id, "owner", owner, "remote", remote)
 		return false
 	}
 	if pk.Connect.WillFlag && !users.CanWrite(user, pk.Connect.WillTopic) {

@@ -165,7 +165,7 @@ func (c *client) got(topic, payload string) bool {
 func dial(t *testing.T, url, user, pw, id string) (*client, error) {
 	t.Helper()
 	if id == "" {
-		id = fmt.Sprintf("%s-test-%d", user, seq.Add(1))
+		id = fmt.Sprintf("%s@test-%d", user, seq.Add(1))
 		if user == "" {
 			id = fmt.Sprintf("anon-%d", seq.Add(1))
 		}
@@ -352,7 +352,7 @@ func runMatrix(t *testing.T, url string, m matrixState, mosquitto bool) {
 	})
 
 	t.Run("client id takeover", func(t *testing.T) {
-		recID := "recognizer-vm-a1b2c3"
+		recID := "recognizer@vm-a1b2c3"
 		rec, err := dial(t, url, UserRecognizer, m.password(t, UserRecognizer), recID)
 		if err != nil {
 			t.Fatal(err)
