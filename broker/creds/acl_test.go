@@ -437,6 +437,14 @@ func TestMatrixEmbeddedBroker(t *testing.T) {
 		if _, err := dial(t, "tcp://"+b2.Addr(), "edge-door", "wrong", ""); err == nil {
 			t.Error("wrong password accepted with AllowAnonymous")
 		}
+		// Anonymous clients have an id space of their own: a user's id is
+		// refused (issue 17.5), whichever form.
+		for _, id := range []string{UserRecognizer + "@vm-a1b2c3", UserRecognizer, "edge-door@pi-a1b2c3"} {
+			if c, err := dial(t, "tcp://"+b2.Addr(), "", "", id); err == nil {
+				c.Disconnect(50)
+				t.Errorf("anonymous client connected with user id %q", id)
+			}
+		}
 	})
 }
 
