@@ -70,7 +70,7 @@ type clientOpts struct {
 	user, password string
 	will           string
 	url            string // default tcp://<broker addr>
-	clientID       string // default <user>-<test>-<n> (or <test>-<n> when anonymous)
+	clientID       string // default <user>@<test>-<n> (or <test>-<n> when anonymous)
 	tls            *tls.Config
 }
 

@@ -225,12 +225,7 @@ func attackSuite(t *testing.T, kind string) {
 	recArgs := []string{"serve", "--models", models, "--gallery", gal, "--instance", "rsec", "--dataset", dataset,
 		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--workers", "2", "--state", state, "--log-level", "debug"}
 	if kind == "mosquitto" {
-		conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npersistence false\n"+
-			"password_file %s\nacl_file %s\nuse_username_as_clientid true\n%s", port,
-			filepath.Join(state, "mosquitto", "password_file"), filepath.Join(state, "mosquitto", "acl_file"), runAsRoot())), 0o600)
-		procs = append(procs, startExternal(t, "mosquitto", mosquittoBin(t), "-c", conf, "-v"))
-		waitTCP(t, addr, 10*time.Second)
+		procs = append(procs, startSecureMosquitto(t, state, port))
 		recArgs = append(recArgs, "--broker", url)
 	} else {
 		recArgs = append(recArgs, "--listen", addr)
@@ -625,6 +620,20 @@ func wsHeaders(origin string) http.Header {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// startSecureMosquitto runs Mosquitto on 127.0.0.1:port with the
+// password_file and acl_file `users init` generated in state (and the
+// generated facemon.conf's use_username_as_clientid), and waits for it.
+func startSecureMosquitto(t *testing.T, state string, port int) *proc {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npersistence false\n"+
+		"password_file %s\nacl_file %s\nuse_username_as_clientid true\n%s", port,
+		filepath.Join(state, "mosquitto", "password_file"), filepath.Join(state, "mosquitto", "acl_file"), runAsRoot())), 0o600)
+	p := startExternal(t, "mosquitto", mosquittoBin(t), "-c", conf, "-v")
+	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+	return p
+}
 
 // runAsRoot keeps mosquitto, started by root, from switching to the
 // mosquitto user, which cannot read the test's 0700 state folder.

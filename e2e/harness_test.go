@@ -148,13 +148,20 @@ type proc struct {
 
 func start(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, bin, os.Environ(), args...)
+}
+
+// startEnv is start with env as the process's whole environment (plus
+// OPENBLAS_NUM_THREADS=1), e.g. the few variables a systemd unit gives.
+func startEnv(t *testing.T, name, bin string, env []string, args ...string) *proc {
+	t.Helper()
 	if bin == "facemon-edge" && !slices.Contains(args, "--state") {
 		// The edge's state (a generated dashboard password) stays out of
 		// the source tree.
 		args = append(args, "--state", t.TempDir())
 	}
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")
+	cmd.Env = append(slices.Clip(env), "OPENBLAS_NUM_THREADS=1")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{})}

@@ -50,11 +50,6 @@ Flags (every subcommand):
 // Command runs the users command (args without the program name, e.g.
 // ["add", "camera", "door"]); program is how it is invoked ("facemon-broker
 // users"), for messages. It returns the exit code.
-// apiTokenRotated says who needs a rotated REST API token. Edges hold none
-// (their dashboards act with the logged-in person's session token), so
-// there is nothing to copy to a Pi.
-const apiTokenRotated = "restart the recognizer (serve reads --api-token-file at start) and give the new token to your REST API clients (CLI, scripts). Edges hold no API token: nothing to change on them."
-
 func Command(ctx context.Context, program string, args []string, stdout, stderr io.Writer) int {
 	_ = ctx
 	def := DefaultStateDir
@@ -207,7 +202,7 @@ func Command(ctx context.Context, program string, args []string, stdout, stderr 
 			if err != nil {
 				return fail(err)
 			}
-			return secret(fmt.Sprintf("new REST API token (in %s): %s\n%s\n", APITokenFile(opts.Dir), tok, apiTokenRotated))
+			return secret(fmt.Sprintf("new REST API token (in %s): %s\nrestart the recognizer (serve --api-token-file) and give it to what calls the REST API on the recognizer's machine (CLI, Home Assistant, scripts); never to an edge: it needs none\n", APITokenFile(opts.Dir), tok))
 		}
 		pw, err := Rotate(opts, pos[1])
 		if err != nil {

@@ -397,7 +397,7 @@ func TestCommand(t *testing.T) {
 	tok, _ := os.ReadFile(APITokenFile(o.Dir))
 	// Edges hold no API token (issue 17.1): the rotation says so and no
 	// longer tells anyone to copy it to an edge.
-	if fr := firstRun(); !strings.Contains(fr, "Edges hold no API token") || strings.Contains(fr, "edges' --api-token-file") {
+	if fr := firstRun(); !strings.Contains(fr, "never to an edge") || strings.Contains(fr, "edges' --api-token-file") {
 		t.Errorf("rotate api-token message:\n%s", fr)
 	}
 	if code, out, _ := run("rotate", "admin"); code != 0 || !strings.Contains(out, hint) || strings.Contains(out, "admin / ") {

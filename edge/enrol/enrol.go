@@ -57,6 +57,10 @@ const QueueMaxAge = 72 * time.Hour
 // maxLate bounds the remembered requests whose answer may still arrive.
 const maxLate = 1024
 
+// answeredLate marks, in Enroller.late, a request answered after send gave
+// up on it and before its image was queued.
+const answeredLate = "\x00answered"
+
 // Errors.
 var (
 	ErrNoFrame = errors.New("no camera frame yet")
@@ -205,12 +209,17 @@ func (e *Enroller) handleResult(_ string, payload []byte) {
 	delete(e.pending, r.ID)
 	queued, late := e.late[r.ID]
 	delete(e.late, r.ID)
+	if late && queued == "" {
+		// Answered after send gave up but before its image was queued:
+		// queueUnanswered sees this and removes the copy it writes.
+		e.late[r.ID] = answeredLate
+	}
 	e.mu.Unlock()
 	if ch != nil {
 		ch <- r // buffered, one result per id
 		return
 	}
-	if late && queued != "" {
+	if late && queued != "" && queued != answeredLate {
 		// The recognizer answered after the timeout: it has the image (or
 		// judged it), so the queued copy must not be sent again.
 		os.Remove(filepath.Join(e.o.Dataset, queued))
@@ -280,32 +289,49 @@ func (e *Enroller) Enrol(ctx context.Context, name string, burst int, cred Crede
 func (e *Enroller) one(ctx context.Context, name string, img []byte, cred Credential) Result {
 	r := e.send(ctx, name, img, false, token(cred))
 	if r.Status == StatusQueued {
-		rel, err := e.enqueue(name, img)
-		if err != nil {
-			r.Status, r.Message = msg.EnrolError, "recognizer unreachable and queueing failed: "+err.Error()
-		} else {
-			r.File = rel
-			e.mu.Lock()
-			if cred != nil {
-				if len(e.owner) >= maxLate {
-					for k := range e.owner {
-						delete(e.owner, k)
-						break
-					}
-				}
-				e.owner[rel] = cred
-			}
-			if len(e.late) >= maxLate {
-				for k := range e.late {
-					delete(e.late, k)
+		r = e.queueUnanswered(r, name, img, cred)
+	}
+	e.report(r)
+	return r
+}
+
+// queueUnanswered queues the image of a request send gave up on, and
+// remembers it so that a late answer removes the queued copy. An answer
+// that arrived between send's timeout and now (handle marked it
+// answeredLate) removes it at once.
+func (e *Enroller) queueUnanswered(r Result, name string, img []byte, cred Credential) Result {
+	rel, err := e.enqueue(name, img)
+	if err != nil {
+		r.Status, r.Message = msg.EnrolError, "recognizer unreachable and queueing failed: "+err.Error()
+		return r
+	}
+	r.File = rel
+	e.mu.Lock()
+	answered := e.late[r.ID] == answeredLate
+	delete(e.late, r.ID)
+	if !answered {
+		if cred != nil {
+			if len(e.owner) >= maxLate {
+				for k := range e.owner {
+					delete(e.owner, k)
 					break
 				}
 			}
-			e.late[r.ID] = rel
-			e.mu.Unlock()
+			e.owner[rel] = cred
 		}
+		if len(e.late) >= maxLate {
+			for k := range e.late {
+				delete(e.late, k)
+				break
+			}
+		}
+		e.late[r.ID] = rel
 	}
-	e.report(r)
+	e.mu.Unlock()
+	if answered {
+		os.Remove(filepath.Join(e.o.Dataset, rel))
+		e.log.Info("late enrolment answer; queued copy removed", "id", r.ID, "file", rel)
+	}
 	return r
 }
 
@@ -332,9 +358,15 @@ func (e *Enroller) send(ctx context.Context, name string, img []byte, resent boo
 	e.mu.Lock()
 	e.pending[id] = ch
 	e.mu.Unlock()
+	gaveUp := false
 	defer func() {
 		e.mu.Lock()
 		delete(e.pending, id)
+		if gaveUp && !resent {
+			// From here until queueUnanswered runs, an answer is
+			// remembered (handle) instead of dropped.
+			e.late[id] = ""
+		}
 		e.mu.Unlock()
 	}()
 	if err := e.o.Client.Publish(e.o.Space.CamEnrol(e.o.Camera), 1, false, payload); err != nil {
@@ -361,8 +393,10 @@ func (e *Enroller) send(ctx context.Context, name string, img []byte, resent boo
 			r.Message = "recognizer error: " + res.Error
 		}
 	case <-t.C:
+		gaveUp = true
 		r.Status, r.Message = StatusQueued, "recognizer offline (no answer); image queued and will be sent when it is back"
 	case <-ctx.Done():
+		gaveUp = true
 		r.Status, r.Message = StatusQueued, "request cancelled; image queued"
 	}
 	return r

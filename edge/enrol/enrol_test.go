@@ -303,3 +303,47 @@ func TestSessionTokenAndPending(t *testing.T) {
 		t.Error("bad camera id accepted")
 	}
 }
+
+// An answer that arrives after send gave up but before the image was
+// queued (the window between the two) still removes the queued copy: it
+// used to be dropped, and the copy stayed on the edge until a drain resent
+// it (seen in e2e TestStolenEdge under load).
+func TestAnswerBetweenTimeoutAndQueue(t *testing.T) {
+	sp := topic.New("")
+	c := &fakemqtt.Client{}
+	dir := t.TempDir()
+	var last msg.Enrol
+	c.OnPublish = func(m fakemqtt.Message) {
+		if m.Topic == sp.CamEnrol("c") {
+			json.Unmarshal(m.Payload, &last) // no answer in time
+		}
+	}
+	e, err := New(Options{Client: c, Space: sp, Camera: "c", Dataset: dir, Timeout: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Frame:  func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.send(context.Background(), "Dee", jpg, false, "")
+	if r.Status != StatusQueued || last.ID != r.ID {
+		t.Fatalf("send: %+v (published id %q)", r, last.ID)
+	}
+	b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: r.ID, Name: "Dee", Status: msg.EnrolSaved, Faces: 1, Path: "Dee/x.jpg"})
+	c.Deliver(sp.CamResult("c"), b) // the answer, before the image is queued
+	r = e.queueUnanswered(r, "Dee", jpg, nil)
+	if r.File == "" {
+		t.Fatalf("not queued: %+v", r)
+	}
+	if n := e.Queued(); n != 0 {
+		t.Fatalf("%d queued copies left after the recognizer answered", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, r.File)); !os.IsNotExist(err) {
+		t.Fatalf("queued copy %s still on disk: %v", r.File, err)
+	}
+	e.mu.Lock()
+	n := len(e.late)
+	e.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d late entries remembered", n)
+	}
+}
