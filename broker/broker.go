@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/broker/auth"
+	"github.com/facemon/facemon/shared/mqttfilter"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -414,7 +415,7 @@ func (b *Broker) closeLocked() {
 // Publish publishes a message from the broker's inline client. It bypasses
 // topic ACLs (the caller is trusted in-process code).
 func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
-	if err := auth.ValidateTopic(topic); err != nil {
+	if err := mqttfilter.ValidateTopic(topic); err != nil {
 		return err
 	}
 	if qos > 2 {

@@ -70,7 +70,7 @@ type clientOpts struct {
 	user, password string
 	will           string
 	url            string // default tcp://<broker addr>
-	clientID       string // default <user>-<test>-<n> (or <test>-<n> when anonymous)
+	clientID       string // default <user>@<test>-<n> (or <test>-<n> when anonymous)
 	tls            *tls.Config
 }
 
@@ -85,7 +85,7 @@ func clientID(t *testing.T, co clientOpts) string {
 	}
 	id := fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), clientSeq.Add(1))
 	if co.user != "" {
-		id = co.user + "-" + id
+		id = co.user + "@" + id
 	}
 	return id
 }

@@ -104,7 +104,7 @@ func TestRefusedSubscriptionIsLogged(t *testing.T) {
 		t.Fatal("publish timed out")
 	}
 	logger, buf := testLogger(t)
-	cl, err := mqttx.New(mqttx.Options{Broker: "tcp://" + b.Addr(), ClientID: "edge-refused", Username: "edge", Password: "edge-pw", Logger: logger})
+	cl, err := mqttx.New(mqttx.Options{Broker: "tcp://" + b.Addr(), ClientID: "edge@refused", Username: "edge", Password: "edge-pw", Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/facemon/facemon/shared/mqttx"
 	"github.com/gorilla/websocket"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -52,13 +54,13 @@ func TestAnonymous(t *testing.T) {
 func TestClientIDBinding(t *testing.T) {
 	logger, buf := testLogger(t)
 	b := startBroker(t, Options{UsersFile: writeUsers(t), Logger: logger})
-	rec := mustClient(t, b, clientOpts{user: "recognizer", password: "rec-pw", clientID: "recognizer-host-abc123"})
+	rec := mustClient(t, b, clientOpts{user: "recognizer", password: "rec-pw", clientID: "recognizer@host-abc123"})
 	for _, co := range []clientOpts{
-		{user: "edge", password: "edge-pw", clientID: "recognizer-host-abc123"}, // takeover attempt
+		{user: "edge", password: "edge-pw", clientID: "recognizer@host-abc123"}, // takeover attempt
 		{user: "edge", password: "edge-pw", clientID: "recognizer"},
-		{user: "edge", password: "edge-pw", clientID: "edgex"},                    // not <user> or <user>-...
-		{user: "spy", password: "spy-pw", clientID: "edge-pi1"},                   // even an all-topics user
-		{user: "recognizer", password: "bad", clientID: "recognizer-host-abc123"}, // wrong password, own id
+		{user: "edge", password: "edge-pw", clientID: "edgex"},                    // not <user> or <user>@...
+		{user: "spy", password: "spy-pw", clientID: "edge@pi1"},                   // even an all-topics user
+		{user: "recognizer", password: "bad", clientID: "recognizer@host-abc123"}, // wrong password, own id
 	} {
 		if _, err := newClient(t, b, co); err == nil {
 			t.Errorf("connect as %s with client id %q succeeded, want refusal", co.user, co.clientID)
@@ -75,9 +77,9 @@ func TestClientIDBinding(t *testing.T) {
 	if !strings.Contains(buf.String(), "client id does not belong to the user") {
 		t.Errorf("no warn line for the refused client id:\n%s", buf.String())
 	}
-	// Own ids work: bare user name and <user>-suffix.
+	// Own ids work: bare user name and <user>@suffix.
 	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw", clientID: "edge"})
-	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw", clientID: "edge-pi1-ffffff"})
+	mustClient(t, b, clientOpts{user: "edge", password: "edge-pw", clientID: "edge@pi1-ffffff"})
 }
 
 func TestWebSocketOrigin(t *testing.T) {
@@ -185,5 +187,67 @@ func TestUsersReload(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "its user was removed or its password changed") {
 		t.Error("disconnect not logged")
+	}
+}
+
+// TestClientIDsCannotShadow (issue 17.5): with cameras door and door-pi,
+// user edge-door's default client id on host pi (edge-door@pi-...) is not
+// in user edge-door-pi's id space, so both edges connect and stay
+// connected; the old "<user>-<suffix>" form is refused with a hint; an
+// anonymous loopback client never takes a user's id, and facemon's
+// anonymous ids ("@...") are accepted.
+func TestClientIDsCannotShadow(t *testing.T) {
+	h := func(pw string) string {
+		b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	users := filepath.Join(t.TempDir(), "users.yaml")
+	if err := os.WriteFile(users, []byte(`users:
+  - name: edge-door
+    password_hash: "`+h("door-pw")+`"
+    write: [cam/door/frames]
+  - name: edge-door-pi
+    password_hash: "`+h("doorpi-pw")+`"
+    write: [cam/door-pi/frames]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logger, buf := testLogger(t)
+	b := startBroker(t, Options{UsersFile: users, AllowAnonymous: true, Logger: logger})
+	// What edge door on host "pi" would build, whatever this host is called.
+	doorID := "edge-door@pi-a1b2c3"
+	if real := mqttx.DefaultClientID("edge-door", "edge-door"); !strings.HasPrefix(real, "edge-door@") {
+		t.Fatalf("DefaultClientID(edge-door) = %q", real)
+	}
+	doorPi := mustClient(t, b, clientOpts{user: "edge-door-pi", password: "doorpi-pw", clientID: mqttx.DefaultClientID("edge-door-pi", "x")})
+	door := mustClient(t, b, clientOpts{user: "edge-door", password: "door-pw", clientID: doorID})
+	if _, err := newClient(t, b, clientOpts{user: "edge-door-pi", password: "doorpi-pw", clientID: doorID}); err == nil {
+		t.Error("edge-door-pi took edge-door's client id")
+	}
+	if _, err := newClient(t, b, clientOpts{user: "edge-door", password: "door-pw", clientID: "edge-door-pi-a1b2c3"}); err == nil {
+		t.Error("old-form id edge-door-pi-a1b2c3 accepted for edge-door")
+	}
+	if !strings.Contains(buf.String(), "old <user>-<suffix> form") {
+		t.Errorf("no hint about the old id form:\n%s", buf.String())
+	}
+	for _, id := range []string{doorID, "edge-door", "edge-door-pi@x"} {
+		if _, err := newClient(t, b, clientOpts{clientID: id}); err == nil {
+			t.Errorf("anonymous client took user id %q", id)
+		}
+	}
+	anon := mustClient(t, b, clientOpts{clientID: mqttx.DefaultClientID("", "recognizer")})
+	time.Sleep(quietPeriod)
+	for name, c := range map[string]*testClient{"edge-door": door, "edge-door-pi": doorPi, "anonymous": anon} {
+		select {
+		case err := <-c.lost:
+			t.Errorf("%s lost its connection: %v", name, err)
+		default:
+		}
+		if !c.IsConnectionOpen() {
+			t.Errorf("%s disconnected", name)
+		}
 	}
 }

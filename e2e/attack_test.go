@@ -324,7 +324,7 @@ func attackSuite(t *testing.T, kind string) {
 		return true, "refused: " + err.Error()
 	})
 	attempt("MQTT connect as edge-door with a wrong password", func() (bool, string) {
-		c, err := dialOnce(url, "edge-door", "guess-"+admin[:4], "edge-door-attacker", nil)
+		c, err := dialOnce(url, "edge-door", "guess-"+admin[:4], "edge-door@attacker", nil)
 		if err == nil {
 			c.Disconnect(0)
 			return false, "accepted"
@@ -333,7 +333,7 @@ func attackSuite(t *testing.T, kind string) {
 	})
 	doorPW := secret(t, state, "edge-door")
 	attempt("edge door publishes cam/garage/frames", func() (bool, string) {
-		c, err := dialOnce(url, "edge-door", doorPW, "edge-door-attacker", nil)
+		c, err := dialOnce(url, "edge-door", doorPW, "edge-door@attacker", nil)
 		if err != nil {
 			return true, "connect refused: " + err.Error()
 		}
@@ -350,7 +350,7 @@ func attackSuite(t *testing.T, kind string) {
 	})
 	attempt("edge door subscribes cam/+/frames", func() (bool, string) {
 		tap := &mqttTap{}
-		c, err := dialOnce(url, "edge-door", doorPW, "edge-door-attacker", tap)
+		c, err := dialOnce(url, "edge-door", doorPW, "edge-door@attacker", tap)
 		if err != nil {
 			return true, "connect refused: " + err.Error()
 		}

@@ -72,27 +72,35 @@ func readUnit(t *testing.T, path string) unit {
 	}
 	tmpl := filepath.Join(filepath.Dir(path), filepath.Base(u.envFile))
 	u.env, _ = readEnv(t, tmpl)
-	// systemd: ${VAR} is one word, $VAR splits on white space.
-	for _, w := range strings.Fields(u.rawExec) {
+	u.exec = expandExec(t, path, u.rawExec, u.env)
+	return u
+}
+
+// expandExec expands an ExecStart line with env as systemd does: ${VAR} is
+// one word, $VAR splits on white space.
+func expandExec(t *testing.T, where, raw string, env map[string]string) []string {
+	t.Helper()
+	var out []string
+	for _, w := range strings.Fields(raw) {
 		if m := envRef.FindStringSubmatch(w); m != nil && m[0] == w {
 			name := m[1] + m[2]
-			val, ok := u.env[name]
+			val, ok := env[name]
 			if !ok {
-				t.Errorf("%s: ExecStart uses $%s, which %s does not set", path, name, tmpl)
+				t.Errorf("%s: ExecStart uses $%s, which its environment file does not set", where, name)
 			}
 			if m[1] != "" {
-				u.exec = append(u.exec, val)
+				out = append(out, val)
 			} else {
-				u.exec = append(u.exec, strings.Fields(val)...)
+				out = append(out, strings.Fields(val)...)
 			}
 			continue
 		}
 		if strings.Contains(w, "$") {
-			t.Errorf("%s: ExecStart word %q mixes text and a variable", path, w)
+			t.Errorf("%s: ExecStart word %q mixes text and a variable", where, w)
 		}
-		u.exec = append(u.exec, w)
+		out = append(out, w)
 	}
-	return u
+	return out
 }
 
 func units(t *testing.T) []unit {

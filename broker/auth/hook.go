@@ -3,10 +3,11 @@ package auth
 import (
 	"bytes"
 	"log/slog"
-	"net"
-	"net/netip"
+	"strings"
 	"sync/atomic"
 
+	"github.com/facemon/facemon/shared/ids"
+	"github.com/facemon/facemon/shared/netx"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -14,7 +15,8 @@ import (
 // HookOptions configures a Hook.
 type HookOptions struct {
 	// AllowAnonymous accepts clients without a username, but only from
-	// loopback remote addresses; they may publish and subscribe to every
+	// loopback remote addresses and with a client id no user owns (facemon's
+	// anonymous ids start with '@'); they may publish and subscribe to every
 	// topic. Clients sending a username are always checked against the
 	// users file (and refused without one).
 	AllowAnonymous bool
@@ -72,20 +74,6 @@ func (h *Hook) log() *slog.Logger {
 	return slog.Default()
 }
 
-// IsLoopback reports whether a "host:port" (or bare host) remote address is
-// a loopback address (127.0.0.0/8, ::1, or an IPv4-mapped loopback).
-func IsLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	return a.Unmap().IsLoopback()
-}
-
 // OnConnectAuthenticate implements mqtt.Hook. It also refuses a connection
 // whose will topic the user may not publish to (mochi sends wills without
 // an ACL check).
@@ -101,9 +89,16 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		case !h.opts.AllowAnonymous:
 			h.log().Warn("mqtt connect refused: no username (anonymous clients are not allowed)", "client", id, "remote", remote)
 			return false
-		case !IsLoopback(remote):
+		case !netx.IsLoopback(remote):
 			h.log().Warn("mqtt connect refused: anonymous clients are allowed only from loopback", "client", id, "remote", remote)
 			return false
+		}
+		if users := h.users.Load(); users != nil {
+			if owner, ok := users.ClientIDOwner(id); ok {
+				h.log().Warn("mqtt connect refused: an anonymous client may not use a user's client id (anonymous ids start with '@')",
+					"client", id, "owner", owner, "remote", remote)
+				return false
+			}
 		}
 		return true
 	}
@@ -118,8 +113,12 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	if !users.ClientIDAllowed(user, id) {
 		owner, _ := users.ClientIDOwner(id)
-		h.log().Warn("mqtt connect refused: client id does not belong to the user (want <user> or <user>-<suffix>)",
-			"user", user, "client", id, "owner", owner, "remote", remote)
+		msg := "mqtt connect refused: client id does not belong to the user (want <user> or <user>@<suffix>)"
+		if strings.HasPrefix(id, user+"-") && !strings.Contains(id, ids.ClientIDSep) {
+			// The form facemon clients used before the '@' separator.
+			msg = "mqtt connect refused: client id in the old <user>-<suffix> form; facemon clients now use <user>@<suffix>: upgrade this client"
+		}
+		h.log().Warn(msg, "user", user, "client", id, "owner", owner, "remote", remote)
 		return false
 	}
 	if pk.Connect.WillFlag && !users.CanWrite(user, pk.Connect.WillTopic) {
@@ -137,7 +136,7 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if user == "" {
 		// Only accepted anonymously (AllowAnonymous, loopback); guard
 		// anyway in case another path let it in.
-		return h.opts.AllowAnonymous && (cl.Net.Inline || IsLoopback(cl.Net.Remote))
+		return h.opts.AllowAnonymous && (cl.Net.Inline || netx.IsLoopback(cl.Net.Remote))
 	}
 	users := h.users.Load()
 	if users == nil {

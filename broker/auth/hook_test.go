@@ -2,6 +2,7 @@ package auth
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -42,11 +43,20 @@ func TestHookAnonymous(t *testing.T) {
 		{"anonymous LAN refused without users", nil, true, "10.0.0.2:5000", connectPk("", "", "x"), false},
 		{"anonymous unparsable remote refused", nil, true, "pipe", connectPk("", "", "x"), false},
 		{"user without users file refused", nil, true, "127.0.0.1:5000", connectPk("edge", "edge-pw", "edge"), false},
-		{"user from LAN", testUsers(t), false, "192.168.1.20:5000", connectPk("edge", "edge-pw", "edge-pi"), true},
-		{"wrong password", testUsers(t), true, "127.0.0.1:5000", connectPk("edge", "nope", "edge-pi"), false},
-		{"other user's id", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "recognizer-host-1"), false},
+		{"user from LAN", testUsers(t), false, "192.168.1.20:5000", connectPk("edge", "edge-pw", "edge@pi"), true},
+		{"wrong password", testUsers(t), true, "127.0.0.1:5000", connectPk("edge", "nope", "edge@pi"), false},
+		{"other user's id", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "recognizer@host-1"), false},
+		{"other user's bare id", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "recognizer"), false},
 		{"id of nobody", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "facemon-edge-pi"), false},
-		{"id prefix without dash", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "edgeX"), false},
+		{"id prefix without separator", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "edgeX"), false},
+		{"old <user>-<suffix> id", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "edge-pi-a1b2c3"), false},
+		{"user taking the anonymous id space", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", "@edge-pi-a1b2c3"), false},
+		// Anonymous loopback clients have an id space of their own.
+		{"anonymous with an anonymous id", testUsers(t), true, "127.0.0.1:5000", connectPk("", "", "@recognizer-pi-a1b2c3"), true},
+		{"anonymous with a server-assigned id", testUsers(t), true, "127.0.0.1:5000", connectPk("", "", ""), true},
+		{"anonymous taking a user's id", testUsers(t), true, "127.0.0.1:5000", connectPk("", "", "recognizer@host-1"), false},
+		{"anonymous taking a user's bare id", testUsers(t), true, "127.0.0.1:5000", connectPk("", "", "recognizer"), false},
+		{"anonymous with a user-like id of nobody", testUsers(t), true, "127.0.0.1:5000", connectPk("", "", "mosq-abc"), true},
 		{"server-assigned id", testUsers(t), false, "127.0.0.1:5000", connectPk("edge", "edge-pw", ""), true},
 	}
 	for _, c := range cases {
@@ -71,11 +81,15 @@ func TestHookAnonymous(t *testing.T) {
 }
 
 func TestClientIDOwner(t *testing.T) {
+	// Issue 17.5: with camera ids door and door-pi, edge door on host pi
+	// (edge-door@pi-...) must not fall in user edge-door-pi's id space.
 	us, err := Parse("u.yaml", []byte(`users:
   - name: edge-door
     password: a
     role: edge
     camera: door
+  - name: edge-door-pi
+    password: b
   - name: edge-door-2
     password: b
   - name: recognizer
@@ -92,17 +106,47 @@ func TestClientIDOwner(t *testing.T) {
 		want     bool
 	}{
 		{"edge-door", "edge-door", true},
-		{"edge-door", "edge-door-pi-a1b2c3", true},
-		{"edge-door", "edge-door-2", false}, // belongs to edge-door-2
-		{"edge-door", "edge-door-2-pi-a1b2c3", false},
-		{"edge-door-2", "edge-door-2-pi-a1b2c3", true},
+		{"edge-door", "edge-door@pi-a1b2c3", true},
+		{"edge-door-pi", "edge-door@pi-a1b2c3", false},
+		{"edge-door-pi", "edge-door-pi@pi-a1b2c3", true},
+		{"edge-door", "edge-door-pi@pi-a1b2c3", false},
+		{"edge-door", "edge-door-pi", false},
+		{"edge-door", "edge-door-2", false},
+		{"edge-door-2", "edge-door-2@pi-a1b2c3", true},
 		{"edge-door-2", "edge-door", false},
-		{"recognizer", "recognizer-vm-0a0b0c", true},
+		{"recognizer", "recognizer@vm-0a0b0c", true},
+		{"recognizer", "recognizer@", true},
+		{"recognizer", "recognizer@a@b", true},
+		// The old "<user>-<suffix>" form is refused (it was the shadowing one).
+		{"edge-door", "edge-door-pi-a1b2c3", false},
+		{"recognizer", "recognizer-vm-0a0b0c", false},
 		{"recognizer", "facemon-recognizer-vm", false},
+		{"recognizer", "@recognizer-vm-0a0b0c", false},
 		{"recognizer", "", true},
 	} {
 		if got := us.ClientIDAllowed(c.user, c.id); got != c.want {
 			t.Errorf("ClientIDAllowed(%q, %q) = %v, want %v", c.user, c.id, got, c.want)
 		}
+	}
+	if o, ok := us.ClientIDOwner("@recognizer-vm"); ok || o != "" {
+		t.Errorf("anonymous id owned by %q", o)
+	}
+	// A user name containing the separator is refused: it would make
+	// "a@b@..." ambiguous between users "a" and "a@b".
+	if _, err := Parse("u.yaml", []byte("users:\n  - name: a@b\n    password: x\n")); err == nil || !strings.Contains(err.Error(), "@") {
+		t.Errorf("user name with '@': err = %v", err)
+	}
+}
+
+// TestHookOldClientIDHint: an old-form id is refused with a line that says
+// what the new form is.
+func TestHookOldClientIDHint(t *testing.T) {
+	var buf strings.Builder
+	h := NewHook(testUsers(t), HookOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if h.OnConnectAuthenticate(client("127.0.0.1:1"), connectPk("edge", "edge-pw", "edge-pi-a1b2c3")) {
+		t.Fatal("old-form id accepted")
+	}
+	if !strings.Contains(buf.String(), "<user>@<suffix>") || !strings.Contains(buf.String(), "old") {
+		t.Errorf("log: %s", buf.String())
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/facemon/facemon/shared/ids"
+	"github.com/facemon/facemon/shared/mqttfilter"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 )
@@ -123,12 +125,12 @@ func (us *Users) CanRead(name, filter string) bool {
 	if !ok {
 		return false
 	}
-	f, ok := StripShare(filter)
+	f, ok := mqttfilter.StripShare(filter)
 	if !ok {
 		return false
 	}
 	for _, r := range u.Read {
-		if Covers(r, f) {
+		if mqttfilter.Covers(r, f) {
 			return true
 		}
 	}
@@ -138,34 +140,35 @@ func (us *Users) CanRead(name, filter string) bool {
 // CanWrite reports whether the user may publish to the topic name.
 func (us *Users) CanWrite(name, topic string) bool {
 	u, ok := us.users[name]
-	if !ok || ValidateTopic(topic) != nil {
+	if !ok || mqttfilter.ValidateTopic(topic) != nil {
 		return false
 	}
 	for _, r := range u.Write {
-		if Match(r, topic) {
+		if mqttfilter.Match(r, topic) {
 			return true
 		}
 	}
 	return false
 }
 
-// ClientIDOwner returns the user a client id belongs to: the user with the
-// longest name U such that id == U or id starts with U + "-". So with users
-// "edge-door" and "edge-door-2", "edge-door-2-pi-ab12" belongs to
-// "edge-door-2", not to "edge-door". ok is false if no user owns the id.
+// ClientIDOwner returns the user a client id belongs to: the user named by
+// the id's owner part (ids.ClientIDOwner: the id itself, or what precedes
+// its '@'), so "edge-door@pi-ab12" belongs to "edge-door" whatever other
+// users exist (user names cannot contain '@', so no user's ids are also
+// another's). ok is false if no user owns the id; an anonymous client's id
+// ("@...") is never owned.
 func (us *Users) ClientIDOwner(id string) (owner string, ok bool) {
-	for n := range us.users {
-		if (id == n || strings.HasPrefix(id, n+"-")) && len(n) > len(owner) {
-			owner, ok = n, true
-		}
+	owner = ids.ClientIDOwner(id)
+	if _, ok = us.users[owner]; !ok || owner == "" {
+		return "", false
 	}
-	return owner, ok
+	return owner, true
 }
 
 // ClientIDAllowed reports whether the named user may connect with client
-// id: the id must be owned by the user (see ClientIDOwner), so no user can
-// take over another user's session. An empty id (the broker assigns a
-// random one) is allowed.
+// id: the id must be owned by the user (see ClientIDOwner): "<user>" or
+// "<user>@<anything>", so no user can take over another user's session.
+// An empty id (the broker assigns a random one) is allowed.
 func (us *Users) ClientIDAllowed(user, id string) bool {
 	if id == "" {
 		return true
@@ -231,6 +234,9 @@ func Parse(name string, data []byte) (*Users, error) {
 		if n != e.Name.Value || strings.ContainsAny(n, "\x00") {
 			return nil, fail(e.Name.Line, "user name %q must not have surrounding spaces or NUL", e.Name.Value)
 		}
+		if strings.Contains(n, ids.ClientIDSep) {
+			return nil, fail(e.Name.Line, "user name %q must not contain %q (it separates the user from the rest of a client id: <user>%s<suffix>)", n, ids.ClientIDSep, ids.ClientIDSep)
+		}
 		if _, dup := us.users[n]; dup {
 			return nil, fail(e.Name.Line, "duplicate user %q", n)
 		}
@@ -262,7 +268,7 @@ func Parse(name string, data []byte) (*Users, error) {
 			read, write bool
 		}{{e.Read, true, false}, {e.Write, false, true}, {e.ReadWrite, true, true}} {
 			for _, f := range list.items {
-				if err := ValidateFilter(f.Value); err != nil {
+				if err := mqttfilter.ValidateFilter(f.Value); err != nil {
 					return nil, fail(f.Line, "user %q: %v", n, err)
 				}
 				if list.read {

@@ -181,7 +181,7 @@ func TestHook(t *testing.T) {
 	}
 	connect := func(user, pw string, will string) packets.Packet {
 		var pk packets.Packet
-		pk.Connect.ClientIdentifier = user + "-host-1"
+		pk.Connect.ClientIdentifier = user + "@host-1"
 		pk.Connect.UsernameFlag = user != ""
 		pk.Connect.Username = []byte(user)
 		pk.Connect.PasswordFlag = true

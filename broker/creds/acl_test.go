@@ -21,6 +21,7 @@ import (
 	"github.com/facemon/facemon/broker"
 	"github.com/facemon/facemon/broker/auth"
 	"github.com/facemon/facemon/broker/internal/testclient"
+	"github.com/facemon/facemon/shared/mqttfilter"
 )
 
 const (
@@ -164,7 +165,7 @@ func (c *client) got(topic, payload string) bool {
 func dial(t *testing.T, url, user, pw, id string) (*client, error) {
 	t.Helper()
 	if id == "" {
-		id = fmt.Sprintf("%s-test-%d", user, seq.Add(1))
+		id = fmt.Sprintf("%s@test-%d", user, seq.Add(1))
 		if user == "" {
 			id = fmt.Sprintf("anon-%d", seq.Add(1))
 		}
@@ -232,7 +233,7 @@ func waitFor(t *testing.T, what string, cond func() bool) bool {
 
 // concrete turns a filter into a topic it matches.
 func concrete(filter string) string {
-	f, _ := auth.StripShare(filter)
+	f, _ := mqttfilter.StripShare(filter)
 	parts := strings.Split(f, "/")
 	for i, p := range parts {
 		if p == "+" || p == "#" {
@@ -351,7 +352,7 @@ func runMatrix(t *testing.T, url string, m matrixState, mosquitto bool) {
 	})
 
 	t.Run("client id takeover", func(t *testing.T) {
-		recID := "recognizer-vm-a1b2c3"
+		recID := "recognizer@vm-a1b2c3"
 		rec, err := dial(t, url, UserRecognizer, m.password(t, UserRecognizer), recID)
 		if err != nil {
 			t.Fatal(err)
@@ -435,6 +436,14 @@ func TestMatrixEmbeddedBroker(t *testing.T) {
 		}
 		if _, err := dial(t, "tcp://"+b2.Addr(), "edge-door", "wrong", ""); err == nil {
 			t.Error("wrong password accepted with AllowAnonymous")
+		}
+		// Anonymous clients have an id space of their own: a user's id is
+		// refused (issue 17.5), whichever form.
+		for _, id := range []string{UserRecognizer + "@vm-a1b2c3", UserRecognizer, "edge-door@pi-a1b2c3"} {
+			if c, err := dial(t, "tcp://"+b2.Addr(), "", "", id); err == nil {
+				c.Disconnect(50)
+				t.Errorf("anonymous client connected with user id %q", id)
+			}
 		}
 	})
 }

@@ -395,6 +395,11 @@ func TestCommand(t *testing.T) {
 		t.Errorf("rotate api-token: %d %s", code, out)
 	}
 	tok, _ := os.ReadFile(APITokenFile(o.Dir))
+	// Edges hold no API token (issue 17.1): the rotation says so and no
+	// longer tells anyone to copy it to an edge.
+	if fr := firstRun(); !strings.Contains(fr, "never to an edge") || strings.Contains(fr, "edges' --api-token-file") {
+		t.Errorf("rotate api-token message:\n%s", fr)
+	}
 	if code, out, _ := run("rotate", "admin"); code != 0 || !strings.Contains(out, hint) || strings.Contains(out, "admin / ") {
 		t.Errorf("rotate admin: %d %s", code, out)
 	}

@@ -165,7 +165,7 @@ password_file %[3]s
 acl_file %[4]s
 # Bind client ids to users: the client id becomes the user name, so nobody
 # can take over another user's session by using its client id. (The
-# embedded facemon broker checks <user> or <user>-<suffix> instead.) Each
+# embedded facemon broker checks <user> or <user>@<suffix> instead.) Each
 # process needs its own user: add one per extra recognizer or edge.
 use_username_as_clientid true
 `, filepath.Join(abs, DirMosquitto, "facemon.conf"), listener,

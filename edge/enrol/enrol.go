@@ -178,6 +178,13 @@ func New(o Options) (*Enroller, error) {
 	}
 	e := &Enroller{o: o, log: o.Logger, pending: map[string]chan msg.EnrolResult{}, late: map[string]string{},
 		owner: map[string]Credential{}}
+	// Queued Captures are face photos: an older version left them 0644 in
+	// 0755 folders. New ones are written 0600 in 0700 folders.
+	if ch, err := fsx.MakePrivate(filepath.Join(o.Dataset, QueueDir)); err != nil {
+		e.log.Warn("enrolment queue: could not make every file private (0600 files, 0700 folders)", "err", err)
+	} else if len(ch) > 0 {
+		e.log.Warn("enrolment queue was readable by other users: made private (0600 files, 0700 folders)", "changed", len(ch), "first", ch[0].String())
+	}
 	// Answers for this camera only (the edge may read no other camera's).
 	o.Client.Subscribe(o.Space.CamResult(o.Camera), 1, e.handleResult)
 	return e, nil

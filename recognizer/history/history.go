@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -252,6 +253,13 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("%w: empty database path", ErrInvalid)
 	}
+	// Events hold face crops and frames (biometric data): the file is
+	// created 0600, and SQLite gives its -wal and -shm files the same mode.
+	f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
+	}
+	f.Close()
 	q := url.Values{}
 	// auto_vacuum must come before the first table is created.
 	for _, p := range []string{"auto_vacuum(INCREMENTAL)", "journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {

@@ -63,7 +63,7 @@ func TestTwoDefaultRecognizersOnOneBroker(t *testing.T) {
 		}
 	}
 	idA, idB := clientID(logA.String()), clientID(logB.String())
-	if idA == "" || idA == idB || !strings.HasPrefix(idA, "facemon-recognizer-") {
+	if idA == "" || idA == idB || !strings.HasPrefix(idA, "@recognizer-") {
 		t.Errorf("client ids %q and %q", idA, idB)
 	}
 }

@@ -67,11 +67,8 @@ func (s *Service) setupIntegrations() error {
 		in.store = st
 		s.log.Info("event history in the shared database")
 	} else if c.HistoryDB != "-" {
-		path := c.HistoryDB
-		if path == "" {
-			path = filepath.Join(filepath.Dir(s.cfg.Gallery), "history.db")
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		path := s.historyPath()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return err
 		}
 		st, err := history.Open(history.Config{Path: path, Debounce: c.HistoryDebounce, MaxAge: c.HistoryMaxAge, MaxBytes: c.HistoryMaxBytes, Logger: s.log})

@@ -288,6 +288,7 @@ func (s *Service) HTTPAddr() string { return s.httpAddr }
 
 // Run starts everything and blocks until ctx ends, then shuts down.
 func (s *Service) Run(ctx context.Context) error {
+	s.makePrivate()
 	s.purgeDeleted()
 	if s.cfg.DB != "" {
 		db, err := clusterdb.Open(ctx, s.cfg.DB, s.log)

@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/facemon/facemon/shared/netx"
 )
 
 // Equal compares two secrets in constant time (also independent of their
@@ -41,17 +41,6 @@ func Bearer(r *http.Request) (string, bool) {
 func BearerOK(r *http.Request, want string) bool {
 	got, ok := Bearer(r)
 	return ok && want != "" && Equal(got, want)
-}
-
-// Loopback reports whether the request came from a loopback address (the
-// TCP peer; forwarding headers are not trusted).
-func Loopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // SameOrigin checks the browser's own statement of where a write comes
@@ -120,7 +109,7 @@ func LocalOrToken(h http.Handler, token, what string) http.Handler {
 			Unauthorized(w, what+": wrong bearer token")
 			return
 		}
-		if Loopback(r) {
+		if netx.IsLoopback(r.RemoteAddr) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -45,3 +45,20 @@ func Part(s string, n int) string {
 	}
 	return b.String()
 }
+
+// ClientIDSep separates the owning user from the rest of an MQTT client id:
+// "<user>@<host>-<hex>". It cannot occur in user names or camera ids (both
+// are [A-Za-z0-9_.-]; the broker refuses user names containing it), so no
+// user's client ids are also another user's: "edge-door@pi-…" belongs to
+// user edge-door only, whatever other users exist. An id starting with it
+// (an empty owner, "@recognizer-pi-…") is an anonymous client's and never
+// any user's.
+const ClientIDSep = "@"
+
+// ClientIDOwner returns the user name a client id claims: the part before
+// the first ClientIDSep, or the whole id when it has none (a user may
+// connect with its bare name as id). It is "" for an anonymous client's id.
+func ClientIDOwner(id string) string {
+	owner, _, _ := strings.Cut(id, ClientIDSep)
+	return owner
+}

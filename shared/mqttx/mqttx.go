@@ -21,8 +21,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/facemon/facemon/shared/ids"
+	"github.com/facemon/facemon/shared/mqttfilter"
 	"github.com/facemon/facemon/shared/redact"
 	"github.com/facemon/facemon/shared/tlsx"
 	"github.com/facemon/facemon/shared/topic"
@@ -115,10 +115,12 @@ func IsTLS(raw string) bool {
 
 // DefaultClientID returns a client id unique to this process, so two
 // programs started with default flags on one host never take each other's
-// id (the broker drops whoever held it): "<user>-<host>-<6 hex>", or
-// "facemon-<component>-<host>-<6 hex>" without a user name. Brokers that
-// bind client ids to users accept "<user>-..." for that user. The result
-// is at most 64 characters of [A-Za-z0-9_.-].
+// id (the broker drops whoever held it): "<user>@<host>-<6 hex>", or
+// "@<component>-<host>-<6 hex>" without a user name (an anonymous client's
+// id, which no user owns). The '@' (ids.ClientIDSep) cannot occur in user
+// names or camera ids, so the id of user edge-door on host pi never falls
+// in user edge-door-pi's id space. The result is at most 64 characters of
+// [A-Za-z0-9_.-] and one '@'.
 func DefaultClientID(user, component string) string {
 	var r [3]byte
 	if _, err := rand.Read(r[:]); err != nil {
@@ -128,22 +130,30 @@ func DefaultClientID(user, component string) string {
 		r = [3]byte{byte(n >> 16), byte(n >> 8), byte(n)}
 	}
 	suffix := hex.EncodeToString(r[:])
-	prefix := ids.Part(user, 64)
-	if prefix == "" || prefix != user {
-		// An anonymous client, or a user name that cannot start an id
-		// as it is (the broker compares ids with the user name).
-		prefix = "facemon"
+	const sep = ids.ClientIDSep
+	var prefix string
+	switch u := ids.Part(user, 64); {
+	case u != "" && u == user && len(u)+len(sep)+len(suffix) <= 64:
+		prefix = u + sep
+	case u != "" && u == user:
+		// Too long for a suffix: the bare user name is also its id
+		// (one connection at a time).
+		return u
+	default:
+		// An anonymous client, or a user name that cannot be an id
+		// as it is (the broker compares the id's owner with the user
+		// name, so a rewritten name would be refused anyway).
+		prefix = sep
 		if c := ids.Part(component, 24); c != "" {
-			prefix += "-" + c
+			prefix += c + "-"
 		}
 	}
-	prefix = prefix[:min(len(prefix), 64-len(suffix)-1)]
 	host, _ := os.Hostname()
-	host = ids.Part(host, 64-len(prefix)-len(suffix)-2)
+	host = ids.Part(host, 64-len(prefix)-len(suffix)-1)
 	if host == "" {
-		return prefix + "-" + suffix
+		return prefix + suffix
 	}
-	return prefix + "-" + host + "-" + suffix
+	return prefix + host + "-" + suffix
 }
 
 // tlsConfig returns the TLS configuration for o (nil for plain brokers).
@@ -482,36 +492,8 @@ func (cl *Client) dispatch(t string, payload []byte) {
 	subs := append([]sub(nil), cl.subs...)
 	cl.mu.Unlock()
 	for _, s := range subs {
-		if filterMatches(s.filter, t) {
+		if mqttfilter.MatchSubscription(s.filter, t) {
 			s.h(t, payload)
 		}
 	}
-}
-
-// filterMatches reports whether an MQTT topic filter (possibly a
-// "$share/<group>/<filter>" shared subscription) matches a topic name.
-func filterMatches(filter, t string) bool {
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
-		_, f, ok := strings.Cut(rest, "/")
-		if !ok {
-			return false
-		}
-		filter = f
-	}
-	fl, tl := strings.Split(filter, "/"), strings.Split(t, "/")
-	for i, f := range fl {
-		switch {
-		case f == "#":
-			return i > 0 || !strings.HasPrefix(t, "$")
-		case i >= len(tl):
-			return false
-		case f == "+":
-			if i == 0 && strings.HasPrefix(tl[0], "$") {
-				return false
-			}
-		case f != tl[i]:
-			return false
-		}
-	}
-	return len(fl) == len(tl)
 }

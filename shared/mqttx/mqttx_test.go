@@ -48,29 +48,44 @@ func TestDefaultClientID(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	re := regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	re := regexp.MustCompile(`^[A-Za-z0-9_.-]*@[A-Za-z0-9_.-]+$`)
 	for user, prefix := range map[string]string{
-		"":                      "facemon-recognizer-",
-		"recognizer":            "recognizer-",
-		"edge-door":             "edge-door-",
-		"bad user/name":         "facemon-recognizer-",
-		strings.Repeat("u", 70): "facemon-recognizer-",
+		"":                      "@recognizer-",
+		"recognizer":            "recognizer@",
+		"edge-door":             "edge-door@",
+		"edge-door-pi":          "edge-door-pi@",
+		"bad user/name":         "@recognizer-",
+		"at@sign":               "@recognizer-",
+		strings.Repeat("u", 70): "@recognizer-",
 	} {
 		id := DefaultClientID(user, "recognizer")
-		if !strings.HasPrefix(id, prefix) || !re.MatchString(id) {
-			t.Errorf("user %q: id %q (want prefix %q, <= 64 id characters)", user, id, prefix)
+		if !strings.HasPrefix(id, prefix) || !re.MatchString(id) || len(id) > 64 {
+			t.Errorf("user %q: id %q (want prefix %q, <= 64 id characters, one '@')", user, id, prefix)
 		}
-		if h := ids.Part(host, 64); h != "" && len(prefix)+len(h)+8 <= 64 && !strings.Contains(id, "-"+h+"-") {
+		if want := strings.TrimSuffix(prefix, "@"); user != "" && prefix != "@recognizer-" && ids.ClientIDOwner(id) != want {
+			t.Errorf("user %q: id %q is owned by %q", user, id, ids.ClientIDOwner(id))
+		}
+		if strings.HasPrefix(prefix, "@") && ids.ClientIDOwner(id) != "" {
+			t.Errorf("anonymous id %q claims owner %q", id, ids.ClientIDOwner(id))
+		}
+		if h := ids.Part(host, 64); h != "" && len(prefix)+len(h)+8 <= 64 && !strings.Contains(id, h+"-") {
 			t.Errorf("user %q: id %q lacks the host %q", user, id, h)
 		}
-		if !regexp.MustCompile(`-[0-9a-f]{6}$`).MatchString(id) {
+		if !regexp.MustCompile(`-[0-9a-f]{6}$|@[0-9a-f]{6}$`).MatchString(id) {
 			t.Errorf("id %q: no random suffix", id)
 		}
 	}
-	if id := DefaultClientID(strings.Repeat("a", 60), "x"); len(id) > 64 || !strings.HasPrefix(id, strings.Repeat("a", 57)) {
-		t.Errorf("long user: %q", id)
+	// Edge door on host pi is never in user edge-door-pi's id space.
+	if o := ids.ClientIDOwner(DefaultClientID("edge-door", "edge-door")); o != "edge-door" {
+		t.Errorf("edge-door's id owned by %q", o)
 	}
-	if id := DefaultClientID("", ""); !strings.HasPrefix(id, "facemon-") {
+	if id := DefaultClientID(strings.Repeat("a", 57), "x"); len(id) != 64 || ids.ClientIDOwner(id) != strings.Repeat("a", 57) {
+		t.Errorf("57-character user: %q", id)
+	}
+	if id := DefaultClientID(strings.Repeat("a", 60), "x"); id != strings.Repeat("a", 60) {
+		t.Errorf("60-character user: %q (want the bare user name)", id)
+	}
+	if id := DefaultClientID("", ""); !strings.HasPrefix(id, "@") || ids.ClientIDOwner(id) != "" {
 		t.Errorf("no component: %q", id)
 	}
 }

@@ -99,7 +99,13 @@ func setupWeb(c config, ln net.Listener, log *slog.Logger) (webSecrets, error) {
 			return s, err
 		}
 		if saved != "" {
-			log.Warn(firstrun.Hint("", w.State), "login_file", w.LoginFile)
+			// An absolute path: the journal does not show the unit's
+			// working directory the default --state is relative to.
+			dir := w.State
+			if abs, err := filepath.Abs(dir); err == nil {
+				dir = abs
+			}
+			log.Warn(firstrun.Hint("", dir), "login_file", w.LoginFile)
 		} else {
 			log.Info("dashboard password created; shown once on the terminal", "login_file", w.LoginFile)
 		}

@@ -1,4 +1,10 @@
-package auth
+// Package mqttfilter is facemon's one implementation of MQTT topic-filter
+// syntax and matching (MQTT v5 §4.7): validation, "$share/<group>/"
+// shared subscriptions, matching a topic name, and whether one filter
+// covers another. The broker's ACL (broker/auth) and the client's message
+// dispatch (shared/mqttx) both use it, so they cannot disagree on what a
+// filter matches.
+package mqttfilter
 
 import (
 	"errors"
@@ -23,11 +29,12 @@ func ValidateFilter(f string) error {
 	if strings.HasPrefix(f, sharePrefix) {
 		return fmt.Errorf("topic filter %q: $share/ prefix is not allowed here", f)
 	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
+	for rest, more := f, true; more; {
+		var l string
+		l, rest, more = strings.Cut(rest, "/")
 		switch {
 		case l == "#":
-			if i != len(levels)-1 {
+			if more {
 				return fmt.Errorf("topic filter %q: '#' must be the last level", f)
 			}
 		case l == "+":
@@ -108,6 +115,14 @@ func Match(filter, topic string) bool {
 		}
 		filter, topic = frest, trest
 	}
+}
+
+// MatchSubscription is Match for a subscription filter that may be a shared
+// subscription: "$share/<group>/<filter>" matches what <filter> matches; a
+// malformed shared filter (see StripShare) matches nothing.
+func MatchSubscription(filter, topic string) bool {
+	f, ok := StripShare(filter)
+	return ok && Match(f, topic)
 }
 
 // Covers reports whether every topic matched by filter sub is also matched

@@ -1,4 +1,4 @@
-package auth
+package mqttfilter
 
 import (
 	"regexp"
@@ -109,6 +109,47 @@ func TestMatch(t *testing.T) {
 		}
 		if got := refMatch(tt.filter, tt.topic); got != tt.want {
 			t.Errorf("refMatch(%q, %q) = %v, want %v (reference broken)", tt.filter, tt.topic, got, tt.want)
+		}
+	}
+}
+
+func TestMatchSubscription(t *testing.T) {
+	for _, tt := range []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"$share/g/cam/+/frames", "cam/door/frames", true},
+		{"$share/facemon-commands/facemon/cmd/#", "facemon/cmd/enrol", true},
+		{"$share/g/cam/+/frames", "cam/door/annotated", false},
+		{"$share/g/#", "a/b", true},
+		{"$share/g/#", "$SYS/broker", false},
+		{"$share/g/$SYS/#", "$SYS/broker", true},
+		{"$share/g/+/status", "$SYS/status", false},
+		// Malformed shared filters match nothing.
+		{"$share/g", "g", false},
+		{"$share/g/", "g", false},
+		{"$share//cam/+/frames", "cam/door/frames", false},
+		{"$share/+/cam/door/frames", "cam/door/frames", false},
+		{"$share/#/cam/door/frames", "cam/door/frames", false},
+		{"$share/g/a/#/b", "a/x/b", false},
+		// Not a shared subscription: an ordinary $-prefixed filter.
+		{"$shared/g/a", "$shared/g/a", true},
+		// Ordinary filters behave as Match.
+		{"homeassistant/#", "homeassistant/image/facemon/x/config", true},
+		{"homeassistant/#", "homeassistant", true},
+		{"facemon/status/#", "homeassistant/status", false},
+		{"#", "$SYS/broker", false},
+	} {
+		if got := MatchSubscription(tt.filter, tt.topic); got != tt.want {
+			t.Errorf("MatchSubscription(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
+		}
+	}
+	for _, tt := range matchTests {
+		if got := MatchSubscription(tt.filter, tt.topic); got != tt.want && !strings.HasPrefix(tt.filter, sharePrefix) {
+			t.Errorf("MatchSubscription(%q, %q) = %v, Match = %v", tt.filter, tt.topic, got, tt.want)
+		}
+		if got := MatchSubscription("$share/g/"+tt.filter, tt.topic); got != tt.want {
+			t.Errorf("MatchSubscription($share/g/%q, %q) = %v, want Match = %v", tt.filter, tt.topic, got, tt.want)
 		}
 	}
 }
@@ -227,6 +268,9 @@ func FuzzMatch(f *testing.F) {
 			if c := Covers(filter, topic); c != got {
 				t.Fatalf("Covers(%q, topic %q) = %v, Match = %v", filter, topic, c, got)
 			}
+		}
+		if s := MatchSubscription("$share/g/"+filter, topic); s != got {
+			t.Fatalf("MatchSubscription($share/g/%q, %q) = %v, Match = %v", filter, topic, s, got)
 		}
 		if got && Covers(rule, filter) && !Match(rule, topic) {
 			t.Fatalf("Covers(%q, %q) but Match(%q, %q) is false", rule, filter, rule, topic)
