@@ -38,7 +38,7 @@ const DefaultSubQueue = 256
 
 // Default bounds of the publish queue.
 const (
-	DefaultPublishQueue      = 1024
+	DefaultPublishQueue      = 4096
 	DefaultPublishQueueBytes = 32 << 20
 )
 
