@@ -30,6 +30,9 @@ type Metrics struct {
 	ViewFrames      *prometheus.CounterVec
 	ViewBytes       *prometheus.CounterVec
 	Enrolments      *prometheus.CounterVec
+	// MQTTDropped counts messages the MQTT client's queues dropped
+	// (mqttx.Options.OnDrop), by direction and topic kind.
+	MQTTDropped *prometheus.CounterVec
 }
 
 // New creates and registers the collectors.
@@ -76,6 +79,10 @@ func New() *Metrics {
 			Name: "facemon_edge_enrolments_total",
 			Help: "Enrolment images by outcome.",
 		}, []string{"status"}),
+		MQTTDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facemon_mqtt_dropped_total",
+			Help: "MQTT messages dropped by a full client queue: direction in (a handler fell behind) or out (the broker did not keep up, or a newer frame replaced a queued one), by topic kind.",
+		}, []string{"direction", "topic_kind"}),
 	}
 	m.FramesDropped.WithLabelValues(DropBusy)
 	m.FramesDropped.WithLabelValues(DropDisconnected)
@@ -85,7 +92,7 @@ func New() *Metrics {
 		m.ViewBytes.WithLabelValues(k)
 	}
 	m.Reg.MustRegister(m.FramesCaptured, m.FramesPublished, m.FramesDropped, m.CaptureErrors,
-		m.AnnotatedIn, m.FramesPassed, m.ViewClients, m.ViewFrames, m.ViewBytes, m.Enrolments,
+		m.AnnotatedIn, m.FramesPassed, m.ViewClients, m.ViewFrames, m.ViewBytes, m.Enrolments, m.MQTTDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

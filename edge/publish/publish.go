@@ -79,6 +79,9 @@ func (p *Frames) publish(b []byte) {
 			p.log.Warn("broker unreachable; dropping frames until it is back (live view continues)", "topic", p.topic)
 			p.wasUp = false
 		}
+	case errors.Is(err, mqttx.ErrQueueFull):
+		// The broker does not keep up; mqttx counted it (facemon_mqtt_dropped_total).
+		p.m.FramesDropped.WithLabelValues(metrics.DropBusy).Inc()
 	default:
 		p.m.FramesDropped.WithLabelValues(metrics.DropDisconnected).Inc()
 		p.log.Warn("publish failed", "topic", p.topic, "err", err)

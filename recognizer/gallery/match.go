@@ -3,7 +3,6 @@ package gallery
 import (
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/shared/msg"
@@ -84,36 +83,7 @@ type PersonScore struct {
 
 // Scores returns every person's nearest distance to d, nearest first.
 func (g *Gallery) Scores(d face.Descriptor, r Rule) []PersonScore {
-	out := make([]PersonScore, 0, len(g.People))
-	for _, p := range g.People {
-		if len(p.Samples) == 0 {
-			continue
-		}
-		thr := r.thresholdFor(&p)
-		ps := PersonScore{Name: p.Name, Nearest: math.Inf(1), Threshold: thr}
-		for i := range p.Samples {
-			dist := face.Distance(d, p.Samples[i].Descriptor)
-			if dist < ps.Nearest {
-				ps.Nearest = dist
-			}
-			if dist <= thr {
-				ps.Within++
-			}
-		}
-		ps.Score = ps.Nearest
-		if r.Centroid && len(p.Samples) > 1 {
-			ps.Score = face.Distance(d, centroid(p.Samples))
-		}
-		for i := range p.Negatives {
-			if face.Distance(d, p.Negatives[i].Descriptor) < ps.Nearest {
-				ps.Vetoed = true
-				break
-			}
-		}
-		out = append(out, ps)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Score < out[j].Score })
-	return out
+	return NewIndex(g).Scores(d, r)
 }
 
 func centroid(ss []Sample) face.Descriptor {
@@ -140,9 +110,10 @@ func (r Rule) thresholdFor(p *Person) float64 {
 	return DefaultThreshold
 }
 
-// Match decides who d is.
+// Match decides who d is. It computes every person's centroid: to match
+// many faces against one gallery, build an Index once.
 func (g *Gallery) Match(d face.Descriptor, r Rule) Match {
-	return r.Decide(g.Scores(d, r))
+	return NewIndex(g).Match(d, r)
 }
 
 // Decide applies the rule to per-person scores sorted nearest first.

@@ -374,7 +374,7 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 		return nil, nil, err
 	}
 	t = time.Now()
-	g := p.gal.Load()
+	g := p.idx.Load()
 	faces = make([]face.Face, len(boxes))
 	for i, b := range boxes {
 		faces[i] = face.Face{Box: b}

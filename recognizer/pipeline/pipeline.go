@@ -95,6 +95,7 @@ type Pipeline struct {
 	log  *slog.Logger
 	mb   *Mailboxes
 	gal  atomic.Pointer[gallery.Gallery]
+	idx  atomic.Pointer[gallery.Index] // gal prepared for matching (centroids computed once)
 	m    *metrics
 	trk  *Tracker
 
@@ -136,13 +137,14 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{},
 		reg: newCameras(cfg.MaxCameras, cfg.CameraIdle, cfg.Cameras)}
 	p.views = newViewers(p.reg.maxOnline)
-	p.gal.Store(gallery.New())
+	p.SetGallery(gallery.New())
 	return p
 }
 
 // SetGallery swaps the gallery used for matching (atomically; frames in
 // flight finish with the old one).
 func (p *Pipeline) SetGallery(g *gallery.Gallery) {
+	p.idx.Store(gallery.NewIndex(g))
 	p.gal.Store(g)
 	people, samples := g.Counts()
 	p.m.galleryPeople.Set(float64(people))
@@ -348,7 +350,7 @@ func (p *Pipeline) processLegacy(ctx context.Context, f *Frame) {
 		}
 		return
 	}
-	g := p.gal.Load()
+	g := p.idx.Load()
 	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
 		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(res.Faces))}
 	matches := make([]gallery.Match, len(res.Faces))

@@ -221,6 +221,9 @@ type Service struct {
 	// and enrolments from edges waiting for a person (nil: --pending -).
 	sessions *api.Sessions
 	pending  *pendingStore
+
+	// mqttDropped counts what the MQTT client's queues dropped.
+	mqttDropped *prometheus.CounterVec
 }
 
 // New builds a service around an engine pool (owned by the caller).
@@ -241,6 +244,9 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_commands_refused_total",
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
+	s.mqttDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_mqtt_dropped_total",
+		Help: "MQTT messages dropped by a full client queue: direction in (a handler fell behind) or out (the broker did not keep up, or a newer frame replaced a queued one), by topic kind."}, []string{"direction", "topic_kind"})
+	s.reg.MustRegister(s.mqttDropped)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
 		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras, OnDemand: !cfg.AnnotateAlways, ImageEvery: cfg.haImageEvery()}, pool, publisher{s}, ann, s.reg, log)
 	if cfg.Assign == AssignOwner {
@@ -339,7 +345,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	cl, err := mqttx.New(mqttx.Options{Broker: brokerURL, ClientID: s.cfg.ClientID,
 		Username: s.cfg.Username, Password: s.cfg.Password, CAFile: s.cfg.CAFile, MaxReconnectInterval: s.cfg.ReconnectMax,
-		StatusTopic: s.space.Status(topic.KindRecognizer, s.cfg.Instance), Logger: s.log})
+		StatusTopic: s.space.Status(topic.KindRecognizer, s.cfg.Instance), Logger: s.log,
+		OnDrop: func(dir, t string) { s.mqttDropped.WithLabelValues(dir, s.space.KindOf(t)).Inc() }})
 	if err != nil {
 		return err
 	}

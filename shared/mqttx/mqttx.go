@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -48,16 +49,24 @@ type Options struct {
 	// MaxReconnectInterval caps the reconnect backoff (default 10s).
 	MaxReconnectInterval time.Duration
 	Logger               *slog.Logger
+	// PublishQueue and PublishQueueBytes bound the messages Publish has
+	// queued for the broker (defaults DefaultPublishQueue messages,
+	// DefaultPublishQueueBytes of payload); beyond them Publish drops.
+	PublishQueue, PublishQueueBytes int
+	// OnDrop, when set, is called for every message mqttx drops because a
+	// queue is full: direction DirIn (a subscription's handler fell
+	// behind) or DirOut (the broker does not keep up with Publish), and
+	// the message's topic. It runs on paho's or the publisher's goroutine
+	// and must not block (count it).
+	OnDrop func(direction, topic string)
 }
 
-// Handler receives one message. It must not block: hand work to a mailbox.
+// Handler receives one message. Each subscription has its own delivery
+// goroutine and queue: a handler sees its filter's messages in the order
+// they arrived, never runs concurrently with itself, and a slow one delays
+// (and, when its queue is full, drops) only its own subscription's
+// messages. It should still hand slow work to a mailbox.
 type Handler func(topic string, payload []byte)
-
-type sub struct {
-	filter string
-	qos    byte
-	h      Handler
-}
 
 // Client is a connected (or reconnecting) MQTT client.
 type Client struct {
@@ -65,7 +74,8 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 	mu   sync.Mutex
-	subs []sub
+	subs []*sub
+	out  *outQueue
 	up   chan struct{} // closed on first successful connect
 	once sync.Once
 	// reconnect hooks run (on their own goroutine) after every connect but
@@ -76,6 +86,8 @@ type Client struct {
 
 	errMu   sync.Mutex
 	lastErr error // last failed connection attempt (redacted), nil once connected
+
+	droppedIn, droppedOut atomic.Uint64
 }
 
 // ValidateBroker checks a broker URL. Its errors never show a password.
@@ -190,7 +202,8 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl := &Client{opts: o, log: o.Logger.With("broker", redact.URL(o.Broker), "client_id", o.ClientID), up: make(chan struct{})}
+	cl := &Client{opts: o, log: o.Logger.With("broker", redact.URL(o.Broker), "client_id", o.ClientID), up: make(chan struct{}),
+		out: newOutQueue(o.PublishQueue, o.PublishQueueBytes)}
 	po := mqtt.NewClientOptions().
 		AddBroker(o.Broker).
 		SetClientID(o.ClientID).
@@ -205,11 +218,15 @@ func New(o Options) (*Client, error) {
 		SetKeepAlive(15 * time.Second).
 		SetPingTimeout(5 * time.Second).
 		SetWriteTimeout(5 * time.Second).
-		SetOrderMatters(false).
-		// Every message goes to dispatch, which calls each handler whose
-		// filter matches (subscriptions carry no paho route, see
-		// subscribeAll), also for retained messages that arrive before
-		// their SUBACK.
+		// In order, on paho's one router goroutine (not a goroutine per
+		// message): the callback only queues the message for each
+		// matching subscription (dispatch), whose own goroutine runs the
+		// handler, so paho is never held up by a handler.
+		SetOrderMatters(true).
+		// Every message goes to dispatch, which queues it for each
+		// subscription whose filter matches (subscriptions carry no paho
+		// route, see subscribeAll), also for retained messages that
+		// arrive before their SUBACK.
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { cl.dispatch(m.Topic(), m.Payload()) }).
 		SetOnConnectHandler(cl.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -229,8 +246,28 @@ func New(o Options) (*Client, error) {
 		po.SetBinaryWill(o.StatusTopic, []byte(topic.Offline), 1, true)
 	}
 	cl.c = mqtt.NewClient(po)
+	go cl.out.run(func(m outMsg) mqtt.Token { return cl.c.Publish(m.topic, m.qos, m.retained, m.payload) })
 	cl.c.Connect() // with ConnectRetry this keeps trying in the background
 	return cl, nil
+}
+
+// drop counts a message a full queue gave up.
+func (cl *Client) drop(direction, t string) {
+	if direction == DirIn {
+		cl.droppedIn.Add(1)
+	} else {
+		cl.droppedOut.Add(1)
+	}
+	if cl.opts.OnDrop != nil {
+		cl.opts.OnDrop(direction, t)
+	}
+}
+
+// Dropped returns how many messages full queues dropped so far: received
+// ones (a subscription's handler fell behind) and published ones (the
+// publish queue was full).
+func (cl *Client) Dropped() (in, out uint64) {
+	return cl.droppedIn.Load(), cl.droppedOut.Load()
 }
 
 // onNotification records why connection attempts fail, and logs it when
@@ -292,7 +329,7 @@ func (cl *Client) onConnect(c mqtt.Client) {
 		c.Publish(cl.opts.StatusTopic, 1, true, topic.Online)
 	}
 	cl.mu.Lock()
-	subs := append([]sub(nil), cl.subs...)
+	subs := append([]*sub(nil), cl.subs...)
 	cl.live = true // later Subscribe calls send their own SUBSCRIBE
 	cl.mu.Unlock()
 	cl.subscribeAll(subs)
@@ -319,7 +356,7 @@ func (cl *Client) OnReconnect(f func()) {
 	cl.mu.Unlock()
 }
 
-func (cl *Client) subscribe(s sub) { cl.subscribeAll([]sub{s}) }
+func (cl *Client) subscribe(s *sub) { cl.subscribeAll([]*sub{s}) }
 
 // subscribeAll sends one SUBSCRIBE packet for all filters. Messages reach
 // the handlers through the default publish handler (dispatch), never
@@ -330,7 +367,7 @@ func (cl *Client) subscribe(s sub) { cl.subscribeAll([]sub{s}) }
 // the whole packet on a collision (SUBACK 0x80), so a client subscribing
 // facemon/# and then homeassistant/# could get nothing on the second.
 // Mosquitto does not.
-func (cl *Client) subscribeAll(subs []sub) {
+func (cl *Client) subscribeAll(subs []*sub) {
 	if len(subs) == 0 {
 		return
 	}
@@ -397,9 +434,16 @@ func (cl *Client) checkSuback(filters map[string]byte, tok mqtt.Token, attempt i
 }
 
 // Subscribe registers h for filter now (when connected) and after every
-// reconnect. h runs on paho's goroutine and must not block.
+// reconnect, with the default queue (see SubOptions). h runs on the
+// subscription's own goroutine, one message at a time, in order.
 func (cl *Client) Subscribe(filter string, qos byte, h Handler) {
-	s := sub{filter, qos, h}
+	cl.SubscribeOpts(filter, qos, SubOptions{}, h)
+}
+
+// SubscribeOpts is Subscribe with a chosen queue length and drop policy.
+func (cl *Client) SubscribeOpts(filter string, qos byte, o SubOptions, h Handler) {
+	s := newSub(filter, qos, h, o, cl.drop)
+	go s.run()
 	cl.mu.Lock()
 	cl.subs = append(cl.subs, s)
 	live := cl.live // else the next onConnect subscribes it (once)
@@ -419,6 +463,8 @@ func (cl *Client) Unsubscribe(filter string) {
 	for _, s := range cl.subs {
 		if s.filter != filter {
 			kept = append(kept, s)
+		} else {
+			s.close() // its queued messages are not delivered
 		}
 	}
 	cl.subs = kept
@@ -456,18 +502,31 @@ func (cl *Client) Connected() bool { return cl.c.IsConnectionOpen() }
 // ErrNotConnected is returned by Publish while the connection is down.
 var ErrNotConnected = errors.New("mqtt: not connected")
 
-// Publish sends payload without waiting for it to be written. QoS 0
-// messages are dropped (ErrNotConnected) while the connection is down, so
-// callers never block on the network.
+// Publish queues payload for the broker and returns at once: it never
+// blocks on the network. Messages are dropped (ErrNotConnected) while the
+// connection is down, and dropped and counted (ErrQueueFull, OnDrop) when
+// the publish queue is full. One goroutine hands the queue to paho in the
+// order of the Publish calls, except that a non-retained QoS 0 message
+// (a stream: frames, annotated frames) replaces the one still queued for
+// its topic, which counts as dropped: a stream never queues stale frames.
+// payload must not be changed afterwards.
 func (cl *Client) Publish(t string, qos byte, retained bool, payload []byte) error {
-	if !cl.c.IsConnectionOpen() {
+	if cl.out.closed.Load() || !cl.c.IsConnectionOpen() {
 		return ErrNotConnected
 	}
-	cl.c.Publish(t, qos, retained, payload)
+	queued, dropped := cl.out.put(outMsg{topic: t, qos: qos, retained: retained, payload: payload})
+	if !queued {
+		cl.drop(DirOut, t)
+		return ErrQueueFull
+	}
+	if dropped {
+		cl.drop(DirOut, t) // an older QoS 0 message on t, not yet sent
+	}
 	return nil
 }
 
 // PublishWait publishes and waits up to timeout for the broker to accept it.
+// It does not go through Publish's queue.
 func (cl *Client) PublishWait(t string, qos byte, retained bool, payload []byte, timeout time.Duration) error {
 	tok := cl.c.Publish(t, qos, retained, payload)
 	if !tok.WaitTimeout(timeout) {
@@ -476,24 +535,32 @@ func (cl *Client) PublishWait(t string, qos byte, retained bool, payload []byte,
 	return tok.Error()
 }
 
-// Close publishes "offline" on the status topic (a clean disconnect does not
-// fire the last will) and disconnects.
+// Close sends what Publish has queued (waiting up to 2 s), publishes
+// "offline" on the status topic (a clean disconnect does not fire the last
+// will), stops the subscriptions' goroutines and disconnects.
 func (cl *Client) Close() {
+	cl.out.close(2 * time.Second)
+	cl.mu.Lock()
+	for _, s := range cl.subs {
+		s.close()
+	}
+	cl.mu.Unlock()
 	if cl.opts.StatusTopic != "" && cl.c.IsConnectionOpen() {
 		cl.c.Publish(cl.opts.StatusTopic, 1, true, topic.Offline).WaitTimeout(2 * time.Second)
 	}
 	cl.c.Disconnect(250)
 }
 
-// dispatch hands a message paho had no route for yet to every handler
-// whose filter matches its topic.
+// dispatch queues a message (on paho's router goroutine, in the order
+// received) for every subscription whose filter matches its topic. It
+// never blocks.
 func (cl *Client) dispatch(t string, payload []byte) {
 	cl.mu.Lock()
-	subs := append([]sub(nil), cl.subs...)
+	subs := cl.subs // elements are never changed in place: Subscribe appends, Unsubscribe copies
 	cl.mu.Unlock()
 	for _, s := range subs {
 		if mqttfilter.MatchSubscription(s.filter, t) {
-			s.h(t, payload)
+			s.push(message{topic: t, payload: payload})
 		}
 	}
 }

@@ -174,3 +174,30 @@ func (s Space) ParseCommand(t string) (string, error) {
 	}
 	return verb, nil
 }
+
+// KindOf names the kind of topic t for a metric label with a bounded set
+// of values: a camera stream's kind (frames, annotated, identities, enrol,
+// train, result, viewers), "status", "cmd", "train_status",
+// "enrol_result", "result", or "other" (never the camera id or the full topic).
+func (s Space) KindOf(t string) string {
+	if _, kind, err := s.ParseCamera(t); err == nil {
+		switch kind {
+		case Frames, Annotated, Identities, Enrol, Train, ResultKind, Viewers:
+			return kind
+		}
+		return "other"
+	}
+	switch {
+	case strings.HasPrefix(t, s.Prefix+"facemon/status/"):
+		return "status"
+	case strings.HasPrefix(t, s.Prefix+"facemon/cmd/"):
+		return "cmd"
+	case t == s.TrainStatus():
+		return "train_status"
+	case t == s.EnrolResult():
+		return "enrol_result"
+	case t == s.Result():
+		return "result"
+	}
+	return "other"
+}

@@ -72,3 +72,25 @@ func FuzzParseCamera(f *testing.F) {
 		}
 	})
 }
+
+func TestKindOf(t *testing.T) {
+	s := New("site1")
+	for topic, want := range map[string]string{
+		"site1/cam/door/frames":              "frames",
+		"site1/cam/door/annotated":           "annotated",
+		"site1/cam/x/viewers":                "viewers",
+		"site1/cam/x/weird":                  "other",
+		"site1/cam/bad id/frames":            "other",
+		"site1/facemon/status/edge/door":     "status",
+		"site1/facemon/cmd/enrol":            "cmd",
+		"site1/facemon/train/status":         "train_status",
+		"site1/facemon/enrol/result":         "enrol_result",
+		"site1/facemon/result":               "result",
+		"cam/door/frames":                    "other", // another prefix
+		"homeassistant/camera/facemon/x/cfg": "other",
+	} {
+		if got := s.KindOf(topic); got != want {
+			t.Errorf("KindOf(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}

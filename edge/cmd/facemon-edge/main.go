@@ -278,6 +278,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		// Frames and the live view do not wait for the broker; a short
 		// cap only costs a few connection attempts while it is down.
 		MaxReconnectInterval: cfg.Reconnect,
+		OnDrop:               func(dir, t string) { m.MQTTDropped.WithLabelValues(dir, space.KindOf(t)).Inc() },
 	})
 	if err != nil {
 		ln.Close()
