@@ -34,12 +34,22 @@ func TestMigrateAndTrainOnDB(t *testing.T) {
 	pg := testx.StartPostgres(t)
 	dir := t.TempDir()
 	dataset := filepath.Join(dir, "dataset")
+	// bob's folder is linked into the dataset (training follows such
+	// links; migrate uploads through them).
+	linked := filepath.Join(dir, "photos")
 	for i, name := range []string{"alice", "alice", "bob"} {
-		p := filepath.Join(dataset, name, string(rune('a'+i))+".jpg")
+		base := dataset
+		if name == "bob" {
+			base = linked
+		}
+		p := filepath.Join(base, name, string(rune('a'+i))+".jpg")
 		os.MkdirAll(filepath.Dir(p), 0o700)
 		if err := os.WriteFile(p, fakeface.JPEG(uint64(i+1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Symlink(filepath.Join(linked, "bob"), filepath.Join(dataset, "bob")); err != nil {
+		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(dataset, ".queue", "x"), 0o700)
 	os.WriteFile(filepath.Join(dataset, ".queue", "x", "q.jpg"), fakeface.JPEG(99), 0o600)

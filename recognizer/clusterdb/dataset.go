@@ -93,10 +93,24 @@ func walkShared(dir string, f func(rel, path string)) {
 // UploadDataset stores every shared file of dir (a single machine's
 // dataset being migrated) and returns how many it stored.
 func (d *DB) UploadDataset(ctx context.Context, dir string, progress func(n int)) (int, error) {
-	var paths []string
-	walkShared(dir, func(rel, _ string) { paths = append(paths, rel) })
+	var paths, files []string
+	walkShared(dir, func(rel, p string) {
+		// A person folder linked into the dataset (training follows such
+		// links) is read through the link: its files are the person's.
+		// Only here: the mirror (SyncDataset) never walks into a link, so
+		// it cannot remove the files a link points at.
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			target, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return
+			}
+			walkShared(target, func(sub, sp string) { paths, files = append(paths, rel+"/"+sub), append(files, sp) })
+			return
+		}
+		paths, files = append(paths, rel), append(files, p)
+	})
 	for i, rel := range paths {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		b, err := os.ReadFile(files[i])
 		if err != nil {
 			return i, fmt.Errorf("dataset: %w", err)
 		}

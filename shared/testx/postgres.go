@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -132,3 +133,53 @@ func StartPostgres(t testing.TB) *Postgres {
 
 // Kill stops the server at once (SIGKILL), for failure tests.
 func (p *Postgres) Kill() { p.cmd.Process.Kill() }
+
+// CPU returns the CPU time (user + system) the server has used so far: the
+// postmaster and its live children (backends, checkpointer, WAL writer,
+// ...), each with the CPU of its children already reaped (cutime, cstime),
+// read from /proc (Linux).
+func (p *Postgres) CPU() (time.Duration, error) {
+	pm := p.cmd.Process.Pid
+	total, _, err := procTimes(pm)
+	if err != nil {
+		return 0, err
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == pm {
+			continue
+		}
+		if c, ppid, err := procTimes(pid); err == nil && ppid == pm {
+			total += c
+		}
+	}
+	return total, nil
+}
+
+// procTimes reads utime+stime+cutime+cstime and the parent of pid.
+func procTimes(pid int) (time.Duration, int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, s)
+	}
+	f := strings.Fields(s[i+2:]) // from field 3 (state) on
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, k := range []int{11, 12, 13, 14} { // fields 14-17: utime stime cutime cstime
+		v, _ := strconv.ParseInt(f[k], 10, 64)
+		ticks += v
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return time.Duration(ticks) * time.Second / 100, ppid, nil // USER_HZ = 100
+}
