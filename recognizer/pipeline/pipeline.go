@@ -301,9 +301,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-// Tracker returns the pipeline's tracker.
-func (p *Pipeline) Tracker() *Tracker { return p.trk }
-
 // Stats are counters for tests and logs.
 type Stats struct {
 	Processed, Dropped, Bad uint64
