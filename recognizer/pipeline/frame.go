@@ -27,6 +27,7 @@ type camState struct {
 	lastSig string     // faces drawn on lastAnn
 	lastAnn []byte     // last annotated frame
 	out     chan *outJob
+	evicted bool // set by free before it closes out: the camera is gone, not the pipeline stopped
 }
 
 type outJob struct {
@@ -52,6 +53,9 @@ func (p *Pipeline) cam(id string) *camState {
 			defer p.outWG.Done()
 			for j := range cs.out {
 				p.output(cs, j)
+			}
+			if cs.evicted {
+				p.cameraGone(id)
 			}
 		}()
 	}
