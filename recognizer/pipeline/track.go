@@ -48,7 +48,7 @@ type TrackConfig struct {
 	// (see Track.Shown), flagged tentative; verdicts and the events keyed
 	// off them wait for Agree either way.
 	NoTentative bool
-	// NoMeanName names tracks by the vote alone (see decide).
+	// NoMeanName names tracks by the vote alone (see Tracker.decide).
 	NoMeanName bool
 }
 
@@ -317,7 +317,7 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 // ObserveMean is Observe with matchMean, which matches the track's mean
 // descriptor against the gallery: a track the vote leaves unknown after
 // Agree attempts is named by its mean when at least MeanVotes(Agree) of
-// its attempts named that person too (see decide).
+// its attempts named that person too (see Tracker.decide).
 func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gallery.Match, matchMean func(face.Descriptor) gallery.Match) *Track {
 	if tr.Attempts == 0 {
 		if old := t.relink(camera, tr, d); old != nil {
@@ -457,5 +457,5 @@ func (t *Tracker) decide(tr *Track, matchMean func(face.Descriptor) gallery.Matc
 }
 
 // MeanVotes is how many of a track's attempts must name the person its
-// mean descriptor names for the mean to name the track (see decide).
+// mean descriptor names for the mean to name the track (see Tracker.decide).
 func MeanVotes(agree int) int { return max(1, (agree+1)/2) }
