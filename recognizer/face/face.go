@@ -84,7 +84,9 @@ func (d Detector) String() string {
 	return "hog"
 }
 
-// ParseDetector parses "hog" or "cnn".
+// ParseDetector parses a --detector value: "hog" (or empty), "hog-grey"
+// ("hog-gray") or "cnn" ("mmod"). The fast detectors are not offered: the
+// pipeline picks them for its wide scans (Detector.Fast).
 func ParseDetector(s string) (Detector, error) {
 	switch s {
 	case "hog", "HOG", "":

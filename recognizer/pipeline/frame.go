@@ -19,16 +19,15 @@ import (
 // stage one at a time (Mailboxes keeps a camera busy until Done), and its
 // output stage is one goroutine, so frames are published in order.
 type camState struct {
-	ref      Grey       // thumbnail at the last detection
-	lastFull time.Time  // capture time of the last detection
-	annMu    sync.Mutex // lastSig and lastAnn are written by the output goroutine
-	lastSig  string     // faces drawn on lastAnn
-	lastAnn  []byte     // last annotated frame
-	skipped  int        // frames since the last detection
-	cropRuns int        // detections on track crops since the last wider one
-	lastWide time.Time  // capture time of the last detection wider than the track crops
-	shown    []*Track   // the tracks found by the last detection
-	out      chan *outJob
+	ref     Grey       // thumbnail at the last detection
+	skipped int        // frames since the last detection
+	shown   []*Track   // the tracks found by the last detection
+	clk     scanClock  // when the last due and wide scans ran
+	annMu   sync.Mutex // lastSig and lastAnn are written by the output goroutine
+	lastSig string     // faces drawn on lastAnn
+	lastAnn []byte     // last annotated frame
+	out     chan *outJob
+	evicted bool // set by free before it closes out: the camera is gone, not the pipeline stopped
 }
 
 type outJob struct {
@@ -59,6 +58,9 @@ func (p *Pipeline) cam(id string) *camState {
 			for j := range cs.out {
 				p.output(cs, j)
 			}
+			if cs.evicted {
+				p.cameraGone(id)
+			}
 		}()
 	}
 	return cs
@@ -70,9 +72,13 @@ func (p *Pipeline) stage(name string, t0 time.Time) time.Time {
 	return now
 }
 
-// processFrame is the engine stage: motion gate, one decode, detection,
-// tracking, descriptors within the track budget, matching. Drawing and
-// publishing happen on the camera's output goroutine.
+// processFrame is the engine stage, as named stages: gate (motion and the
+// tracks decide whether this frame needs a detection), scan (which regions,
+// with which detector; then detection), associate (boxes to tracks, or the
+// tracks followed without a detection), describe (descriptors within the
+// tracks' budgets), decide (gallery matches, track names and verdicts) and
+// output (what the output goroutine draws and publishes). Drawing and
+// publishing happen on the camera's output goroutine (see output).
 func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	start := time.Now()
 	meta, err := msg.ExtractMeta(f.JPEG)
@@ -83,55 +89,27 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 	cs := p.cam(f.Camera)
 	t := time.Now()
 
-	moved := true
-	var (
-		thumb       Grey
-		changed     image.Rectangle // in thumbnail pixels
-		changedFrac float64
-	)
+	mo := motion{moved: true}
 	if !p.cfg.Motion.Off {
-		thumb, err = p.cfg.Codec.Thumb(f.JPEG)
+		mo.thumb, err = p.cfg.Codec.Thumb(f.JPEG)
 		t = p.stage("motion", t)
 		if err != nil {
 			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
 			return
 		}
-		changed, changedFrac, moved = p.cfg.Motion.changedRect(cs.ref, thumb)
+		mo.changed, mo.frac, mo.moved = p.cfg.Motion.changedRect(cs.ref, mo.thumb)
 	}
-	due := cs.lastFull.IsZero() || now.Sub(cs.lastFull) >= p.cfg.Motion.FullEvery || now.Before(cs.lastFull)
 	live := p.trk.Live(f.Camera, now)
+	detect, due := gate(p.cfg.Motion, p.trk.cfg, gateState{cs.clk.lastFull, cs.skipped, cs.shown}, mo.moved, now, live)
 
 	var (
 		pic    Picture
 		tracks []*Track
 		faces  []face.Face
 	)
-	detect := moved || due || p.cfg.Motion.Off
-	tracking := !p.cfg.Motion.Off && p.trk.cfg.Budget > 0
-	// Tracks the last detection found (cs.shown) decide whether this frame
-	// needs one: an unknown track with budget left wants an attempt on
-	// every frame, but not once a detection missed it (it coasts like a
-	// named one until the next detection looks around its last box).
-	if detect && !due && tracking && len(live) > 0 && settled(cs.shown, live, p.trk.cfg) && cs.skipped+1 < p.cfg.Motion.DetectEvery {
-		detect = false // tracked faces: boxes follow their tracks until the next detection
-	}
-	if detect && !due && tracking && len(live) == 0 && cs.skipped+1 < p.cfg.Motion.IdleDetectEvery {
-		detect = false
-	}
 	if !detect {
 		cs.skipped++
-		// Nothing moved since the last detection: the live tracks keep
-		// their boxes and names; no decode, no detection.
-		for _, tr := range cs.shown {
-			if now.Sub(tr.Last) <= p.trk.cfg.MaxGap && slices.Contains(live, tr) {
-				tracks = append(tracks, tr)
-			}
-		}
-		p.trk.Touch(tracks, now)
-		faces = make([]face.Face, len(tracks))
-		for i, tr := range tracks {
-			faces[i] = face.Face{Box: tr.Box}
-		}
+		tracks, faces = p.follow(cs.shown, live, now)
 		p.m.gated.Inc()
 	} else {
 		pic, err = p.cfg.Codec.Decode(f.JPEG)
@@ -140,50 +118,11 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
 			return
 		}
-		cs.ref, cs.skipped = thumb, 0
+		cs.ref, cs.skipped = mo.thumb, 0
 		px := pic.Pixels()
-		frame := image.Rect(0, 0, px.Width, px.Height)
-		// Wide scans use the fast detector when detections around tracked
-		// faces (with the full one) follow them; see WideFull.
-		sc := scan{regions: []image.Rectangle{frame}, det: p.cfg.Analyzer.Detector}
-		retry := false // look again for the faces the last detection found, if this one misses them
-		if tracking && p.cfg.Motion.CropFullEvery > 1 && !p.cfg.Motion.WideFull {
-			sc.det = sc.det.Fast()
-		}
-		switch {
-		case due || p.cfg.Motion.Off || thumb.Width == 0:
-			cs.lastFull, cs.lastWide, cs.cropRuns = now, now, 0
-		case tracking && len(live) > 0 && p.cfg.Motion.CropFullEvery > 1 && cs.cropRuns+1 < p.cfg.Motion.CropFullEvery &&
-			now.Sub(cs.lastWide) < cropMaxAge && !now.Before(cs.lastWide):
-			// Tracked faces: look for them near their last boxes only; a
-			// wider detection every CropFullEvery-th time (and at least
-			// every cropMaxAge) finds new faces. A face the last detection
-			// found that is not in its crop (it moved farther than the
-			// crop's margin) is looked for twice as far at once, unless the
-			// whole view changed.
-			sc.regions, sc.det, sc.retryDet, sc.retryFar = trackCrops(frame, live), p.cfg.Analyzer.Detector, sc.det, true
-			// Unless the scene changed (a cut, the camera moved): then the
-			// next wide scan looks.
-			retry = changedFrac < sceneChange
-			cs.cropRuns++
-		default:
-			cs.cropRuns, cs.lastWide = 0, now
-			region := detectRegion(frame, thumb, changed, live)
-			if region.Dx()*region.Dy()*10 >= px.Width*px.Height*7 { // most of the frame: all of it
-				region = frame
-			}
-			sc.regions = []image.Rectangle{region}
-		}
-		if sc.det != p.cfg.Analyzer.Detector { // fast wide scan: a tracked face it misses is looked for with the full detector
-			sc.retryDet, retry = p.cfg.Analyzer.Detector, true
-		}
-		if retry {
-			for _, tr := range cs.shown { // the faces the last detection found
-				if slices.Contains(live, tr) {
-					sc.expect = append(sc.expect, tr)
-				}
-			}
-		}
+		var sc scan
+		sc, cs.clk = planScan(p.cfg.Motion, p.cfg.Analyzer.Detector, p.trk.cfg.Budget > 0, cs.clk,
+			mo, due, now, image.Rect(0, 0, px.Width, px.Height), live, cs.shown)
 		tracks, faces, err = p.detectDescribe(ctx, f.Camera, now, pic, sc, t)
 		if err != nil {
 			pic.Close()
@@ -194,69 +133,129 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		}
 		cs.shown = tracks
 	}
+	ids := p.identities(f.Camera, meta, now, tracks, faces)
+	p.toOutput(cs, &outJob{f: f, meta: meta, ids: ids, faces: faces, start: start, engine: time.Since(start), annotate: p.annotating(f.Camera)}, pic, !detect && !mo.moved, t)
+}
 
-	ids := &msg.Identities{V: msg.Version, Camera: f.Camera, Seq: meta.Seq, Captured: meta.Captured,
-		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(tracks))}
+// motion is what the motion check saw: the frame's thumbnail, the
+// bounding box of what changed since the last detection's thumbnail (in
+// thumbnail pixels), the changed fraction, and whether that counts as
+// motion. With motion gating off every frame moved.
+type motion struct {
+	thumb   Grey
+	changed image.Rectangle
+	frac    float64
+	moved   bool
+}
+
+// gateState is the per-camera state the gate reads.
+type gateState struct {
+	lastFull time.Time // capture time of the last detection that was due (FullEvery)
+	skipped  int       // frames since the last detection
+	shown    []*Track  // the tracks found by the last detection
+}
+
+// gate decides whether a frame captured at now needs a detection (due:
+// FullEvery has passed since the last due one, or the clock went back).
+// Without motion and not due there is none. With motion, faces tracked and
+// the last detection's tracks settled (named or out of budget: an unknown
+// track with budget left wants an attempt on every frame, but not once a
+// detection missed it), only every DetectEvery-th frame detects; with
+// motion and no face tracked, every IdleDetectEvery-th.
+func gate(c MotionConfig, tc TrackConfig, st gateState, moved bool, now time.Time, live []*Track) (detect, due bool) {
+	due = st.lastFull.IsZero() || now.Sub(st.lastFull) >= c.FullEvery || now.Before(st.lastFull)
+	if c.Off || due {
+		return true, due
+	}
+	if !moved {
+		return false, false
+	}
+	if tc.Budget > 0 { // tracking
+		if len(live) > 0 && settled(st.shown, live, tc) && st.skipped+1 < c.DetectEvery {
+			return false, false // tracked faces: boxes follow their tracks until the next detection
+		}
+		if len(live) == 0 && st.skipped+1 < c.IdleDetectEvery {
+			return false, false
+		}
+	}
+	return true, false
+}
+
+// follow is associate for a frame without a detection: the last
+// detection's tracks that are still live keep their boxes and names (their
+// faces have no descriptor of their own).
+func (p *Pipeline) follow(shown, live []*Track, now time.Time) (tracks []*Track, faces []face.Face) {
+	for _, tr := range shown {
+		if now.Sub(tr.Last) <= p.trk.cfg.MaxGap && slices.Contains(live, tr) {
+			tracks = append(tracks, tr)
+		}
+	}
+	p.trk.Touch(tracks, now)
+	faces = make([]face.Face, len(tracks))
 	for i, tr := range tracks {
-		verdict := p.trk.Verdict(tr, now)
-		name, m, tentative := tr.Shown(p.trk.cfg)
-		mf := msg.Face{Name: name, Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID, Tentative: tentative,
-			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}, Verdict: verdict}
-		if m.Candidate != "" {
-			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
+		faces[i] = face.Face{Box: tr.Box}
+	}
+	return tracks, faces
+}
+
+// scanClock is the per-camera state planScan keeps.
+type scanClock struct {
+	lastFull time.Time // capture time of the last detection that was due
+	lastWide time.Time // capture time of the last detection wider than the track crops
+	cropRuns int       // detections on track crops since the last wider one
+}
+
+// planScan is the scan stage's plan for a frame that detects: which
+// regions of frame, with which detector, and which tracks to look for
+// again if it misses them; and the camera's updated clock. det is the
+// configured (full) detector; tracking is whether tracks have a budget.
+//   - due, motion off, or no thumbnail: the whole frame.
+//   - faces tracked, crops on (CropFullEvery > 1), not the CropFullEvery-th
+//     crop run nor cropMaxAge since the last wide scan: crops around the
+//     live tracks with det; a face the last detection found that the crops
+//     miss (it moved farther than the crop's margin) is looked for twice as
+//     far at once, unless the whole view changed (a cut, the camera moved:
+//     the next wide scan looks).
+//   - else the region around what moved and the live tracks (all of the
+//     frame when that is most of it).
+//
+// Wide scans use det.Fast() when crops are on and WideFull is not set; a
+// tracked face such a scan misses is looked for around its box with det.
+func planScan(c MotionConfig, det face.Detector, tracking bool, clk scanClock, mo motion, due bool, now time.Time,
+	frame image.Rectangle, live, shown []*Track) (scan, scanClock) {
+	tracking = tracking && !c.Off
+	sc := scan{regions: []image.Rectangle{frame}, det: det}
+	retry := false // look again for the faces the last detection found, if this one misses them
+	if tracking && c.CropFullEvery > 1 && !c.WideFull {
+		sc.det = det.Fast()
+	}
+	switch {
+	case due || c.Off || mo.thumb.Width == 0:
+		clk = scanClock{lastFull: now, lastWide: now}
+	case tracking && len(live) > 0 && c.CropFullEvery > 1 && clk.cropRuns+1 < c.CropFullEvery &&
+		now.Sub(clk.lastWide) < cropMaxAge && !now.Before(clk.lastWide):
+		sc.regions, sc.det, sc.retryDet, sc.retryFar = trackCrops(frame, live), det, sc.det, true
+		retry = mo.frac < sceneChange
+		clk.cropRuns++
+	default:
+		clk.cropRuns, clk.lastWide = 0, now
+		region := detectRegion(frame, mo.thumb, mo.changed, live)
+		if region.Dx()*region.Dy()*10 >= frame.Dx()*frame.Dy()*7 { // most of the frame: all of it
+			region = frame
 		}
-		if mf.Name == msg.Unknown {
-			mf.Votes = 0
-		}
-		if i < len(faces) && (mf.Verdict == msg.VerdictUnknown || faces[i].Descriptor == (face.Descriptor{})) {
-			// History records faces with a descriptor (it groups unknown
-			// ones by it): a followed frame has none of its own, so the
-			// mean of the track's descriptors stands in; an unknown verdict
-			// always uses the mean, the steadier key for grouping.
-			if d, ok := tr.Mean(); ok {
-				faces[i].Descriptor = d
+		sc.regions = []image.Rectangle{region}
+	}
+	if sc.det != det { // fast wide scan: a tracked face it misses is looked for with the full detector
+		sc.retryDet, retry = det, true
+	}
+	if retry {
+		for _, tr := range shown { // the faces the last detection found
+			if slices.Contains(live, tr) {
+				sc.expect = append(sc.expect, tr)
 			}
 		}
-		ids.Faces = append(ids.Faces, mf)
-		known := "false"
-		if mf.Name != msg.Unknown && !mf.Tentative {
-			known = "true"
-		}
-		p.m.faces.WithLabelValues(known).Inc()
 	}
-	j := &outJob{f: f, meta: meta, ids: ids, faces: faces, start: start, engine: time.Since(start), annotate: p.annotating(f.Camera)}
-	if !j.annotate { // nobody watches: identities only
-	} else if len(ids.Faces) > 0 {
-		cs.annMu.Lock()
-		j.reuse = !detect && !moved && cs.lastAnn != nil && cs.lastSig == signature(ids.Faces)
-		cs.annMu.Unlock()
-		if !j.reuse && pic == nil {
-			pic, err = p.cfg.Codec.Decode(f.JPEG)
-			p.stage("decode", t)
-			if err != nil {
-				p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
-				return
-			}
-		}
-	} else if p.cfg.NoPassthrough && pic == nil {
-		pic, err = p.cfg.Codec.Decode(f.JPEG)
-		p.stage("decode", t)
-		if err != nil {
-			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
-			return
-		}
-	}
-	if j.annotate && ((len(ids.Faces) > 0 && !j.reuse) || p.cfg.NoPassthrough) {
-		j.pic, pic = pic, nil
-	}
-	if pic != nil {
-		pic.Close()
-	}
-	if p.cfg.InlineOutput {
-		p.output(cs, j)
-		return
-	}
-	cs.out <- j
+	return sc, clk
 }
 
 // scan is what one detection looks at.
@@ -279,94 +278,33 @@ type scan struct {
 // (a cut, the camera moved), and the next wide scan looks at all of it.
 const sceneChange = 1.0 / 3
 
-// detectDescribe runs the scan on pic, links boxes to tracks and computes
-// descriptors for the tracks that need one, as one batch.
+// detectDescribe runs the scan, associate, describe and decide stages on
+// one engine: detection as planned by sc, boxes linked to tracks, the
+// descriptors the tracks need as one batch, then their gallery matches.
 func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time, pic Picture, sc scan, t time.Time) (tracks []*Track, faces []face.Face, err error) {
 	px := pic.Pixels()
-	frame := image.Rect(0, 0, px.Width, px.Height)
-	a := p.cfg.Analyzer
-	up := 0
-	if a.Prep.UpsampleBelow > 0 && max(px.Width, px.Height) < a.Prep.UpsampleBelow {
-		up = 1
-	}
-	var boxes []image.Rectangle
-	var described []face.Face
-	var need []int
+	var (
+		boxes     []image.Rectangle
+		need      []int
+		described []face.Face
+	)
 	err = p.pool.Do(ctx, func(e face.Engine) error {
 		fe, ok := e.(face.FrameEngine)
 		if !ok {
 			return fmt.Errorf("pipeline: engine %T cannot work on decoded frames", e)
 		}
-		var err error
 		p.m.framePx.Add(float64(px.Width * px.Height))
-		detect := func(regions []image.Rectangle, det face.Detector) error {
-			for _, region := range regions {
-				if region.Empty() {
-					continue
-				}
-				p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-				bs, err := fe.Detect(px.Sub(region), det, up)
-				if err != nil {
-					return err
-				}
-				for _, b := range bs {
-					// Regions may overlap (a retry): a face is kept once.
-					if b = b.Add(region.Min); !slices.ContainsFunc(boxes, func(o image.Rectangle) bool { return iou(o, b) > 0.3 }) {
-						boxes = append(boxes, b)
-					}
-				}
-			}
-			return nil
-		}
-		if err := detect(sc.regions, sc.det); err != nil {
+		var err error
+		if boxes, err = p.runScan(fe, px, sc); err != nil {
 			return err
 		}
-		var missed []*Track
-		for _, tr := range sc.expect {
-			if !slices.ContainsFunc(boxes, func(b image.Rectangle) bool { return p.trk.continuity(tr.Box, b) > 0 }) {
-				missed = append(missed, tr)
-			}
-		}
-		if len(missed) > 0 {
-			crops := trackCrops(frame, missed)
-			if sc.retryFar {
-				crops = cropsAround(frame, missed, 2, 1)
-			}
-			if err := detect(crops, sc.retryDet); err != nil {
-				return err
-			}
-		}
 		t = p.stage("detect", t)
-		kept := boxes[:0]
-		for _, b := range boxes {
-			if a.MinFace <= 0 || b.Dx() >= a.MinFace {
-				kept = append(kept, b)
-			}
-		}
-		boxes = kept
 		tracks = p.trk.Associate(cam, now, boxes)
-		var want []image.Rectangle
-		for i, tr := range tracks {
-			if tr.NeedsDescriptor(p.trk.cfg) {
-				need = append(need, i)
-				want = append(want, boxes[i])
-			}
-		}
-		if len(want) == 0 {
+		need = wanted(tracks, p.trk.cfg)
+		if len(need) == 0 {
 			return nil
 		}
-		p.m.described.Add(float64(len(want)))
-		if p.cfg.NoBatch {
-			for _, b := range want {
-				fs, err := fe.Describe(px, []image.Rectangle{b})
-				if err != nil {
-					return err
-				}
-				described = append(described, fs...)
-			}
-		} else {
-			described, err = fe.Describe(px, want)
-		}
+		described, err = p.describe(fe, px, boxes, need)
 		p.stage("describe", t)
 		return err
 	})
@@ -374,19 +312,189 @@ func (p *Pipeline) detectDescribe(ctx context.Context, cam string, now time.Time
 		return nil, nil, err
 	}
 	t = time.Now()
-	g := p.idx.Load()
 	faces = make([]face.Face, len(boxes))
 	for i, b := range boxes {
 		faces[i] = face.Face{Box: b}
 	}
+	p.decide(cam, tracks, faces, need, described)
+	p.stage("match", t)
+	return tracks, faces, nil
+}
+
+// runScan is the scan stage's detection: sc's regions with sc.det, then
+// the expected tracks it missed around their boxes with sc.retryDet;
+// overlapping boxes are kept once, and boxes narrower than the analyzer's
+// MinFace dropped.
+func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]image.Rectangle, error) {
+	frame := image.Rect(0, 0, px.Width, px.Height)
+	a := p.cfg.Analyzer
+	up := 0
+	if a.Prep.UpsampleBelow > 0 && max(px.Width, px.Height) < a.Prep.UpsampleBelow {
+		up = 1
+	}
+	var boxes []image.Rectangle
+	detect := func(regions []image.Rectangle, det face.Detector) error {
+		for _, region := range regions {
+			if region.Empty() {
+				continue
+			}
+			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
+			bs, err := fe.Detect(px.Sub(region), det, up)
+			if err != nil {
+				return err
+			}
+			for _, b := range bs {
+				// Regions may overlap (a retry): a face is kept once.
+				if b = b.Add(region.Min); !slices.ContainsFunc(boxes, func(o image.Rectangle) bool { return iou(o, b) > 0.3 }) {
+					boxes = append(boxes, b)
+				}
+			}
+		}
+		return nil
+	}
+	if err := detect(sc.regions, sc.det); err != nil {
+		return nil, err
+	}
+	var missed []*Track
+	for _, tr := range sc.expect {
+		if !slices.ContainsFunc(boxes, func(b image.Rectangle) bool { return p.trk.continuity(tr.Box, b) > 0 }) {
+			missed = append(missed, tr)
+		}
+	}
+	if len(missed) > 0 {
+		crops := trackCrops(frame, missed)
+		if sc.retryFar {
+			crops = cropsAround(frame, missed, 2, 1)
+		}
+		if err := detect(crops, sc.retryDet); err != nil {
+			return nil, err
+		}
+	}
+	kept := boxes[:0]
+	for _, b := range boxes {
+		if a.MinFace <= 0 || b.Dx() >= a.MinFace {
+			kept = append(kept, b)
+		}
+	}
+	return kept, nil
+}
+
+// wanted is the describe stage's choice: the indexes of the tracks that
+// need a descriptor this frame (Track.NeedsDescriptor).
+func wanted(tracks []*Track, c TrackConfig) []int {
+	var need []int
+	for i, tr := range tracks {
+		if tr.NeedsDescriptor(c) {
+			need = append(need, i)
+		}
+	}
+	return need
+}
+
+// describe computes the descriptors of boxes[need[k]], as one batch
+// unless NoBatch.
+func (p *Pipeline) describe(fe face.FrameEngine, px face.Pixels, boxes []image.Rectangle, need []int) ([]face.Face, error) {
+	want := make([]image.Rectangle, len(need))
+	for k, i := range need {
+		want[k] = boxes[i]
+	}
+	p.m.described.Add(float64(len(want)))
+	if !p.cfg.NoBatch {
+		return fe.Describe(px, want)
+	}
+	var described []face.Face
+	for _, b := range want {
+		fs, err := fe.Describe(px, []image.Rectangle{b})
+		if err != nil {
+			return nil, err
+		}
+		described = append(described, fs...)
+	}
+	return described, nil
+}
+
+// decide matches each described face (described[k] is the face of
+// tracks[need[k]]) against the gallery and records the attempt on its
+// track, which may name it (Tracker.ObserveMean) or split it (another
+// person in the same place: tracks[i] is then the new track); faces[i]
+// becomes the described face.
+func (p *Pipeline) decide(cam string, tracks []*Track, faces []face.Face, need []int, described []face.Face) {
+	g := p.idx.Load()
 	matchMean := func(md face.Descriptor) gallery.Match { return g.Match(md, p.cfg.Rule) }
 	for k, i := range need {
 		d := described[k]
 		faces[i] = d
 		tracks[i] = p.trk.ObserveMean(cam, tracks[i], d.Descriptor, g.Match(d.Descriptor, p.cfg.Rule), matchMean)
 	}
-	p.stage("match", t)
-	return tracks, faces, nil
+}
+
+// identities is the rest of decide, for every frame: what each track
+// shows (Track.Shown) and its verdict, the first time it has one. A face
+// without a descriptor of its own (a followed frame), and every face with
+// an unknown verdict, gets its track's mean descriptor (history groups
+// unknown faces by it; the mean is the steadier key).
+func (p *Pipeline) identities(cam string, meta msg.FrameMeta, now time.Time, tracks []*Track, faces []face.Face) *msg.Identities {
+	ids := &msg.Identities{V: msg.Version, Camera: cam, Seq: meta.Seq, Captured: meta.Captured,
+		Recognizer: p.cfg.Instance, Faces: make([]msg.Face, 0, len(tracks))}
+	for i, tr := range tracks {
+		verdict := p.trk.Verdict(tr, now)
+		name, m, tentative := tr.Shown(p.trk.cfg)
+		mf := msg.Face{Name: name, Votes: m.Votes, Candidate: m.Candidate, Track: tr.ID, Tentative: tentative,
+			Box: [4]int{tr.Box.Min.X, tr.Box.Min.Y, tr.Box.Max.X, tr.Box.Max.Y}, Verdict: verdict}
+		if m.Candidate != "" {
+			mf.Distance = float64(int64(m.Distance*10000+0.5)) / 10000
+		}
+		if mf.Name == msg.Unknown {
+			mf.Votes = 0
+		}
+		if i < len(faces) && (mf.Verdict == msg.VerdictUnknown || faces[i].Descriptor == (face.Descriptor{})) {
+			if d, ok := tr.Mean(); ok {
+				faces[i].Descriptor = d
+			}
+		}
+		ids.Faces = append(ids.Faces, mf)
+		known := "false"
+		if mf.Name != msg.Unknown && !mf.Tentative {
+			known = "true"
+		}
+		p.m.faces.WithLabelValues(known).Inc()
+	}
+	return ids
+}
+
+// toOutput is the engine side of the output stage: it picks the picture
+// the output goroutine draws on (pic, or a decode when a face is to be
+// drawn on a frame that was not decoded; none when the frame is forwarded
+// as it is or the last drawing is reused: still, nothing moved and the
+// same faces) and hands j to the camera's output goroutine (or runs the
+// output stage here with InlineOutput).
+func (p *Pipeline) toOutput(cs *camState, j *outJob, pic Picture, still bool, t time.Time) {
+	var err error
+	if j.annotate && len(j.ids.Faces) > 0 {
+		cs.annMu.Lock()
+		j.reuse = still && cs.lastAnn != nil && cs.lastSig == signature(j.ids.Faces)
+		cs.annMu.Unlock()
+	}
+	draw := j.annotate && len(j.ids.Faces) > 0 && !j.reuse // nobody watches: identities only
+	if pic == nil && (draw || (j.annotate && len(j.ids.Faces) == 0 && p.cfg.NoPassthrough)) {
+		pic, err = p.cfg.Codec.Decode(j.f.JPEG)
+		p.stage("decode", t)
+		if err != nil {
+			p.badFrame(reason(err), p.cfg.Space.Frames(j.f.Camera), err)
+			return
+		}
+	}
+	if draw || (j.annotate && p.cfg.NoPassthrough) {
+		j.pic, pic = pic, nil
+	}
+	if pic != nil {
+		pic.Close()
+	}
+	if p.cfg.InlineOutput {
+		p.output(cs, j)
+		return
+	}
+	cs.out <- j
 }
 
 // settled reports whether every track of trs that is still live is named

@@ -230,13 +230,13 @@ func TestTrackNeverByDescriptorAlone(t *testing.T) {
 	tr := NewTracker(DefaultTrack)
 	now := time.Unix(1000, 0)
 	// Same descriptor, far apart boxes: two tracks.
-	ids1, _ := tr.Update("cam", now, []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
-	ids2, _ := tr.Update("cam", now.Add(100*time.Millisecond), []face.Face{fc(500, 0)}, []gallery.Match{named("a")})
+	ids1 := trackIDs(tr, "cam", now, []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
+	ids2 := trackIDs(tr, "cam", now.Add(100*time.Millisecond), []face.Face{fc(500, 0)}, []gallery.Match{named("a")})
 	if ids1[0] == ids2[0] {
 		t.Fatal("linked by descriptor across the frame")
 	}
 	// Same box, far descriptor: the track splits.
-	ids3, _ := tr.Update("cam", now.Add(200*time.Millisecond), []face.Face{fc(502, 7)}, []gallery.Match{named("b")})
+	ids3 := trackIDs(tr, "cam", now.Add(200*time.Millisecond), []face.Face{fc(502, 7)}, []gallery.Match{named("b")})
 	if ids3[0] == ids2[0] {
 		t.Fatal("another person inherited the track")
 	}

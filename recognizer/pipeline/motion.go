@@ -51,26 +51,6 @@ type MotionConfig struct {
 // frame: see README "Recognize once per track".
 var DefaultMotion = MotionConfig{Threshold: 14, MinFraction: 0.003, FullEvery: 2 * time.Second, DetectEvery: 5, IdleDetectEvery: 3, CropFullEvery: 10}
 
-// moved compares g with the reference thumbnail (the one at the last
-// detection). A size change or no reference counts as motion.
-func (c MotionConfig) moved(ref, g Grey) bool {
-	if len(ref.Pix) == 0 || ref.Width != g.Width || ref.Height != g.Height || len(ref.Pix) != len(g.Pix) {
-		return true
-	}
-	limit := int(c.MinFraction * float64(len(g.Pix)))
-	n := 0
-	for i, v := range g.Pix {
-		d := int(v) - int(ref.Pix[i])
-		if d > c.Threshold || -d > c.Threshold {
-			n++
-			if n > limit {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // changedRect returns the bounding box, in thumbnail pixels, of the
 // pixels that changed from ref to g (empty when too few changed), and the
 // fraction of g's pixels that changed. Without a comparable reference all

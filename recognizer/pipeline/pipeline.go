@@ -99,8 +99,9 @@ type Pipeline struct {
 	m    *metrics
 	trk  *Tracker
 
-	reg   *cameras
-	views *viewers
+	reg     *cameras
+	views   *viewers
+	admitMu sync.Mutex // admission and the mailboxes change together (HandleFrame)
 	// refusedLog (unix ns) and refusedSince rate-limit the refusal log.
 	refusedLog, refusedSince atomic.Int64
 	goneMu                   sync.Mutex
@@ -175,19 +176,29 @@ func (p *Pipeline) HandleFrame(t string, payload []byte) {
 		return
 	}
 	now := time.Now()
+	// Admission and the mailbox change together (handlers run
+	// concurrently): a frame admitted is in its camera's mailbox before
+	// any later admission can evict that camera, so the eviction drops it
+	// or waits for it, and no frame makes state for a camera the bound no
+	// longer counts.
+	p.admitMu.Lock()
 	ok, evicted, refused := p.reg.admit(cam, now)
 	if evicted != "" {
 		p.forget(evicted)
 	}
+	var dropped bool
+	if ok {
+		// The slice outlives the handler: paho reads every packet into a
+		// fresh buffer and never reuses it, so it is kept without a copy.
+		dropped = p.mb.Put(&Frame{Camera: cam, JPEG: payload, Arrived: now})
+	}
+	p.admitMu.Unlock()
 	if !ok {
 		p.refuse(cam, refused)
 		return
 	}
 	p.m.received.Inc()
-	// The slice outlives the handler: paho reads every packet into a fresh
-	// buffer and never reuses it, so it is kept without a copy.
-	f := &Frame{Camera: cam, JPEG: payload, Arrived: now}
-	if p.mb.Put(f) {
+	if dropped {
 		p.m.dropped.Inc()
 	}
 }
@@ -231,27 +242,49 @@ func (p *Pipeline) HandleEdgeStatus(t string, payload []byte) {
 	p.log.Debug("edge status", "camera", id, "online", on)
 }
 
-// OnCameraGone registers f to run (on the MQTT handler's goroutine; keep
-// it short) when a camera's state is forgotten because a new camera took
-// its slot at the --max-cameras bound.
+// OnCameraGone registers f to run when a camera's state is forgotten
+// because a new camera took its slot at the --max-cameras bound, after the
+// camera's last OnResult hook (on a worker, an output goroutine or the
+// MQTT handler's goroutine; keep it short).
 func (p *Pipeline) OnCameraGone(f func(camera string)) {
 	p.goneMu.Lock()
 	p.gone = append(p.gone, f)
 	p.goneMu.Unlock()
 }
 
-// forget drops an idle camera's state: tracks and output stage (its
-// mailbox is empty: it has sent nothing for CameraIdle).
+// forget drops an idle camera's state (it has sent nothing for
+// CameraIdle): its waiting frame, if any, at once; its tracks and output
+// stage through Mailboxes.Evict, so only once no worker is processing a
+// frame of it (a frame that waited that long for an engine, during a
+// training run say, still finishes and is published).
 func (p *Pipeline) forget(camera string) {
+	if p.mb.Evict(camera, func() { p.free(camera) }) {
+		p.m.dropped.Inc()
+	}
+	p.log.Info("camera idle and over the --max-cameras bound; its state is dropped", "camera", camera)
+}
+
+// free drops a camera's tracks and output stage. It runs only while no
+// frame of the camera is being processed (Mailboxes.Evict): nothing can
+// send on the output channel it closes, nor make tracks after it. The
+// OnCameraGone hooks run after the camera's last result: here when it has
+// no output stage, else on the output goroutine once it has drained.
+func (p *Pipeline) free(camera string) {
 	p.trk.Forget(camera)
 	p.views.forget(camera)
 	p.camMu.Lock()
-	if cs := p.cams[camera]; cs != nil {
-		close(cs.out)
-		delete(p.cams, camera)
-	}
+	cs := p.cams[camera]
+	delete(p.cams, camera)
 	p.camMu.Unlock()
-	p.log.Info("camera idle and over the --max-cameras bound; its state is dropped", "camera", camera)
+	if cs == nil {
+		p.cameraGone(camera)
+		return
+	}
+	cs.evicted = true // read by the output goroutine after the close
+	close(cs.out)
+}
+
+func (p *Pipeline) cameraGone(camera string) {
 	p.goneMu.Lock()
 	hooks := append([]func(string){}, p.gone...)
 	p.goneMu.Unlock()
@@ -310,9 +343,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.outWG.Wait()
 	return nil
 }
-
-// Tracker returns the pipeline's tracker.
-func (p *Pipeline) Tracker() *Tracker { return p.trk }
 
 // Stats are counters for tests and logs.
 type Stats struct {

@@ -48,7 +48,7 @@ type TrackConfig struct {
 	// (see Track.Shown), flagged tentative; verdicts and the events keyed
 	// off them wait for Agree either way.
 	NoTentative bool
-	// NoMeanName names tracks by the vote alone (see decide).
+	// NoMeanName names tracks by the vote alone (see Tracker.decide).
 	NoMeanName bool
 }
 
@@ -138,9 +138,6 @@ func (t *Track) Shown(cfg TrackConfig) (name string, m gallery.Match, tentative 
 	return t.Best.Name, t.Best, true
 }
 
-// EverNamed reports whether the track was named at some point.
-func (t *Track) EverNamed() bool { return t.everNamed }
-
 // Exhausted reports whether the track spent its attempt budget.
 func (t *Track) Exhausted(c TrackConfig) bool { return c.Budget > 0 && t.Attempts >= t.budget(c) }
 
@@ -186,8 +183,6 @@ type Tracker struct {
 	mu     sync.Mutex
 	tracks map[string][]*Track // per camera
 	nextID int
-	// OnEnd is called (under no lock) with each track that ended.
-	onEnd func(camera string, t *Track)
 }
 
 // NewTracker returns a tracker.
@@ -239,36 +234,23 @@ func (t *Tracker) continuity(a, b image.Rectangle) float64 {
 }
 
 // expire drops tracks not seen within MaxGap (caller holds mu).
-func (t *Tracker) expire(camera string, now time.Time) []*Track {
-	var ended []*Track
+func (t *Tracker) expire(camera string, now time.Time) {
 	live := t.tracks[camera][:0]
 	for _, tr := range t.tracks[camera] {
 		if now.Sub(tr.Last) <= t.cfg.MaxGap {
 			live = append(live, tr)
-		} else {
-			ended = append(ended, tr)
 		}
 	}
 	t.tracks[camera] = live
-	return ended
 }
 
 // Live returns the camera's tracks seen within MaxGap of now.
 func (t *Tracker) Live(camera string, now time.Time) []*Track {
 	t.mu.Lock()
-	ended := t.expire(camera, now)
+	t.expire(camera, now)
 	live := append([]*Track(nil), t.tracks[camera]...)
 	t.mu.Unlock()
-	t.ended(camera, ended)
 	return live
-}
-
-func (t *Tracker) ended(camera string, ended []*Track) {
-	if t.onEnd != nil {
-		for _, tr := range ended {
-			t.onEnd(camera, tr)
-		}
-	}
 }
 
 // Touch marks tracks as seen at now without a new detection (the frame did
@@ -285,7 +267,7 @@ func (t *Tracker) Touch(tracks []*Track, now time.Time) {
 // continuity (best pairs first) and starts tracks for the rest.
 func (t *Tracker) Associate(camera string, now time.Time, boxes []image.Rectangle) []*Track {
 	t.mu.Lock()
-	ended := t.expire(camera, now)
+	t.expire(camera, now)
 	live := t.tracks[camera]
 	type pair struct {
 		b, t  int
@@ -322,7 +304,6 @@ func (t *Tracker) Associate(camera string, now time.Time, boxes []image.Rectangl
 	}
 	t.tracks[camera] = live
 	t.mu.Unlock()
-	t.ended(camera, ended)
 	return out
 }
 
@@ -336,7 +317,7 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 // ObserveMean is Observe with matchMean, which matches the track's mean
 // descriptor against the gallery: a track the vote leaves unknown after
 // Agree attempts is named by its mean when at least MeanVotes(Agree) of
-// its attempts named that person too (see decide).
+// its attempts named that person too (see Tracker.decide).
 func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gallery.Match, matchMean func(face.Descriptor) gallery.Match) *Track {
 	if tr.Attempts == 0 {
 		if old := t.relink(camera, tr, d); old != nil {
@@ -354,7 +335,6 @@ func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gal
 			}
 		}
 		t.mu.Unlock()
-		t.ended(camera, []*Track{tr})
 		tr = nt
 	}
 	tr.Attempts++
@@ -416,19 +396,9 @@ func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
 	return best
 }
 
-// Update links faces that all have descriptors (the per-frame path) and
-// returns per face the track id and its confirmed name (Track.Name).
-func (t *Tracker) Update(camera string, now time.Time, faces []face.Face, matches []gallery.Match) (ids []int, names []string) {
-	trs := t.UpdateTracks(camera, now, faces, matches)
-	ids = make([]int, len(faces))
-	names = make([]string, len(faces))
-	for i, tr := range trs {
-		ids[i], names[i] = tr.ID, tr.Name()
-	}
-	return ids, names
-}
-
-// UpdateTracks is Update returning the tracks.
+// UpdateTracks links faces that all have descriptors (the per-frame path:
+// Pipeline.processLegacy) to tracks and records each face's match as an
+// attempt; it returns each face's track.
 func (t *Tracker) UpdateTracks(camera string, now time.Time, faces []face.Face, matches []gallery.Match) []*Track {
 	boxes := make([]image.Rectangle, len(faces))
 	for i, f := range faces {
@@ -487,5 +457,5 @@ func (t *Tracker) decide(tr *Track, matchMean func(face.Descriptor) gallery.Matc
 }
 
 // MeanVotes is how many of a track's attempts must name the person its
-// mean descriptor names for the mean to name the track (see decide).
+// mean descriptor names for the mean to name the track (see Tracker.decide).
 func MeanVotes(agree int) int { return max(1, (agree+1)/2) }

@@ -18,6 +18,16 @@ func fc(x int, axis int) face.Face {
 
 func named(n string) gallery.Match { return gallery.Match{Name: n} }
 
+// trackIDs links faces (with their matches) and returns their track ids.
+func trackIDs(tr *Tracker, camera string, now time.Time, faces []face.Face, matches []gallery.Match) []int {
+	trs := tr.UpdateTracks(camera, now, faces, matches)
+	ids := make([]int, len(trs))
+	for i, t := range trs {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
 // The confirmed name (and the known verdict) waits for 3 agreeing
 // attempts; the shown name is tentative from the first.
 func TestTrackNamedAfterAgreement(t *testing.T) {
@@ -96,17 +106,17 @@ func TestStrangerOccasionalNearMatchStaysUnknown(t *testing.T) {
 func TestTwoFacesTwoTracksAndGapEndsTrack(t *testing.T) {
 	tr := NewTracker(DefaultTrack)
 	now := time.Unix(1000, 0)
-	ids1, _ := tr.Update("cam", now, []face.Face{fc(0, 0), fc(400, 1)}, []gallery.Match{named("a"), named("b")})
-	ids2, _ := tr.Update("cam", now.Add(100*time.Millisecond), []face.Face{fc(402, 1), fc(3, 0)}, []gallery.Match{named("b"), named("a")})
+	ids1 := trackIDs(tr, "cam", now, []face.Face{fc(0, 0), fc(400, 1)}, []gallery.Match{named("a"), named("b")})
+	ids2 := trackIDs(tr, "cam", now.Add(100*time.Millisecond), []face.Face{fc(402, 1), fc(3, 0)}, []gallery.Match{named("b"), named("a")})
 	if ids1[0] != ids2[1] || ids1[1] != ids2[0] || ids1[0] == ids1[1] {
 		t.Fatalf("tracks not kept apart: %v %v", ids1, ids2)
 	}
-	ids3, _ := tr.Update("cam", now.Add(5*time.Second), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
+	ids3 := trackIDs(tr, "cam", now.Add(5*time.Second), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
 	if ids3[0] == ids1[0] {
 		t.Fatal("track survived a 5 s gap")
 	}
 	// Cameras are independent.
-	ids4, _ := tr.Update("other", now.Add(5*time.Second), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
+	ids4 := trackIDs(tr, "other", now.Add(5*time.Second), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
 	if ids4[0] == ids3[0] {
 		t.Fatal("track shared across cameras")
 	}
@@ -114,9 +124,9 @@ func TestTwoFacesTwoTracksAndGapEndsTrack(t *testing.T) {
 
 func TestAgreeOneIsPerFrame(t *testing.T) {
 	tr := NewTracker(TrackConfig{Agree: 1, Window: 1, MaxGap: time.Second, MaxDistance: 0.5})
-	_, names := tr.Update("cam", time.Unix(0, 0), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
-	if names[0] != "a" {
-		t.Fatal(names)
+	trs := tr.UpdateTracks("cam", time.Unix(0, 0), []face.Face{fc(0, 0)}, []gallery.Match{named("a")})
+	if trs[0].Name() != "a" {
+		t.Fatal(trs[0].Name())
 	}
 }
 
