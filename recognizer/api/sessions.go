@@ -45,9 +45,10 @@ type Session struct {
 	Stamp string
 }
 
-// SessionStore holds sessions by token. MemorySessions is the one
-// implementation today; a shared store can replace it for several
-// recognizers behind one address.
+// SessionStore holds sessions by token: MemorySessions for one recognizer;
+// with serve --db, the sessions table every recognizer shares (a token
+// issued by one is valid at all of them, for the REST API and for the
+// cam/<id>/enrol and train commands whichever recognizer takes them).
 type SessionStore interface {
 	// Issue stores s and returns its new opaque token.
 	Issue(s Session) (token string, err error)
@@ -80,14 +81,26 @@ func NewMemorySessions(max int) *MemorySessions {
 
 func sessionKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
-// Issue implements SessionStore.
-func (m *MemorySessions) Issue(s Session) (string, error) {
+// SessionKey is what a SessionStore keeps of a token: its SHA-256.
+func SessionKey(token string) [32]byte { return sessionKey(token) }
+
+// NewSessionToken returns a new opaque session token (32 random bytes,
+// base64url) and its key (SessionKey), for SessionStore implementations.
+func NewSessionToken() (token string, key [32]byte, err error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("session token: %w", err)
+		return "", key, fmt.Errorf("session token: %w", err)
 	}
-	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	k := sessionKey(tok)
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	return token, sessionKey(token), nil
+}
+
+// Issue implements SessionStore.
+func (m *MemorySessions) Issue(s Session) (string, error) {
+	tok, k, err := NewSessionToken()
+	if err != nil {
+		return "", err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for len(m.byKey) >= m.max && len(m.order) > 0 {

@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS facemon_gallery (
 	doc BYTEA NOT NULL,
 	updated TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS facemon_sessions (
+	key BYTEA PRIMARY KEY,
+	username TEXT NOT NULL,
+	stamp TEXT NOT NULL,
+	expires TIMESTAMPTZ NOT NULL,
+	created TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS facemon_images (
 	path TEXT PRIMARY KEY,
 	sha256 TEXT NOT NULL,
@@ -319,4 +326,60 @@ func (d *DB) listenOnce(ctx context.Context, f func(channel, payload string)) er
 		}
 		f(n.Channel, n.Payload)
 	}
+}
+
+// StoredSession is a dashboard person's session as the cluster keeps it:
+// by the SHA-256 of its token, never the token.
+type StoredSession struct {
+	User, Stamp string
+	Expires     time.Time
+}
+
+// PutSession stores a session under key, dropping expired ones and, when
+// more than max are live, the oldest.
+func (d *DB) PutSession(ctx context.Context, key [32]byte, s StoredSession, max int) error {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("clusterdb: session: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `DELETE FROM facemon_sessions WHERE expires <= now()`); err != nil {
+		return fmt.Errorf("clusterdb: session: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO facemon_sessions (key, username, stamp, expires) VALUES ($1, $2, $3, $4)`,
+		key[:], s.User, s.Stamp, s.Expires); err != nil {
+		return fmt.Errorf("clusterdb: session: %w", err)
+	}
+	if max > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM facemon_sessions WHERE key IN
+			(SELECT key FROM facemon_sessions ORDER BY created DESC, key OFFSET $1)`, max); err != nil {
+			return fmt.Errorf("clusterdb: session: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("clusterdb: session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the live session stored under key (ok false when there
+// is none or it expired at now).
+func (d *DB) Session(ctx context.Context, key [32]byte, now time.Time) (s StoredSession, ok bool, err error) {
+	err = d.pool.QueryRow(ctx, `SELECT username, stamp, expires FROM facemon_sessions WHERE key = $1 AND expires > $2`,
+		key[:], now).Scan(&s.User, &s.Stamp, &s.Expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return StoredSession{}, false, nil
+	}
+	if err != nil {
+		return StoredSession{}, false, fmt.Errorf("clusterdb: session: %w", err)
+	}
+	return s, true, nil
+}
+
+// RevokeSession deletes the session stored under key.
+func (d *DB) RevokeSession(ctx context.Context, key [32]byte) error {
+	if _, err := d.pool.Exec(ctx, `DELETE FROM facemon_sessions WHERE key = $1`, key[:]); err != nil {
+		return fmt.Errorf("clusterdb: session: %w", err)
+	}
+	return nil
 }

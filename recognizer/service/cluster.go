@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
+	"github.com/facemon/facemon/recognizer/api"
 	"github.com/facemon/facemon/recognizer/clusterdb"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/shared/fsx"
@@ -145,4 +147,54 @@ func (s *Service) listenShared(ctx context.Context) {
 			s.pullDataset(ctx)
 		}
 	})
+}
+
+// dbSessions is the session store with --db: the cluster's sessions table,
+// so a person's token issued by one recognizer is valid at every one (the
+// edges' cam/<id>/enrol and train go to whichever recognizer takes them).
+// A database error refuses the token (fail closed) and logs.
+type dbSessions struct {
+	db  *clusterdb.DB
+	max int
+	log *slog.Logger
+}
+
+const sessionDBTimeout = 3 * time.Second
+
+func (d dbSessions) Issue(s api.Session) (string, error) {
+	tok, key, err := api.NewSessionToken()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sessionDBTimeout)
+	defer cancel()
+	if err := d.db.PutSession(ctx, key, clusterdb.StoredSession{User: s.User, Stamp: s.Stamp, Expires: s.Expires}, d.max); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+func (d dbSessions) Check(token string, now time.Time) (api.Session, bool) {
+	if token == "" {
+		return api.Session{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sessionDBTimeout)
+	defer cancel()
+	s, ok, err := d.db.Session(ctx, api.SessionKey(token), now)
+	if err != nil {
+		d.log.Warn("session check failed; token refused", "err", err)
+		return api.Session{}, false
+	}
+	if !ok {
+		return api.Session{}, false
+	}
+	return api.Session{User: s.User, Stamp: s.Stamp, Expires: s.Expires}, true
+}
+
+func (d dbSessions) Revoke(token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), sessionDBTimeout)
+	defer cancel()
+	if err := d.db.RevokeSession(ctx, api.SessionKey(token)); err != nil {
+		d.log.Warn("session revoke failed", "err", err)
+	}
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/facemon/facemon/recognizer/api"
 	"github.com/facemon/facemon/recognizer/face"
 	"github.com/facemon/facemon/recognizer/gallery"
 	"github.com/facemon/facemon/recognizer/history"
@@ -34,7 +37,7 @@ type clusterNode struct {
 	calls   *atomic.Int64
 }
 
-func startNode(t *testing.T, inst, dsn, broker, listen string, delay time.Duration) *clusterNode {
+func startNode(t *testing.T, inst, dsn, broker, listen string, delay time.Duration, opts ...func(*Config)) *clusterNode {
 	t.Helper()
 	dir := t.TempDir()
 	n := &clusterNode{dataset: filepath.Join(dir, "dataset"), calls: &atomic.Int64{}}
@@ -45,9 +48,13 @@ func startNode(t *testing.T, inst, dsn, broker, listen string, delay time.Durati
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	pol, _ := pipeline.ParseCameraPolicy("auto")
-	s, err := New(Config{Gallery: filepath.Join(dir, "gallery.json"), Dataset: n.dataset, Broker: broker, Listen: listen, DB: dsn,
+	cfg := Config{Gallery: filepath.Join(dir, "gallery.json"), Dataset: n.dataset, Broker: broker, Listen: listen, DB: dsn,
 		AllowAnonymous: true, Instance: inst, Cameras: pol, Analyzer: face.DefaultAnalyzer, Rule: gallery.DefaultRule,
-		Integrations: Integrations{HAPrefix: "-"}}, pool, nil, log)
+		Integrations: Integrations{HAPrefix: "-"}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg, pool, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +217,64 @@ func (n *clusterNode) ready(t *testing.T) {
 		t.Fatal("recognizer stopped during start-up")
 	case <-time.After(20 * time.Second):
 		t.Fatal("recognizer not ready within 20 s")
+	}
+}
+
+// With --db a person's session token issued by one recognizer is valid at
+// every one (the edges' cam/<id>/enrol and train reach whichever
+// recognizer takes them from the shared subscription), and a logout at one
+// ends it at all; a new password ends it everywhere.
+func TestSessionsSharedOnPostgres(t *testing.T) {
+	pg := testx.StartPostgres(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testx.FreePort(t))
+	hashes := t.TempDir()
+	writeHash := func(pw string) {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"r1", "r2"} {
+			if err := os.WriteFile(filepath.Join(hashes, n+".bcrypt"), h, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeHash("first-password")
+	withHash := func(n string) func(*Config) {
+		return func(c *Config) { c.Integrations.DashboardHash = filepath.Join(hashes, n+".bcrypt") }
+	}
+	r1 := startNode(t, "r1", pg.DSN, "", listen, 0, withHash("r1"))
+	r1.ready(t)
+	r2 := startNode(t, "r2", pg.DSN, "tcp://"+listen, "", 0, withHash("r2"))
+	r2.ready(t)
+
+	tok, _, err := r1.s.sessions.Login(api.DashboardUser, "first-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r2.s.sessions.Valid(tok); !ok {
+		t.Fatal("a session issued by r1 is not valid at r2")
+	}
+	if _, ok := r2.s.sessions.Valid(tok + "x"); ok {
+		t.Fatal("a forged token is valid")
+	}
+	r2.s.sessions.Store.Revoke(tok) // logout through r2
+	if _, ok := r1.s.sessions.Valid(tok); ok {
+		t.Fatal("a session revoked at r2 is still valid at r1")
+	}
+
+	tok, _, err = r2.s.sessions.Login(api.DashboardUser, "first-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r1.s.sessions.Valid(tok); !ok {
+		t.Fatal("a session issued by r2 is not valid at r1")
+	}
+	time.Sleep(2100 * time.Millisecond) // past PasswordFile's racily-clean window
+	writeHash("second-password")
+	for _, n := range []*clusterNode{r1, r2} {
+		if _, ok := n.s.sessions.Valid(tok); ok {
+			t.Fatalf("%s: a session of the old password survived the new one", n.s.cfg.Instance)
+		}
 	}
 }

@@ -94,7 +94,11 @@ func (s *Service) setupIntegrations() error {
 	}
 	opts := api.Options{People: galleryPeople{s}, Trainer: apiTrainer{s}, Dataset: apiDataset{s}, Token: c.APIToken, Open: c.APIOpen, Logger: s.log}
 	if c.DashboardHash != "" {
-		s.sessions = api.NewSessions(api.SessionConfig{HashFile: c.DashboardHash, TTL: c.SessionTTL})
+		sc := api.SessionConfig{HashFile: c.DashboardHash, TTL: c.SessionTTL}
+		if s.db != nil { // --db: one sessions table for every recognizer
+			sc.Store = dbSessions{db: s.db, max: api.DefaultMaxSessions, log: s.log.With("component", "sessions")}
+		}
+		s.sessions = api.NewSessions(sc)
 		opts.Sessions = s.sessions
 		if _, err := s.sessions.Passwords.Stamp(); err != nil {
 			s.log.Warn("person sessions: no usable dashboard hash yet; logins answer 503 until it exists", "file", c.DashboardHash, "err", err)
