@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"time"
 
 	"modernc.org/sqlite"
 )
@@ -14,9 +13,9 @@ import (
 // BackupSQLite copies the SQLite database src into a new file dst with
 // SQLite's online backup API (sqlite3_backup_*): the copy is one consistent
 // snapshot even while a recognizer keeps writing src (WAL mode), unlike a
-// copy of the files. dst must not exist. It copies 256 pages per step and
-// sleeps briefly between steps, so writers are held up only briefly (a
-// write between steps makes SQLite restart the copy from that snapshot).
+// copy of the files. dst must not exist. It copies in one step, reading
+// one snapshot of the WAL database, so writers are never held up (the
+// history is opened in WAL mode).
 func BackupSQLite(ctx context.Context, src, dst string) error {
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("history backup: %w", err)
@@ -47,22 +46,15 @@ func BackupSQLite(ctx context.Context, src, dst string) error {
 		if err != nil {
 			return err
 		}
-		for {
-			more, err := b.Step(256)
-			if err != nil {
-				b.Finish()
-				return err
-			}
-			if !more {
-				return b.Finish()
-			}
-			select {
-			case <-ctx.Done():
-				b.Finish()
-				return ctx.Err()
-			case <-time.After(time.Millisecond):
-			}
+		// One step: in WAL mode the copy reads one snapshot while writers
+		// go on. Copying in small steps restarts from scratch after every
+		// write by another connection, so under steady writes it never
+		// finished (seen in CI: 10 minutes).
+		if _, err := b.Step(-1); err != nil {
+			b.Finish()
+			return err
 		}
+		return b.Finish()
 	})
 	if err != nil {
 		os.Remove(dst)
