@@ -82,7 +82,7 @@ test-race:
 # committed with its fix); the generated corpus is kept in var/fuzz/ so
 # later runs (and CI, caching var/fuzz) start from it.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := shared:./topic:FuzzParseCamera shared:./msg:FuzzExtractMeta shared:./msg:FuzzDecode broker:./auth:FuzzMatch
+FUZZ_TARGETS := shared:./topic:FuzzParseCamera shared:./msg:FuzzExtractMeta shared:./msg:FuzzDecode shared:./mqttfilter:FuzzMatch
 FUZZ_TARGETS += recognizer:./bench:FuzzParseGroundTruth
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg name <<< "$$t"; \

@@ -6,6 +6,12 @@
 # toolchain issue, no input written, seen here in CI); only that case is run once more.
 set -uo pipefail
 mod=$1 pkg=$2 name=$3 fuzztime=$4 cache=$5
+# A target that no longer exists (moved or renamed) would "pass" with nothing fuzzed.
+listed=$(cd "$mod" && go test -list "^${name}\$" "$pkg" 2>/dev/null)
+if ! grep -qx "$name" <<< "$listed"; then
+  echo "fuzz: no fuzz target $name in $mod/$pkg (moved or renamed? update FUZZ_TARGETS in the Makefile)" >&2
+  exit 1
+fi
 for attempt in 1 2; do
   out=$(cd "$mod" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg" -test.fuzzcachedir "$cache" 2>&1)
   rc=$?
