@@ -162,6 +162,13 @@ func startEnv(t *testing.T, name, bin string, env []string, args ...string) *pro
 	}
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
 	cmd.Env = append(slices.Clip(env), "OPENBLAS_NUM_THREADS=1")
+	return startCmd(t, name, cmd)
+}
+
+// startCmd runs cmd with its output captured (not a terminal), stopped at
+// the end of the test (start and startEnv use it).
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{})}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -176,22 +175,6 @@ func TestNoSecretInServiceLogs(t *testing.T) {
 		assertSaysWhere(t, broker, filepath.Join(root, "var"), true)
 		t.Logf("compose: %d secrets, none in %d log lines", len(secrets), lines(procs...))
 	})
-}
-
-// startCmd runs cmd like start does (output captured, not a terminal;
-// stopped at the end of the test).
-func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go p.collect(pr)
-	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
-	t.Cleanup(func() { p.stop(); p.dumpIfFailed() })
-	return p
 }
 
 func readSecret(t *testing.T, path string) string {
