@@ -130,8 +130,13 @@ func TestNoSecretInServiceLogs(t *testing.T) {
 			if !ok || len(svc.Command) == 0 {
 				t.Fatalf("compose service %s has no command", name)
 			}
+			own := map[string]string{"broker": "broker", "recognizer": "recognizer", "edge": "edge1"}[name]
+			mounts := strings.NewReplacer("/secrets/", filepath.Join(root, "export", own)+"/",
+				"/var/lib/facemon", filepath.Join(root, "data-"+own), "/usr/share/facemon/models", models,
+				"${FACEMON_SOURCE:-/videos/camera.mp4}", video(t))
 			var args []string
 			for _, a := range svc.Command[1:] {
+				a = mounts.Replace(a)
 				if l, ok := listen[a]; ok {
 					a = l
 				} else if a == "/models" {
@@ -142,21 +147,36 @@ func TestNoSecretInServiceLogs(t *testing.T) {
 			cmd := exec.Command(filepath.Join(binDir, svc.Command[0]), args...)
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root, "OPENBLAS_NUM_THREADS=1"}
 			for k, v := range svc.Environment {
-				cmd.Env = append(cmd.Env, k+"="+repl.Replace(v))
+				cmd.Env = append(cmd.Env, k+"="+repl.Replace(mounts.Replace(v)))
 			}
 			cmd.Dir = root
 			return startCmd(t, "compose "+name, cmd)
 		}
+		// The init service, as compose runs it (deploy/containers/facemon-init,
+		// its state and export folders moved here): it creates the
+		// credentials and copies each service's own files to its secrets.
+		for _, d := range []string{"broker", "recognizer", "edge1"} {
+			if err := os.MkdirAll(filepath.Join(root, "export", d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		initCmd := exec.Command("bash", append([]string{filepath.Join(repoRoot(), "deploy", "containers", "facemon-init")}, c.Services["init"].Command[1:]...)...)
+		initCmd.Env = []string{"PATH=" + binDir + ":" + os.Getenv("PATH"), "HOME=" + root,
+			"FACEMON_INIT_STATE=" + filepath.Join(root, "var"), "FACEMON_INIT_EXPORT=" + filepath.Join(root, "export")}
+		initProc := startCmd(t, "compose init", initCmd)
+		testx.WaitFor(t, 30*time.Second, "init done", func() bool { return !initProc.running() })
+		if initProc.grep("credentials ready") == 0 {
+			t.Fatal("compose init did not finish")
+		}
 		broker := run("broker")
-		testx.WaitFor(t, 20*time.Second, "broker state", func() bool { return broker.grep("first-run-credentials") > 0 || !broker.running() })
 		rec := run("recognizer")
 		edge := run("edge")
 		for _, p := range []*proc{rec, edge} {
 			testx.WaitFor(t, 90*time.Second, p.name+" connected", func() bool { return p.grep("mqtt connected") > 0 || !p.running() })
 		}
 		time.Sleep(2 * time.Second)
-		procs := []*proc{broker, rec, edge}
-		for _, p := range procs {
+		procs := []*proc{initProc, broker, rec, edge}
+		for _, p := range procs[1:] {
 			if !p.running() {
 				t.Errorf("%s stopped", p.name)
 			}
@@ -172,7 +192,7 @@ func TestNoSecretInServiceLogs(t *testing.T) {
 			t.Fatalf("compose: only %d secrets found", len(secrets))
 		}
 		assertNoSecret(t, secrets, procs...)
-		assertSaysWhere(t, broker, filepath.Join(root, "var"), true)
+		assertSaysWhere(t, initProc, filepath.Join(root, "var"), true)
 		t.Logf("compose: %d secrets, none in %d log lines", len(secrets), lines(procs...))
 	})
 }

@@ -20,9 +20,10 @@ import (
 // the post-warm-up frames (glibc arenas and the Go heap move RSS in steps
 // of a few MiB; a longer run tightens the bound towards the base).
 // FACEMON_SOAK_FRAMES sets the number of frames: `make test` runs a short
-// soak (4,000 frames at the clip's 30 fps: bound 2.6 KB/frame; measured
-// +1,096 B/frame for the recognizer, +108 for the edge), `make soak`
-// 20,000 (bound 745 B/frame, about 27 MB an hour at 10 fps; measured +425
+// soak (4,000 frames at the clip's 30 fps: bound 4.7 KB/frame; measured
+// +1,096 B/frame for the recognizer, +108 for the edge, and in a full
+// make test run +3,755 and +362 with a 5.5 MiB step, Go heap flat at 4-5
+// MiB), `make soak` 20,000 (bound 978 B/frame, about 35 MB an hour at 10 fps; measured +425
 // B/frame for the recognizer, whose RSS was flat at 358.5-359.7 MiB from
 // 4,000 to 18,000 frames and then stepped to 366.8 MiB, and -8 for the
 // edge, load average below 1). The warm-up is
@@ -98,7 +99,7 @@ type soakSample struct {
 // The soak's bound on RSS growth after the warm-up (see TestSoak).
 const (
 	soakBytesPerFrame = 512
-	soakStepMiB       = 4
+	soakStepMiB       = 8
 )
 
 // soakSlope is the bound in bytes per frame over span post-warm-up frames.
