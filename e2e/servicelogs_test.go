@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +168,25 @@ func TestNoSecretInServiceLogs(t *testing.T) {
 		testx.WaitFor(t, 30*time.Second, "init done", func() bool { return !initProc.running() })
 		if initProc.grep("credentials ready") == 0 {
 			t.Fatal("compose init did not finish")
+		}
+		// Least privilege (issue 17.7): the edge's secrets are its own MQTT
+		// password and the dashboard hash, nothing else, and its command
+		// line names no API token (only the recognizer's does).
+		ents, err := os.ReadDir(filepath.Join(root, "export", "edge1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var edgeFiles []string
+		for _, e := range ents {
+			edgeFiles = append(edgeFiles, e.Name())
+		}
+		if want := []string{"dashboard.bcrypt", "edge-cam1"}; !slices.Equal(edgeFiles, want) {
+			t.Fatalf("the edge's secrets folder holds %v, want exactly %v", edgeFiles, want)
+		}
+		for _, a := range c.Services["edge"].Command {
+			if strings.Contains(a, "api-token") {
+				t.Fatalf("the compose edge is given an API token: %q", a)
+			}
 		}
 		broker := run("broker")
 		rec := run("recognizer")
