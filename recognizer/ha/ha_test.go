@@ -3,7 +3,9 @@ package ha
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -316,5 +318,44 @@ func TestConfigValidate(t *testing.T) {
 	_, err := NewPublisher(Config{Instance: "x", BaseURL: "http://u:haPW@h:9101"}, &fakeMQTT{}, nil)
 	if err == nil || strings.Contains(err.Error(), "haPW") {
 		t.Errorf("base URL with a password: %v", err)
+	}
+}
+
+// failingMQTT refuses every publish, as a client whose broker is gone.
+type failingMQTT struct{ n int }
+
+func (f *failingMQTT) Publish(string, byte, bool, []byte) error {
+	f.n++
+	return errors.New("mqttx: not connected")
+}
+
+// A failed discovery or state publish is a warning a person sees (Home
+// Assistant misses the entity), once a minute at most, not a debug line.
+func TestPublishFailuresWarnOncePerMinute(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mq := &failingMQTT{}
+	p, err := NewPublisher(Config{Space: topic.New(""), Instance: "rec1"}, mq, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	p.SetClock(func() time.Time { return now })
+	p.AddCamera("door")
+	p.PublishAll()
+	warns := func() int { return strings.Count(buf.String(), "level=WARN") }
+	if mq.n < 2 {
+		t.Fatalf("only %d publishes tried", mq.n)
+	}
+	if w := warns(); w != 1 {
+		t.Fatalf("%d warnings for %d failed publishes, want 1:\n%s", w, mq.n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "discovery publish failed") || !strings.Contains(buf.String(), "not connected") {
+		t.Fatalf("the warning does not say what failed:\n%s", buf.String())
+	}
+	now = now.Add(61 * time.Second)
+	p.PublishAll()
+	if w := warns(); w != 2 {
+		t.Fatalf("%d warnings after a minute, want 2", w)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/facemon/facemon/shared/msg"
@@ -33,6 +34,22 @@ type Publisher struct {
 	people  map[string]bool
 	last    map[string]time.Time // camera\x00name -> last state update, within Debounce
 	sweep   int
+
+	warnedAt atomic.Int64 // unix nanoseconds of the last publish-failure warning
+}
+
+// warnEvery bounds publish-failure warnings (a broker outage fails every
+// state update; one line a minute says so, the rest go to Debug).
+const warnEvery = time.Minute
+
+func (p *Publisher) publishFailed(what, topic string, err error) {
+	now := p.now().UnixNano()
+	last := p.warnedAt.Load()
+	if now-last >= int64(warnEvery) && p.warnedAt.CompareAndSwap(last, now) {
+		p.log.Warn(what+" failed (Home Assistant misses it; further failures within a minute are logged at debug level)", "topic", topic, "err", err)
+		return
+	}
+	p.log.Debug(what+" failed", "topic", topic, "err", err)
 }
 
 // NewPublisher returns a publisher; call PublishAll once connected.
@@ -63,7 +80,7 @@ func (p *Publisher) HAStatusTopic() string { return p.cfg.HAStatusTopic() }
 func (p *Publisher) send(msgs []Message) {
 	for _, m := range msgs {
 		if err := p.mq.Publish(m.Topic, 1, true, m.Payload); err != nil {
-			p.log.Debug("discovery publish failed", "topic", m.Topic, "err", err)
+			p.publishFailed("discovery publish", m.Topic, err)
 		}
 	}
 }
@@ -226,7 +243,7 @@ type Event struct {
 func (p *Publisher) publishJSON(t string, retained bool, v any) {
 	b, _ := json.Marshal(v)
 	if err := p.mq.Publish(t, 1, retained, b); err != nil {
-		p.log.Debug("state publish failed", "topic", t, "err", err)
+		p.publishFailed("state publish", t, err)
 	}
 }
 
@@ -266,7 +283,7 @@ func (p *Publisher) Observe(ids *msg.Identities) {
 		p.publishJSON(p.cfg.LastPersonTopic(ids.Camera), true, LastPerson{Name: f.Name, Distance: f.Distance, Time: at, Camera: ids.Camera, Snapshot: p.cfg.SnapshotURL(ids.Camera, f.Name)})
 		p.publishJSON(p.cfg.LastCameraTopic(f.Name), true, LastCamera{Camera: ids.Camera, Time: at, Distance: f.Distance})
 		if err := p.mq.Publish(p.cfg.PresentTopic(f.Name), 1, false, []byte("ON")); err != nil {
-			p.log.Debug("state publish failed", "err", err)
+			p.publishFailed("state publish", p.cfg.PresentTopic(f.Name), err)
 		}
 		if f.Verdict != msg.VerdictKnown {
 			continue
