@@ -963,68 +963,60 @@ func stolenEdge(t *testing.T, kind string, table *stolenTable) {
 			}
 			return true, fmt.Sprintf("answer status pending (id %s); alice not in GET /api/people", r.Pending)
 		})
-		row(who+": publish "+sp.CamEnrol(own)+" alice with each found value as session", "pending only", func() (bool, string) {
+		// askEach publishes one command per value on tp from a fresh
+		// attacker connection and counts the answers' statuses.
+		askEach := func(tp string, vals []string, body func(id, v string) map[string]any, within time.Duration) (map[string]int, error) {
 			tap := &mqttTap{}
 			atkCl, err := dial(tap, sp.CamResult(own))
 			if err != nil {
-				return false, "connect: " + err.Error()
+				return nil, fmt.Errorf("connect: %w", err)
 			}
 			defer atkCl.Disconnect(100)
 			statuses := map[string]int{}
+			for _, v := range vals {
+				m := marker("own-ask")
+				b, _ := json.Marshal(body(m, v))
+				publishWait(atkCl, tp, b)
+				ans, ok := answer(tap, m, within)
+				if !ok {
+					return nil, fmt.Errorf("no answer in %v", within)
+				}
+				var r struct{ Status string }
+				json.Unmarshal([]byte(ans), &r)
+				statuses[r.Status]++
+			}
+			return statuses, nil
+		}
+		row(who+": publish "+sp.CamEnrol(own)+" alice with each found value as session", "pending only", func() (bool, string) {
+			var tokens []string
 			for _, v := range l.values {
 				if len(v) < 16 || len(v) > 256 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
 					continue // not token-shaped: answered as malformed, tried below as train
 				}
-				m := marker("own-enrol-sess")
-				b, _ := json.Marshal(map[string]any{"v": 1, "id": m, "name": "alice", "image": alice, "session": v})
-				publishWait(atkCl, sp.CamEnrol(own), b)
-				ans, ok := answer(tap, m, 30*time.Second)
-				if !ok {
-					return false, "no answer in 30 s"
-				}
-				var r struct{ Status string }
-				json.Unmarshal([]byte(ans), &r)
-				statuses[r.Status]++
+				tokens = append(tokens, v)
+			}
+			statuses, err := askEach(sp.CamEnrol(own), tokens, func(id, v string) map[string]any {
+				return map[string]any{"v": 1, "id": id, "name": "alice", "image": alice, "session": v}
+			}, 30*time.Second)
+			if err != nil {
+				return false, err.Error()
 			}
 			_, enrolled := peopleWith()["alice"]
-			var parts []string
-			for s, n := range statuses {
-				parts = append(parts, fmt.Sprintf("%s×%d", s, n))
-			}
-			sort.Strings(parts)
 			return !enrolled && len(statuses) > 0 && statuses["saved"] == 0,
-				fmt.Sprintf("%d token-shaped values: %s; alice enrolled: %v", sum(statuses), strings.Join(parts, ", "), enrolled)
+				fmt.Sprintf("%d token-shaped values: %s; alice enrolled: %v", sum(statuses), statusCounts(statuses), enrolled)
 		})
 		row(who+": publish "+sp.CamTrain(own)+", no session and each found value as session", "refused (answer on "+sp.CamResult(own)+")", func() (bool, string) {
-			tap := &mqttTap{}
-			atkCl, err := dial(tap, sp.CamResult(own))
-			if err != nil {
-				return false, "connect: " + err.Error()
-			}
-			defer atkCl.Disconnect(100)
-			statuses := map[string]int{}
 			vals := append([]string{""}, l.values...)
-			for _, v := range vals {
-				m := marker("own-train")
-				b, _ := json.Marshal(map[string]any{"v": 1, "id": m, "session": v})
-				publishWait(atkCl, sp.CamTrain(own), b)
-				ans, ok := answer(tap, m, 10*time.Second)
-				if !ok {
-					return false, "no answer in 10 s"
-				}
-				var r struct{ Status string }
-				json.Unmarshal([]byte(ans), &r)
-				statuses[r.Status]++
+			statuses, err := askEach(sp.CamTrain(own), vals, func(id, v string) map[string]any {
+				return map[string]any{"v": 1, "id": id, "session": v}
+			}, 10*time.Second)
+			if err != nil {
+				return false, err.Error()
 			}
 			time.Sleep(time.Second)
 			started := watch.count(func(tp string) bool { return tp == sp.TrainStatus() }) - trainBefore
-			var parts []string
-			for s, n := range statuses {
-				parts = append(parts, fmt.Sprintf("%s×%d", s, n))
-			}
-			sort.Strings(parts)
 			return statuses["accepted"] == 0 && started == 0,
-				fmt.Sprintf("%d requests: %s; training status messages since: %d", len(vals), strings.Join(parts, ", "), started)
+				fmt.Sprintf("%d requests: %s; training status messages since: %d", len(vals), statusCounts(statuses), started)
 		})
 
 		// Reading: garage's outputs while garage publishes (and is watched).
@@ -1245,6 +1237,16 @@ func (p *proc) lines(s string) []string {
 		}
 	}
 	return out
+}
+
+// statusCounts lists answer statuses with their counts, sorted: "pending×3, refused×1".
+func statusCounts(statuses map[string]int) string {
+	var parts []string
+	for s, n := range statuses {
+		parts = append(parts, fmt.Sprintf("%s×%d", s, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }
 
 func sum(m map[string]int) int {
