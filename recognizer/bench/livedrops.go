@@ -165,7 +165,12 @@ func fillDrops(r *LiveReport, got map[string]time.Duration, pubByCam map[string]
 	for c := range pubByCam {
 		cams = append(cams, c)
 	}
-	sort.Strings(cams)
+	sort.Slice(cams, func(i, j int) bool { // live2 before live10
+		if len(cams[i]) != len(cams[j]) {
+			return len(cams[i]) < len(cams[j])
+		}
+		return cams[i] < cams[j]
+	})
 	r.PerCamera = nil
 	for _, c := range cams {
 		l := byCam[c]
