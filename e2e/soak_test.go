@@ -34,10 +34,11 @@ import (
 // 3-5 MiB throughout); the edge settles by ~2,100 frames (122.1 MiB at
 // 1,500, 128.6 at 2,100, 129.6 at 3,000 in one run; 129-131.5 from 1,800
 // to 6,000 in another). A warm-up point earlier than that measures the
-// warm-up, not a leak. The 5.5 MiB step was a new glibc arena: each new
-// OS thread got its own (arenas = threads + 1, logged by nativeMem); serve
-// now runs with MALLOC_ARENA_MAX=2 unless it is set, and a run with it was
-// flat at 330.9-332.4 MiB (+911 B/frame, 2 arenas; see
+// warm-up, not a leak. The native steps are glibc's arenas: each new OS
+// thread got its own (13, logged by nativeMem), each keeping its own
+// high-water mark (a run with 16 allowed: +4,089 B/frame, main arena 5.2 ->
+// 8.1 MiB); serve now runs with MALLOC_ARENA_MAX=2 unless it is set, and a
+// run with it was flat at 330.9-332.4 MiB (+911 B/frame, 2 arenas; see
 // docs/reference-performance.md).
 func TestSoak(t *testing.T) {
 	total := 4000
