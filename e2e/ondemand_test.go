@@ -275,4 +275,10 @@ func TestAnnotatedOnDemand(t *testing.T) {
 	if ann > 1 {
 		t.Errorf("restarted edge without viewers: %d annotated frames in %v; want at most 1 (HA)", ann, haEvery-time.Second)
 	}
+	// The restarted edge says viewers 0 before it says online (edge
+	// BeforeOnline): no annotated frame for the stale retained count, only
+	// the HA image (once per camera). Online first, it drew 3.
+	if all > 1 {
+		t.Errorf("restarted edge: %d annotated frames since the restart; want at most 1 (HA): it announced online before clearing its stale viewers count", all)
+	}
 }

@@ -34,7 +34,12 @@ import (
 // 3-5 MiB throughout); the edge settles by ~2,100 frames (122.1 MiB at
 // 1,500, 128.6 at 2,100, 129.6 at 3,000 in one run; 129-131.5 from 1,800
 // to 6,000 in another). A warm-up point earlier than that measures the
-// warm-up, not a leak.
+// warm-up, not a leak. The native steps are glibc's arenas: each new OS
+// thread got its own (13, logged by nativeMem), each keeping its own
+// high-water mark (a run with 16 allowed: +4,089 B/frame, main arena 5.2 ->
+// 8.1 MiB); serve now runs with MALLOC_ARENA_MAX=2 unless it is set, and a
+// run with it was flat at 330.9-332.4 MiB (+911 B/frame, 2 arenas; see
+// docs/reference-performance.md).
 func TestSoak(t *testing.T) {
 	total := 4000
 	if v := os.Getenv("FACEMON_SOAK_FRAMES"); v != "" {
@@ -62,9 +67,10 @@ func TestSoak(t *testing.T) {
 		})
 		s := soakSample{frames: next, recKB: rssKB(t, rec.cmd.Process.Pid), edgeKB: rssKB(t, edge.cmd.Process.Pid)}
 		samples = append(samples, s)
-		if len(samples)%4 == 0 {
-			t.Logf("after %5d frames: recognizer RSS %6.1f MiB (Go heap in use %5.1f MiB), edge RSS %6.1f MiB",
-				s.frames, float64(s.recKB)/1024, goHeapMiB(t, recHTTP), float64(s.edgeKB)/1024)
+		if len(samples)%4 == 0 || os.Getenv("FACEMON_SOAK_VERBOSE") != "" {
+			nm := nativeMem(rec.cmd.Process.Pid)
+			t.Logf("after %5d frames: recognizer RSS %6.1f MiB (Go heap in use %5.1f MiB; native: %s), edge RSS %6.1f MiB",
+				s.frames, float64(s.recKB)/1024, goHeapMiB(t, recHTTP), nm, float64(s.edgeKB)/1024)
 		}
 	}
 	warmAt := min(2000, total/2)
@@ -160,4 +166,81 @@ func rssKB(t *testing.T, pid int) int {
 	}
 	t.Fatalf("no VmRSS in /proc/%d/status", pid)
 	return 0
+}
+
+// nativeMemory is where a process's native (non-Go) resident memory is,
+// from /proc/<pid>/smaps: the threads it runs, glibc's main arena
+// ([heap]), the other malloc arenas (anonymous rw mappings aligned to
+// glibc's 64 MiB HEAP_MAX_SIZE outside the Go heap's 0xc0... range: one
+// per arena heap, created when a thread first mallocs while the others'
+// arenas are locked), and every other anonymous mapping (thread stacks,
+// large mmap'd allocations, the Go heap). The soak logs it with RSS, so
+// a step in RSS can be put on an arena, a thread or the Go heap.
+type nativeMemory struct {
+	threads              int
+	heapKB               int // [heap]: the main arena
+	arenas, arenaKB      int // the other arenas' heaps
+	otherAnonKB, filesKB int
+}
+
+func (m nativeMemory) String() string {
+	return fmt.Sprintf("%d threads, main arena %.1f MiB, %d other arena heaps %.1f MiB, other anon %.1f MiB, files %.1f MiB",
+		m.threads, float64(m.heapKB)/1024, m.arenas, float64(m.arenaKB)/1024, float64(m.otherAnonKB)/1024, float64(m.filesKB)/1024)
+}
+
+func nativeMem(pid int) nativeMemory {
+	var m nativeMemory
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(l, "Threads:"); ok {
+				m.threads, _ = strconv.Atoi(strings.TrimSpace(rest))
+			}
+		}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return m
+	}
+	const heapMax = 64 << 20
+	kind := 0 // of the current mapping: 1 main arena, 2 other arena, 3 other anon, 4 file
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
+			start, err := strconv.ParseUint(f[0][:strings.IndexByte(f[0], '-')], 16, 64)
+			if err != nil {
+				continue
+			}
+			path := ""
+			if len(f) >= 6 {
+				path = f[5]
+			}
+			goHeap := start >= 0xc000000000 && start < 0xd000000000
+			switch {
+			case path == "[heap]":
+				kind = 1
+			case path == "" && f[1] == "rw-p" && start%heapMax == 0 && !goHeap:
+				kind = 2
+				m.arenas++
+			case path == "" || strings.HasPrefix(path, "["):
+				kind = 3
+			default:
+				kind = 4
+			}
+			continue
+		}
+		if len(f) >= 2 && f[0] == "Rss:" {
+			kb, _ := strconv.Atoi(f[1])
+			switch kind {
+			case 1:
+				m.heapKB += kb
+			case 2:
+				m.arenaKB += kb
+			case 3:
+				m.otherAnonKB += kb
+			case 4:
+				m.filesKB += kb
+			}
+		}
+	}
+	return m
 }

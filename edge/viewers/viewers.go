@@ -93,6 +93,18 @@ type state struct {
 	remote []string
 }
 
+// Payload is the announcement of n viewers of the camera (no remote
+// cameras): what an edge publishes before its announcer exists.
+func Payload(n int) []byte { return state{n: n}.payload() }
+
+// Payload is the announcement of the current count, as Run would publish
+// it now. The edge publishes it on every connection before its status
+// goes online (mqttx.Options.BeforeOnline), so a recognizer never sees a
+// restarted edge online with the count its last run left retained (a
+// killed edge leaves its viewers count and its will's "offline"; Run
+// alone corrects the count up to a poll after "online").
+func (a *Announcer) Payload() []byte { return a.current().payload() }
+
 func (s state) payload() []byte {
 	b, _ := json.Marshal(msg.Viewers{V: msg.Version, Viewers: s.n, Remote: s.remote})
 	return b

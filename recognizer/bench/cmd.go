@@ -38,6 +38,7 @@ type flags struct {
 	duration, start                                  time.Duration
 	static, wideFull                                 bool
 	viewer, compare                                  bool
+	edgeStagger                                      time.Duration
 }
 
 // Main implements `facemon-recognizer bench`. Each variant runs in a child
@@ -73,6 +74,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.truth, "truth", "", "ground-truth file (JSON lines {\"frame\":N,\"boxes\":[{\"x\",\"y\",\"w\",\"h\",\"name\"}]}, N the video's 0-based frame number, name empty for a stranger; docs/bench.md) the name metrics judge against, instead of the naive run's faces and names")
 	fs.StringVar(&f.live, "live", "", "live mode: BROKER (tcp://host:port, credentials from FACEMON_MQTT_USER/FACEMON_MQTT_PASSWORD) or \"embedded\" (serve's own broker, anonymous loopback clients): --cameras in-process edges publish the video at --fps through it to a `facemon-recognizer serve` child; prints dropped frames, capture->identity latency and the recognizer's CPU")
 	fs.StringVar(&f.edge, "edge", "", "with --live: a facemon-edge binary; --cameras edge processes capture --video in a loop at --fps and publish (so the edges' decode, JPEG and MQTT costs count, and their CPU is reported) instead of in-process publishers of pre-encoded frames")
+	fs.DurationVar(&f.edgeStagger, "edge-stagger", defaultEdgeStagger, "with --live --edge: time between edge starts (each plays the looped clip from another point); 0 starts them together, so their faces coincide (the load target's worst case)")
 	fs.BoolVar(&f.viewer, "viewer", true, "with --live: every camera has a live viewer (announced on cam/<id>/viewers, or an MJPEG client of each --edge), so annotated frames are drawn and published; false: nobody watches, only identities go out")
 	fs.BoolVar(&f.compare, "compare", false, "with --live: run the engine-only naive and facemon variants, then the live stack with a viewer and without, and print annotated frames per CPU second of the whole serve process side by side")
 	fs.StringVar(&f.photos, "photos", "", "instead of a video: recall by face width on labelled photos DIR/<person>/*.jpg (one face each), leave-one-out against --gallery (docs/bench.md)")

@@ -16,20 +16,22 @@ type liveEdges struct {
 	addrs []string // their --listen addresses (/metrics)
 }
 
-// edgeStagger is the time between edge starts: each plays the looped clip
-// from another point, as independent cameras would show other scenes (the
-// in-process publishers start 3.7 s apart in the video too).
-const edgeStagger = 3700 * time.Millisecond
+// defaultEdgeStagger is the default time between edge starts (--edge-stagger):
+// each plays the looped clip from another point, as independent cameras
+// would show other scenes (the in-process publishers start 3.7 s apart in
+// the video too). 0 starts them together: every camera shows a face at the
+// same moments, the worst case for the recognizer's workers.
+const defaultEdgeStagger = 3700 * time.Millisecond
 
 // startEdges starts f.cameras facemon-edge processes capturing f.video in
 // a loop at f.fps and publishing through broker, as camera live<i>, one
-// every edgeStagger.
+// every f.edgeStagger.
 func startEdges(ctx context.Context, f flags, broker, tmp string) (*liveEdges, error) {
 	e := &liveEdges{}
 	for i := range f.cameras {
-		if i > 0 {
+		if i > 0 && f.edgeStagger > 0 {
 			select {
-			case <-time.After(edgeStagger):
+			case <-time.After(f.edgeStagger):
 			case <-ctx.Done():
 				e.stop()
 				return nil, ctx.Err()

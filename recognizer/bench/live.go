@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type LiveReport struct {
 	MailboxDrops float64 `json:"mailbox_drops"`
 	P50ms        float64 `json:"p50_ms"`
 	P95ms        float64 `json:"p95_ms"`
+	P99ms        float64 `json:"p99_ms"`
 	Maxms        float64 `json:"max_ms"`
 	CPUSeconds   float64 `json:"recognizer_cpu_s"`
 	CPUmsPerFr   float64 `json:"recognizer_cpu_ms_per_frame"`
@@ -63,6 +65,10 @@ type LiveReport struct {
 	AnnPerCPU float64 `json:"annotated_per_cpu_s"`
 	// FramesPerCPU is identities (answered frames) per CPU second.
 	FramesPerCPU float64 `json:"frames_per_cpu_s"`
+	// Drops says where the unanswered frames went, PerCamera each
+	// camera's share (livedrops.go).
+	Drops     LiveDrops      `json:"drops"`
+	PerCamera []CameraResult `json:"per_camera"`
 }
 
 // freeAddr returns a free loopback TCP address (freeport.Port).
@@ -251,12 +257,18 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		user, pass = "", ""
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var observerDrops atomic.Int64 // only the observer subscribes
+	onDrop := func(direction, _ string) {
+		if direction == mqttx.DirIn {
+			observerDrops.Add(1)
+		}
+	}
 	// status, for a publisher, is its camera's edge status topic: like an
 	// edge it announces itself online, which registers the camera with the
 	// recognizer (serve --cameras auto).
 	connect := func(id, status string) (*mqttx.Client, error) {
 		c, err := mqttx.New(mqttx.Options{Broker: broker, ClientID: id, Username: user, Password: pass, Logger: quiet, MaxReconnectInterval: time.Second,
-			StatusTopic: status})
+			StatusTopic: status, OnDrop: onDrop})
 		if err != nil {
 			return nil, err
 		}
@@ -347,7 +359,11 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		self           time.Duration
 		window0, edgeT time.Time
 		edgeCPU        time.Duration
+		pubByCam       = map[string]int{}
+		rec0           map[string]float64
+		edge0, edge1   []map[string]float64
 	)
+	recMetrics := "http://" + httpAddr + "/metrics"
 	if f.edge != "" {
 		// Real edges: f.cameras facemon-edge processes capture the video
 		// file (decode, resize, JPEG encode, publish), so the edges' cost
@@ -373,6 +389,7 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		}
 		e0 := edges.cpu()
 		p0 := edges.published()
+		rec0, edge0 = scrapeSums(recMetrics), edges.sums()
 		mu.Lock()
 		measuring = true
 		mu.Unlock()
@@ -386,6 +403,12 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		elapsed = edgeT.Sub(window0)
 		published = edges.published() - p0
 		edgeCPU = edges.cpu() - e0
+		edge1 = edges.sums()
+		for i := range edge1 {
+			if i < len(edge0) && edge0[i] != nil && edge1[i] != nil {
+				pubByCam[fmt.Sprintf("live%d", i)] = int(edge1[i]["facemon_edge_frames_published_total"] - edge0[i]["facemon_edge_frames_published_total"])
+			}
+		}
 		time.Sleep(2 * time.Second) // frames in flight
 		mu.Lock()
 		measuring = false
@@ -442,6 +465,7 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 						if err == nil && pubs[c].Publish(space.Frames(cam), 0, false, j) == nil && count != nil {
 							cmu.Lock()
 							*count++
+							pubByCam[cam]++
 							cmu.Unlock()
 						}
 						select {
@@ -460,6 +484,7 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 			return nil, err
 		}
 		self0 := CPUTime()
+		rec0 = scrapeSums(recMetrics)
 		mu.Lock()
 		measuring = true
 		mu.Unlock()
@@ -477,6 +502,7 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 	}
 	mailbox := scrapeCounter("http://"+httpAddr+"/metrics", "facemon_recognizer_frames_dropped_total")
 	stages := scrapeStages("http://" + httpAddr + "/metrics")
+	rec1 := scrapeSums(recMetrics)
 	cancel()
 	<-exited
 
@@ -484,7 +510,9 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 	defer mu.Unlock()
 	var lat []time.Duration
 	named := 0
-	for _, a := range got {
+	gotLat := make(map[string]time.Duration, len(got))
+	for k, a := range got {
+		gotLat[k] = a.lat
 		lat = append(lat, a.lat)
 		if a.named {
 			named++
@@ -518,6 +546,7 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		r.AnnPerCPU = float64(len(annGot)) / r.CPUSeconds
 		r.FramesPerCPU = float64(len(got)) / r.CPUSeconds
 	}
+	fillDrops(r, gotLat, pubByCam, rec0, rec1, edge0, edge1, int(observerDrops.Load()))
 	return r, nil
 }
 
@@ -637,4 +666,5 @@ func printLive(w io.Writer, r *LiveReport, f flags) {
 		fmt.Fprintf(w, "edges: %d facemon-edge processes (%s), %.2f CPU s in the window (%.0f %% of one core); recognizer + edges %.0f %% of one core\n",
 			r.Cameras, r.Edges, r.EdgeCPUSeconds, 100*r.EdgeCPUSeconds/r.Seconds, 100*(r.EdgeCPUSeconds/r.Seconds)+r.CPUPct)
 	}
+	printDrops(w, r)
 }

@@ -44,6 +44,13 @@ type Options struct {
 	// StatusTopic, when set, is published "online" (retained) on every
 	// connect and "offline" by the broker as the last will.
 	StatusTopic string
+	// BeforeOnline, when set, is called on every connect before
+	// StatusTopic is published "online"; the messages it returns are
+	// published first, on the new connection and in that order, so a
+	// subscriber hears them before it hears "online" (an edge's retained
+	// viewers count: no recognizer sees a restarted edge online with the
+	// count its last run left retained). It must not block.
+	BeforeOnline func() []Message
 	// ConnectTimeout bounds each connection attempt (default 5s).
 	ConnectTimeout time.Duration
 	// MaxReconnectInterval caps the reconnect backoff (default 10s).
@@ -59,6 +66,14 @@ type Options struct {
 	// the message's topic. It runs on paho's or the publisher's goroutine
 	// and must not block (count it).
 	OnDrop func(direction, topic string)
+}
+
+// Message is one message to publish (Options.BeforeOnline).
+type Message struct {
+	Topic    string
+	QoS      byte
+	Retained bool
+	Payload  []byte
 }
 
 // Handler receives one message. Each subscription has its own delivery
@@ -325,6 +340,12 @@ func (cl *Client) onConnect(c mqtt.Client) {
 	cl.lastErr = nil
 	cl.errMu.Unlock()
 	cl.log.Info("mqtt connected")
+	if cl.opts.BeforeOnline != nil {
+		// paho sends on one connection in the order of these calls.
+		for _, m := range cl.opts.BeforeOnline() {
+			c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
+		}
+	}
 	if cl.opts.StatusTopic != "" {
 		c.Publish(cl.opts.StatusTopic, 1, true, topic.Online)
 	}

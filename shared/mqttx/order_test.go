@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -456,5 +457,44 @@ func TestOutQueueStreams(t *testing.T) {
 	}
 	if q.bytes != 0 || q.n != 0 {
 		t.Errorf("empty queue holds %d bytes, %d messages", q.bytes, q.n)
+	}
+}
+
+// TestBeforeOnlineFirst: on every connection the BeforeOnline messages
+// reach a subscriber before the client's status goes online (an edge's
+// retained viewers count before "online"). Published after "online" (as
+// an edge's viewers announcer did, up to a poll later) it fails.
+func TestBeforeOnlineFirst(t *testing.T) {
+	addr, _ := startMosquitto(t)
+	var mu sync.Mutex
+	var seen []string
+	sub := connect(t, addr, "before-sub", Options{})
+	sub.Subscribe("test/before/#", 1, func(tp string, p []byte) {
+		mu.Lock()
+		seen = append(seen, tp+"="+string(p))
+		mu.Unlock()
+	})
+	waitSubscribed(t, sub, "test/before/probe", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0
+	})
+	mu.Lock()
+	seen = nil
+	mu.Unlock()
+	var n atomic.Int64
+	connect(t, addr, "before-pub", Options{StatusTopic: "test/before/status", BeforeOnline: func() []Message {
+		return []Message{{Topic: "test/before/viewers", QoS: 1, Retained: true, Payload: []byte(fmt.Sprint(n.Add(1)))}}
+	}})
+	testx.WaitFor(t, 10*time.Second, "status online", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(seen, "test/before/status=online")
+	})
+	mu.Lock()
+	got := slices.Clone(seen)
+	mu.Unlock()
+	if want := []string{"test/before/viewers=1", "test/before/status=online"}; !slices.Equal(got, want) {
+		t.Errorf("messages heard %q, want %q (BeforeOnline's first)", got, want)
 	}
 }

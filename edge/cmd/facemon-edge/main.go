@@ -274,7 +274,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Password:    cfg.MQTT.Password,
 		CAFile:      cfg.CAFile,
 		StatusTopic: space.Status(topic.KindEdge, cfg.CameraID),
-		Logger:      log.With("component", "mqtt"),
+		// The viewers count goes out before "online" on every connection:
+		// a killed edge's retained count would otherwise count again for
+		// a poll after the restarted edge is online (CONTRACTS C2).
+		BeforeOnline: func() []mqttx.Message {
+			p := viewers.Payload(hub.Viewers(cfg.CameraID)) // the first connection: no announcer yet
+			if a := ann.Load(); a != nil {
+				p = a.Payload()
+			}
+			return []mqttx.Message{{Topic: space.Viewers(cfg.CameraID), QoS: 1, Retained: true, Payload: p}}
+		},
+		Logger: log.With("component", "mqtt"),
 		// Frames and the live view do not wait for the broker; a short
 		// cap only costs a few connection attempts while it is down.
 		MaxReconnectInterval: cfg.Reconnect,

@@ -102,11 +102,27 @@ func openPool(dir string, landmarks, n int) (*face.Pool, error) {
 // and its own threads fight the engine pool: measured here, two engines gave
 // 39-41 frames/s with one BLAS thread each and 23 frames/s with OpenBLAS's
 // default threading. Set OPENBLAS_NUM_THREADS yourself to choose otherwise.
+//
+// It sets MALLOC_ARENA_MAX=2 the same way (read by glibc when the process
+// starts): glibc gives every new OS thread that mallocs its own arena, up
+// to 8 per core, and the Go runtime starts threads for cgo calls over a
+// process's life, so dlib's and OpenCV's per-frame buffers spread over
+// more and more arenas, each keeping its peak resident: measured in `bench
+// --live` and the soak, arenas = threads + 1 (8 -> 13 in the first
+// seconds, 188 -> 242 MiB in them) and a late new thread stepped the
+// soak's RSS by 5.5 MiB with the Go heap flat. Set MALLOC_ARENA_MAX
+// yourself to choose otherwise.
 func singleThreadBLAS() {
-	if os.Getenv("OPENBLAS_NUM_THREADS") != "" {
+	changed := false
+	for _, kv := range [][2]string{{"OPENBLAS_NUM_THREADS", "1"}, {"MALLOC_ARENA_MAX", "2"}} {
+		if os.Getenv(kv[0]) == "" {
+			os.Setenv(kv[0], kv[1])
+			changed = true
+		}
+	}
+	if !changed {
 		return
 	}
-	os.Setenv("OPENBLAS_NUM_THREADS", "1")
 	exe, err := os.Executable()
 	if err != nil {
 		return
