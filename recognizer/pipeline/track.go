@@ -320,7 +320,7 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 // its attempts named that person too (see Tracker.decide).
 func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gallery.Match, matchMean func(face.Descriptor) gallery.Match) *Track {
 	if tr.Attempts == 0 {
-		if old := t.relink(camera, tr, d); old != nil {
+		if old := t.relink(camera, tr, d, m); old != nil {
 			tr = old
 		}
 	}
@@ -359,8 +359,13 @@ func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gal
 // detector missed it, or it moved fast): a new track nt whose first
 // descriptor is close to a lost track's mean and whose box is near that
 // track's last box takes the lost track's place. Location and descriptor
-// both have to agree.
-func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
+// both have to agree, except for a confirmed track: a face anywhere in
+// the frame whose descriptor is close to its mean and whose gallery match
+// m names that track's person continues it (a big jump, the detector
+// missing a few frames of a fast move: the same person cannot be in two
+// places, and the old track was not seen in this frame), so it keeps its
+// confirmed name instead of restarting tentative.
+func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor, m gallery.Match) *Track {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	live := t.tracks[camera]
@@ -373,7 +378,8 @@ func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
 		ca, cb := tr.Box.Min.Add(tr.Box.Max).Div(2), nt.Box.Min.Add(nt.Box.Max).Div(2)
 		dx, dy := float64(ca.X-cb.X), float64(ca.Y-cb.Y)
 		w := 2 * float64(max(tr.Box.Dx(), nt.Box.Dx()))
-		if dx*dx+dy*dy > w*w {
+		samePerson := m.Name != "" && m.Known() && tr.named == m.Name
+		if dx*dx+dy*dy > w*w && !samePerson {
 			continue
 		}
 		mean, _ := tr.Mean()
