@@ -218,6 +218,16 @@ func TestConfirmedTrackSurvivesBigJump(t *testing.T) {
 		t.Fatalf("%d live tracks after the relink, want 1", n)
 	}
 
+	// Nearby, a pose farther from the track's mean than a plain relink
+	// takes (0.5 > 3/4 of MaxDistance) but named alice by the gallery.
+	tr, id = confirmed()
+	turned := fc(200, 0)
+	turned.Descriptor[1] = 0.5
+	trs = tr.UpdateTracks("cam", jump, []face.Face{turned}, []gallery.Match{named("alice")})
+	if trs[0].ID != id || trs[0].Name() != "alice" {
+		t.Fatalf("a turned head named alice 100 px away: track %d (want %d) name %q", trs[0].ID, id, trs[0].Name())
+	}
+
 	tr, id = confirmed()
 	trs = tr.UpdateTracks("cam", jump, []face.Face{fc(500, 0)}, []gallery.Match{named(msg.Unknown)})
 	if trs[0].ID == id {
