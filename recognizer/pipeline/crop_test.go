@@ -319,3 +319,33 @@ func cropMiss(t *testing.T, cut bool) {
 		t.Fatalf("track before the jump %+v, after %+v: want the same track, alice", first, last)
 	}
 }
+
+// A crop around a tracked face narrower than HOG's smallFace is scanned
+// upsampled until the face is that wide (at most 2 levels, and within
+// maxUpsampledPx); wide regions and crops around big faces keep the
+// frame's own level.
+func TestCropUpsampleSmallTracks(t *testing.T) {
+	tr := func(x, w int) *Track { return &Track{Box: image.Rect(x, 50, x+w, 50+w)} }
+	crop := func(k *Track) image.Rectangle { return k.Box.Inset(-max(32, k.Box.Dx()*3/4)) }
+	for _, c := range []struct {
+		what   string
+		region image.Rectangle
+		around []*Track
+		up     int
+		want   int
+	}{
+		{"wide region", image.Rect(0, 0, 640, 360), nil, 0, 0},
+		{"big face", crop(tr(100, 90)), []*Track{tr(100, 90)}, 0, 0},
+		{"50 px face", crop(tr(100, 50)), []*Track{tr(100, 50)}, 0, 1},
+		{"35 px face", crop(tr(100, 35)), []*Track{tr(100, 35)}, 0, 2},
+		{"35 px face, small frame already upsampled", crop(tr(100, 35)), []*Track{tr(100, 35)}, 1, 2},
+		{"45 px face, small frame already upsampled", crop(tr(100, 45)), []*Track{tr(100, 45)}, 1, 1},
+		{"the smallest face of a merged crop", image.Rect(0, 0, 140, 100), []*Track{tr(10, 90), tr(120, 35)}, 0, 2},
+		{"a track elsewhere", crop(tr(100, 90)), []*Track{tr(100, 90), tr(500, 35)}, 0, 0},
+		{"too large upsampled twice", image.Rect(0, 0, 200, 200), []*Track{tr(100, 35)}, 0, 1},
+	} {
+		if got := cropUpsample(c.region, c.around, c.up); got != c.want {
+			t.Errorf("%s: upsample %d, want %d", c.what, got, c.want)
+		}
+	}
+}

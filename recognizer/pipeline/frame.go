@@ -245,6 +245,7 @@ func planScan(c MotionConfig, det face.Detector, tracking bool, clk scanClock, m
 	case tracking && len(live) > 0 && c.CropFullEvery > 1 && clk.cropRuns+1 < c.CropFullEvery &&
 		now.Sub(clk.lastWide) < cropMaxAge && !now.Before(clk.lastWide) && !mo.cut:
 		sc.regions, sc.det, sc.retryDet, sc.retryFar = trackCrops(frame, live), det, sc.det, true
+		sc.around = live
 		retry = mo.frac < sceneChange
 		clk.cropRuns++
 	default:
@@ -281,6 +282,9 @@ type scan struct {
 	expect   []*Track
 	retryDet face.Detector
 	retryFar bool
+	// around are the tracks regions are crops around (nil: wide regions);
+	// a crop around a small face is scanned upsampled (cropUpsample).
+	around []*Track
 }
 
 // sceneChange is the fraction of changed thumbnail pixels above which
@@ -343,13 +347,13 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		up = 1
 	}
 	var boxes []image.Rectangle
-	detect := func(regions []image.Rectangle, det face.Detector) error {
+	detect := func(regions []image.Rectangle, det face.Detector, around []*Track) error {
 		for _, region := range regions {
 			if region.Empty() {
 				continue
 			}
 			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-			bs, err := fe.Detect(px.Sub(region), det, up)
+			bs, err := fe.Detect(px.Sub(region), det, cropUpsample(region, around, up))
 			if err != nil {
 				return err
 			}
@@ -362,7 +366,7 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		}
 		return nil
 	}
-	if err := detect(sc.regions, sc.det); err != nil {
+	if err := detect(sc.regions, sc.det, sc.around); err != nil {
 		return nil, err
 	}
 	var missed []*Track
@@ -376,7 +380,7 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		if sc.retryFar {
 			crops = cropsAround(frame, missed, 2, 1)
 		}
-		if err := detect(crops, sc.retryDet); err != nil {
+		if err := detect(crops, sc.retryDet, missed); err != nil {
 			return nil, err
 		}
 	}
@@ -387,6 +391,39 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		}
 	}
 	return kept, nil
+}
+
+// smallFace is the face width HOG finds reliably (its 80x80 window less
+// the box's margin); a crop around a narrower tracked face is upsampled
+// until that face is this wide (up to dlib's 2 levels), so a distant face
+// stays found while it is tracked. maxUpsampledPx bounds such a crop's
+// upsampled size (a 640x360 frame's worth of HOG).
+const (
+	smallFace      = 80
+	maxUpsampledPx = 640 * 360
+)
+
+// cropUpsample is how many times HOG upsamples region: up (the frame's
+// own rule, Prep.UpsampleBelow), or more when region is a crop around a
+// tracked face narrower than smallFace (at up) and the upsampled crop stays
+// within maxUpsampledPx.
+func cropUpsample(region image.Rectangle, around []*Track, up int) int {
+	w := 0
+	for _, tr := range around {
+		if tr.Box.Overlaps(region) && (w == 0 || tr.Box.Dx() < w) {
+			w = tr.Box.Dx()
+		}
+	}
+	if w <= 0 {
+		return up
+	}
+	for u := up + 1; u <= 2 && w<<(u-1) < smallFace; u++ {
+		if region.Dx()*region.Dy()<<(2*u) > maxUpsampledPx {
+			break
+		}
+		up = u
+	}
+	return up
 }
 
 // wanted is the describe stage's choice: the indexes of the tracks that
