@@ -205,7 +205,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 			return err
 		}
 		var b bytes.Buffer
-		if err := WriteTruth(&b, truth, reps[0].At, f.xform, src); err != nil {
+		if err := WriteTruth(&b, truth, reps[0].At, f.xform, src, gt == nil); err != nil {
 			return err
 		}
 		if err := fsx.WriteFileAtomic(f.writeTruth, b.Bytes(), 0o644); err != nil {

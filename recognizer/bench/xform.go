@@ -140,8 +140,10 @@ func (x Xform) MapTruth(gt map[int][]TruthFace, src image.Point) map[int][]Truth
 // frames against (the naive run's faces and appearances, or the --truth
 // file) as a ground-truth file in the video's frame numbers and pixels
 // (boxes unmapped through x), so a --resize/--pad run can be judged
-// against the full-size naive run.
-func WriteTruth(w io.Writer, t Truth, at []int, x Xform, src image.Point) error {
+// against the full-size naive run. With all (a naive reference: every
+// frame it processed is judged) a frame without faces is written as
+// showing nobody; else only the frames t lists are written.
+func WriteTruth(w io.Writer, t Truth, at []int, x Xform, src image.Point, all bool) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# facemon bench --write-truth: the reference of the naive run (frame = the video's frame number)\n")
 	type line struct {
@@ -156,7 +158,7 @@ func WriteTruth(w io.Writer, t Truth, at []int, x Xform, src image.Point) error 
 	sort.SliceStable(idx, func(a, b int) bool { return at[idx[a]] < at[idx[b]] })
 	for _, i := range idx {
 		fs, ok := t[frameKey(camName(0), i+1)]
-		if !ok || seen[at[i]] {
+		if (!ok && !all) || seen[at[i]] {
 			continue
 		}
 		seen[at[i]] = true

@@ -49,7 +49,7 @@ func TestXformFramesAndTruth(t *testing.T) {
 	// A truth written in video pixels reads back and maps onto the frames.
 	truth := Truth{frameKey(camName(0), 1): {{Box: x.Box(box, src), Name: "alice"}}, frameKey(camName(0), 2): {}}
 	var buf bytes.Buffer
-	if err := WriteTruth(&buf, truth, at, x, src); err != nil {
+	if err := WriteTruth(&buf, truth, at, x, src, false); err != nil {
 		t.Fatal(err)
 	}
 	gt, err := ParseGroundTruth(strings.NewReader(buf.String()))
@@ -64,6 +64,18 @@ func TestXformFramesAndTruth(t *testing.T) {
 	}
 	if m := x.MapTruth(gt, src)[at[0]]; m[0].Box != x.Box(box, src) {
 		t.Fatalf("mapped truth %v", m)
+	}
+	// A naive reference judges every frame: one it found no face on shows nobody.
+	buf.Reset()
+	delete(truth, frameKey(camName(0), 2))
+	if err := WriteTruth(&buf, truth, at, x, src, true); err != nil {
+		t.Fatal(err)
+	}
+	if gt, err = ParseGroundTruth(strings.NewReader(buf.String())); err != nil {
+		t.Fatal(err)
+	}
+	if fs, ok := gt[at[1]]; !ok || len(fs) != 0 {
+		t.Fatalf("naive truth at frame %d: %+v, want an empty frame", at[1], fs)
 	}
 	if _, err := ParseSize("320x"); err == nil {
 		t.Fatal("ParseSize accepted 320x")
