@@ -30,6 +30,8 @@ type flags struct {
 	video, gallery, models, variants, child, jsonOut string
 	truth, photos, photoWidths, rescore              string
 	live, edge                                       string
+	resize, pad, writeTruth                          string
+	xform                                            Xform
 	cameras, workers, staticFrame, detectEvery       int
 	idleEvery, agree, cropFullEvery                  int
 	namedBudget                                      int
@@ -80,6 +82,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.photos, "photos", "", "instead of a video: recall by face width on labelled photos DIR/<person>/*.jpg (one face each), leave-one-out against --gallery (docs/bench.md)")
 	fs.StringVar(&f.photoWidths, "photo-widths", "32,48,64,96", "with --photos: also rows with every photo downscaled so its face is this many px wide (comma-separated; empty: native size only)")
 	fs.StringVar(&f.rescore, "rescore", "", "print the tables again from a --json FILE of an earlier run (same --fps and --cameras; with --truth: judged against it) without running anything")
+	fs.StringVar(&f.resize, "resize", "", "scale every sampled frame to WxH (area interpolation): smaller faces from the same video; --truth boxes are in the video's pixels and scaled alike")
+	fs.StringVar(&f.pad, "pad", "", "centre every (resized) frame on a black WxH canvas: small faces in a large frame, as a distant camera sees them")
+	fs.StringVar(&f.writeTruth, "write-truth", "", "write the reference the name metrics judged against (the naive run's faces and names, in the video's frame numbers and pixels) as a --truth file, to judge a --resize/--pad run by the full-size naive run")
 	fs.StringVar(&f.child, "child", "", "internal: run one variant and print its JSON report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: facemon-recognizer bench --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D] [--static] [--variants LIST]\n       facemon-recognizer bench --live BROKER|embedded --video FILE --gallery FILE [--cameras N] [--fps F] [--duration D]\n\nflags:\n")
@@ -97,6 +102,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 		}
 		return runPhotos(ctx, f, stdout, openPool)
 	}
+	var err error
+	if f.xform.Size, err = ParseSize(f.resize); err != nil {
+		return fmt.Errorf("%w: --resize %v", ErrUsage, err)
+	}
+	if f.xform.Canvas, err = ParseSize(f.pad); err != nil {
+		return fmt.Errorf("%w: --pad %v", ErrUsage, err)
+	}
 	var gt map[int][]TruthFace
 	if f.truth != "" && f.child == "" {
 		if f.live != "" || f.static {
@@ -110,6 +122,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 		fh.Close()
 		if err != nil {
 			return fmt.Errorf("%w: --truth %s: %v", ErrUsage, f.truth, err)
+		}
+		if f.xform.on() {
+			src, err := VideoSize(f.video)
+			if err != nil {
+				return err
+			}
+			gt = f.xform.MapTruth(gt, src)
 		}
 	}
 	if f.rescore != "" {
@@ -180,8 +199,21 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 		}
 		reps = append(reps, &r)
 	}
-	ScoreReports(reps, gt, f.fps, f.cameras)
+	truth := ScoreReports(reps, gt, f.fps, f.cameras)
 	PrintTable(stdout, reps, f)
+	if f.writeTruth != "" && truth != nil {
+		src, err := VideoSize(f.video)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		if err := WriteTruth(&b, truth, reps[0].At, f.xform, src, gt == nil); err != nil {
+			return err
+		}
+		if err := fsx.WriteFileAtomic(f.writeTruth, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
 	if f.jsonOut != "" {
 		b, _ := json.MarshalIndent(reps, "", " ")
 		if err := fsx.WriteFileAtomic(f.jsonOut, b, 0o644); err != nil {
@@ -194,6 +226,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 func runChild(ctx context.Context, f flags, v Variant, openPool func(string, int) (*face.Pool, error)) (*Report, error) {
 	frames, at, err := LoadFramesAt(f.video, f.fps, f.duration, f.start, f.static, f.staticFrame)
 	if err != nil {
+		return nil, err
+	}
+	if frames, _, err = f.xform.Apply(frames); err != nil {
 		return nil, err
 	}
 	g, err := gallery.Load(f.gallery)

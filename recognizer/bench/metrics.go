@@ -468,7 +468,7 @@ func shownAt(shownFor map[string][]*Shown, a *appearance, i, seq int) *Shown {
 // (video frame number -> faces) when given, else against the naive run's
 // faces (NaiveTruth); without either, Metrics stay nil. Appearances end
 // after a second without the face.
-func ScoreReports(reps []*Report, gt map[int][]TruthFace, fps float64, cameras int) {
+func ScoreReports(reps []*Report, gt map[int][]TruthFace, fps float64, cameras int) Truth {
 	var naive *Report
 	for _, r := range reps {
 		if r.Variant == "naive" {
@@ -484,10 +484,11 @@ func ScoreReports(reps []*Report, gt map[int][]TruthFace, fps float64, cameras i
 	case naive != nil:
 		truth = NaiveTruth(naive, gap)
 	default:
-		return
+		return nil
 	}
 	apps := linkAppearances(truth, gap, true)
 	for _, r := range reps {
 		r.Metrics = Score(truth, apps, r, naive, fps)
 	}
+	return truth
 }

@@ -275,8 +275,8 @@ func TestFastScanMissFallsBackAroundTrack(t *testing.T) {
 
 // A tracked face that moved out of its crop between detections is found
 // in the same frame by a wider look around it, and keeps its track; after
-// a cut (the whole view changed) the crop is not retried: the next wide
-// scan (within CropFullEvery detections) finds the face.
+// a cut (the whole view changed) the frame detects at once with a wide
+// scan (not the crops, not DetectEvery frames later), which finds the face.
 func TestCropMissWidens(t *testing.T) {
 	for _, cut := range []bool{false, true} {
 		t.Run(map[bool]string{false: "moved", true: "cut"}[cut], func(t *testing.T) { cropMiss(t, cut) })
@@ -302,18 +302,50 @@ func cropMiss(t *testing.T, cut bool) {
 	}
 	// Frames 7-10 follow the track without detection (DetectEvery 5);
 	// the crop detection at frame 11 (or earlier) misses, looks wider and
-	// finds it; after a cut, the wide scan at the fourth detection does.
+	// finds it; after a cut, a wide scan at once does (here the whole view
+	// changes on every frame, so every other frame is a cut: a detection
+	// after a cut's is not one), at frame 8 or 9.
 	eng.mu.Lock()
 	n := len(eng.detectPx)
 	eng.mu.Unlock()
 	if !cut && (jump == 0 || jump > 11) {
 		t.Fatalf("face moved at frame 8, found there at frame %d; want by the next detection", jump)
 	}
-	if cut && (jump <= 8 || jump > 16) {
-		t.Fatalf("view cut at frame 8, face found there at frame %d; want at the next wide scan, not the crop retried (%d detections)", jump, n)
+	if cut && (jump < 8 || jump > 9) {
+		t.Fatalf("view cut at frame 8, face found there at frame %d; want at once, by a wide scan (%d detections)", jump, n)
 	}
 	first, last := pub.ids[5].Faces, pub.ids[len(pub.ids)-1].Faces
 	if len(first) != 1 || len(last) != 1 || first[0].Track != last[0].Track || last[0].Name != "alice" {
 		t.Fatalf("track before the jump %+v, after %+v: want the same track, alice", first, last)
+	}
+}
+
+// A crop around a tracked face narrower than HOG's smallFace is scanned
+// upsampled until the face is that wide (at most 2 levels, and within
+// maxUpsampledPx); wide regions and crops around big faces keep the
+// frame's own level.
+func TestCropUpsampleSmallTracks(t *testing.T) {
+	tr := func(x, w int) *Track { return &Track{Box: image.Rect(x, 50, x+w, 50+w)} }
+	crop := func(k *Track) image.Rectangle { return k.Box.Inset(-max(32, k.Box.Dx()*3/4)) }
+	for _, c := range []struct {
+		what   string
+		region image.Rectangle
+		around []*Track
+		up     int
+		want   int
+	}{
+		{"wide region", image.Rect(0, 0, 640, 360), nil, 0, 0},
+		{"big face", crop(tr(100, 90)), []*Track{tr(100, 90)}, 0, 0},
+		{"50 px face", crop(tr(100, 50)), []*Track{tr(100, 50)}, 0, 1},
+		{"35 px face", crop(tr(100, 35)), []*Track{tr(100, 35)}, 0, 2},
+		{"35 px face, small frame already upsampled", crop(tr(100, 35)), []*Track{tr(100, 35)}, 1, 2},
+		{"45 px face, small frame already upsampled", crop(tr(100, 45)), []*Track{tr(100, 45)}, 1, 1},
+		{"the smallest face of a merged crop", image.Rect(0, 0, 140, 100), []*Track{tr(10, 90), tr(120, 35)}, 0, 2},
+		{"a track elsewhere", crop(tr(100, 90)), []*Track{tr(100, 90), tr(500, 35)}, 0, 0},
+		{"too large upsampled twice", image.Rect(0, 0, 200, 200), []*Track{tr(100, 35)}, 0, 1},
+	} {
+		if got := cropUpsample(c.region, c.around, c.up); got != c.want {
+			t.Errorf("%s: upsample %d, want %d", c.what, got, c.want)
+		}
 	}
 }

@@ -28,6 +28,7 @@ type camState struct {
 	lastAnn []byte     // last annotated frame
 	out     chan *outJob
 	evicted bool // set by free before it closes out: the camera is gone, not the pipeline stopped
+	cutLast bool // the last detection was a cut's (motion.cut)
 }
 
 type outJob struct {
@@ -100,7 +101,11 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 		mo.changed, mo.frac, mo.moved = p.cfg.Motion.changedRect(cs.ref, mo.thumb)
 	}
 	live := p.trk.Live(f.Camera, now)
-	detect, due := gate(p.cfg.Motion, p.trk.cfg, gateState{cs.clk.lastFull, cs.skipped, cs.shown}, mo.moved, now, live)
+	// A cut: most of the view changed since the last detection, which was
+	// not itself a cut (a view that changes all the time, a panning camera
+	// or noise, is not cut on every frame).
+	mo.cut = mo.moved && mo.frac >= sceneChange && !cs.cutLast
+	detect, due := gate(p.cfg.Motion, p.trk.cfg, gateState{cs.clk.lastFull, cs.skipped, cs.shown, mo.cut}, mo.moved, now, live)
 
 	var (
 		pic    Picture
@@ -118,7 +123,7 @@ func (p *Pipeline) processFrame(ctx context.Context, f *Frame) {
 			p.badFrame(reason(err), p.cfg.Space.Frames(f.Camera), err)
 			return
 		}
-		cs.ref, cs.skipped = mo.thumb, 0
+		cs.ref, cs.skipped, cs.cutLast = mo.thumb, 0, mo.cut
 		px := pic.Pixels()
 		var sc scan
 		sc, cs.clk = planScan(p.cfg.Motion, p.cfg.Analyzer.Detector, p.trk.cfg.Budget > 0, cs.clk,
@@ -146,6 +151,7 @@ type motion struct {
 	changed image.Rectangle
 	frac    float64
 	moved   bool
+	cut     bool // the view was cut (see processFrame): detect now, wide
 }
 
 // gateState is the per-camera state the gate reads.
@@ -153,6 +159,7 @@ type gateState struct {
 	lastFull time.Time // capture time of the last detection that was due (FullEvery)
 	skipped  int       // frames since the last detection
 	shown    []*Track  // the tracks found by the last detection
+	cut      bool      // the view was cut (motion.cut)
 }
 
 // gate decides whether a frame captured at now needs a detection (due:
@@ -160,8 +167,10 @@ type gateState struct {
 // Without motion and not due there is none. With motion, faces tracked and
 // the last detection's tracks settled (named or out of budget: an unknown
 // track with budget left wants an attempt on every frame, but not once a
-// detection missed it), only every DetectEvery-th frame detects; with
-// motion and no face tracked, every IdleDetectEvery-th.
+// detection missed it), only every DetectEvery-th frame detects, unless
+// the view was cut (a tracked face's box and name would stay on the old
+// view until then); with motion and no face tracked, every
+// IdleDetectEvery-th.
 func gate(c MotionConfig, tc TrackConfig, st gateState, moved bool, now time.Time, live []*Track) (detect, due bool) {
 	due = st.lastFull.IsZero() || now.Sub(st.lastFull) >= c.FullEvery || now.Before(st.lastFull)
 	if c.Off || due {
@@ -171,7 +180,7 @@ func gate(c MotionConfig, tc TrackConfig, st gateState, moved bool, now time.Tim
 		return false, false
 	}
 	if tc.Budget > 0 { // tracking
-		if len(live) > 0 && settled(st.shown, live, tc) && st.skipped+1 < c.DetectEvery {
+		if len(live) > 0 && !st.cut && settled(st.shown, live, tc) && st.skipped+1 < c.DetectEvery {
 			return false, false // tracked faces: boxes follow their tracks until the next detection
 		}
 		if len(live) == 0 && st.skipped+1 < c.IdleDetectEvery {
@@ -211,16 +220,17 @@ type scanClock struct {
 // configured (full) detector; tracking is whether tracks have a budget.
 //   - due, motion off, or no thumbnail: the whole frame.
 //   - faces tracked, crops on (CropFullEvery > 1), not the CropFullEvery-th
-//     crop run nor cropMaxAge since the last wide scan: crops around the
-//     live tracks with det; a face the last detection found that the crops
-//     miss (it moved farther than the crop's margin) is looked for twice as
-//     far at once, unless the whole view changed (a cut, the camera moved:
-//     the next wide scan looks).
+//     crop run nor cropMaxAge since the last wide scan, and the view not
+//     cut (motion.cut): crops around the live tracks with det; a face the
+//     last detection found that the crops miss (it moved farther than the
+//     crop's margin) is looked for twice as far at once, unless most of
+//     the view changed.
 //   - else the region around what moved and the live tracks (all of the
 //     frame when that is most of it).
 //
 // Wide scans use det.Fast() when crops are on and WideFull is not set; a
-// tracked face such a scan misses is looked for around its box with det.
+// tracked face such a scan misses is looked for around its box with det,
+// unless the view was cut (the old boxes show another scene).
 func planScan(c MotionConfig, det face.Detector, tracking bool, clk scanClock, mo motion, due bool, now time.Time,
 	frame image.Rectangle, live, shown []*Track) (scan, scanClock) {
 	tracking = tracking && !c.Off
@@ -233,8 +243,9 @@ func planScan(c MotionConfig, det face.Detector, tracking bool, clk scanClock, m
 	case due || c.Off || mo.thumb.Width == 0:
 		clk = scanClock{lastFull: now, lastWide: now}
 	case tracking && len(live) > 0 && c.CropFullEvery > 1 && clk.cropRuns+1 < c.CropFullEvery &&
-		now.Sub(clk.lastWide) < cropMaxAge && !now.Before(clk.lastWide):
+		now.Sub(clk.lastWide) < cropMaxAge && !now.Before(clk.lastWide) && !mo.cut:
 		sc.regions, sc.det, sc.retryDet, sc.retryFar = trackCrops(frame, live), det, sc.det, true
+		sc.around = live
 		retry = mo.frac < sceneChange
 		clk.cropRuns++
 	default:
@@ -246,7 +257,7 @@ func planScan(c MotionConfig, det face.Detector, tracking bool, clk scanClock, m
 		sc.regions = []image.Rectangle{region}
 	}
 	if sc.det != det { // fast wide scan: a tracked face it misses is looked for with the full detector
-		sc.retryDet, retry = det, true
+		sc.retryDet, retry = det, !mo.cut
 	}
 	if retry {
 		for _, tr := range shown { // the faces the last detection found
@@ -271,6 +282,9 @@ type scan struct {
 	expect   []*Track
 	retryDet face.Detector
 	retryFar bool
+	// around are the tracks regions are crops around (nil: wide regions);
+	// a crop around a small face is scanned upsampled (cropUpsample).
+	around []*Track
 }
 
 // sceneChange is the fraction of changed thumbnail pixels above which
@@ -333,13 +347,13 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		up = 1
 	}
 	var boxes []image.Rectangle
-	detect := func(regions []image.Rectangle, det face.Detector) error {
+	detect := func(regions []image.Rectangle, det face.Detector, around []*Track) error {
 		for _, region := range regions {
 			if region.Empty() {
 				continue
 			}
 			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-			bs, err := fe.Detect(px.Sub(region), det, up)
+			bs, err := fe.Detect(px.Sub(region), det, cropUpsample(region, around, up))
 			if err != nil {
 				return err
 			}
@@ -352,7 +366,7 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		}
 		return nil
 	}
-	if err := detect(sc.regions, sc.det); err != nil {
+	if err := detect(sc.regions, sc.det, sc.around); err != nil {
 		return nil, err
 	}
 	var missed []*Track
@@ -366,7 +380,7 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		if sc.retryFar {
 			crops = cropsAround(frame, missed, 2, 1)
 		}
-		if err := detect(crops, sc.retryDet); err != nil {
+		if err := detect(crops, sc.retryDet, missed); err != nil {
 			return nil, err
 		}
 	}
@@ -377,6 +391,39 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		}
 	}
 	return kept, nil
+}
+
+// smallFace is the face width HOG finds reliably (its 80x80 window less
+// the box's margin); a crop around a narrower tracked face is upsampled
+// until that face is this wide (up to dlib's 2 levels), so a distant face
+// stays found while it is tracked. maxUpsampledPx bounds such a crop's
+// upsampled size (a 640x360 frame's worth of HOG).
+const (
+	smallFace      = 80
+	maxUpsampledPx = 640 * 360
+)
+
+// cropUpsample is how many times HOG upsamples region: up (the frame's
+// own rule, Prep.UpsampleBelow), or more when region is a crop around a
+// tracked face narrower than smallFace (at up) and the upsampled crop stays
+// within maxUpsampledPx.
+func cropUpsample(region image.Rectangle, around []*Track, up int) int {
+	w := 0
+	for _, tr := range around {
+		if tr.Box.Overlaps(region) && (w == 0 || tr.Box.Dx() < w) {
+			w = tr.Box.Dx()
+		}
+	}
+	if w <= 0 {
+		return up
+	}
+	for u := up + 1; u <= 2 && w<<(u-1) < smallFace; u++ {
+		if region.Dx()*region.Dy()<<(2*u) > maxUpsampledPx {
+			break
+		}
+		up = u
+	}
+	return up
 }
 
 // wanted is the describe stage's choice: the indexes of the tracks that

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"image"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -320,7 +321,7 @@ func (t *Tracker) Observe(camera string, tr *Track, d face.Descriptor, m gallery
 // its attempts named that person too (see Tracker.decide).
 func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gallery.Match, matchMean func(face.Descriptor) gallery.Match) *Track {
 	if tr.Attempts == 0 {
-		if old := t.relink(camera, tr, d); old != nil {
+		if old := t.relink(camera, tr, d, m); old != nil {
 			tr = old
 		}
 	}
@@ -357,15 +358,21 @@ func (t *Tracker) ObserveMean(camera string, tr *Track, d face.Descriptor, m gal
 
 // relink continues a track that lost its face for a few frames (the
 // detector missed it, or it moved fast): a new track nt whose first
-// descriptor is close to a lost track's mean and whose box is near that
-// track's last box takes the lost track's place. Location and descriptor
-// both have to agree.
-func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
+// descriptor is close to a lost track's mean (3/4 of MaxDistance) and
+// whose box is near that track's last box takes the lost track's place.
+// Location and descriptor both have to agree, except for a confirmed
+// track whose person the new face's gallery match m names too: then a
+// face anywhere in the frame within MaxDistance of the track's mean (the
+// distance up to which an attempt stays on its track) continues it. The
+// same person cannot be in two places and the old track was not seen in
+// this frame; so after a big jump, or a fast move the detector missed, the
+// track keeps its confirmed name instead of restarting tentative.
+func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor, m gallery.Match) *Track {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	live := t.tracks[camera]
 	var best *Track
-	bestD := t.cfg.MaxDistance * 0.75
+	bestD := math.Inf(1)
 	for _, tr := range live {
 		if tr == nt || tr.Attempts == 0 || !tr.Last.Before(nt.Last) {
 			continue // new, or seen in this frame
@@ -373,11 +380,14 @@ func (t *Tracker) relink(camera string, nt *Track, d face.Descriptor) *Track {
 		ca, cb := tr.Box.Min.Add(tr.Box.Max).Div(2), nt.Box.Min.Add(nt.Box.Max).Div(2)
 		dx, dy := float64(ca.X-cb.X), float64(ca.Y-cb.Y)
 		w := 2 * float64(max(tr.Box.Dx(), nt.Box.Dx()))
-		if dx*dx+dy*dy > w*w {
+		limit := t.cfg.MaxDistance * 0.75
+		if samePerson := m.Name != "" && m.Known() && tr.named == m.Name; samePerson {
+			limit = t.cfg.MaxDistance
+		} else if dx*dx+dy*dy > w*w {
 			continue
 		}
 		mean, _ := tr.Mean()
-		if dist := face.Distance(mean, d); dist <= bestD {
+		if dist := face.Distance(mean, d); dist <= limit && dist < bestD {
 			best, bestD = tr, dist
 		}
 	}

@@ -181,3 +181,61 @@ func TestMeanNamesTrackBeforeVote(t *testing.T) {
 	// The mean says unknown: the vote decides.
 	check("mean unknown", attempt(DefaultTrack, votes, u), []string{u, u, u, u, "alice"})
 }
+
+// A confirmed track whose face jumps farther than relink's two widths
+// (the detector missed it while it moved, or a big jump between frames)
+// continues as the same track with its confirmed name when the face's
+// descriptor is close to the track's mean and the gallery names the same
+// person: no tentative restart (unknown flicker). A face there that the
+// gallery does not name as that person, or one far from the track's mean,
+// starts a new track.
+func TestConfirmedTrackSurvivesBigJump(t *testing.T) {
+	now := time.Unix(1000, 0)
+	confirmed := func() (*Tracker, int) {
+		tr := NewTracker(DefaultTrack)
+		var id int
+		for i := 0; i < 4; i++ {
+			trs := tr.UpdateTracks("cam", now.Add(time.Duration(i)*100*time.Millisecond), []face.Face{fc(100+i*3, 0)}, []gallery.Match{named("alice")})
+			id = trs[0].ID
+		}
+		if trs := tr.Live("cam", now.Add(400*time.Millisecond)); len(trs) != 1 || trs[0].Name() != "alice" {
+			t.Fatalf("setup: track not confirmed")
+		}
+		return tr, id
+	}
+	jump := now.Add(600 * time.Millisecond) // lost for 2 frames, then 400 px away (5 widths)
+
+	tr, id := confirmed()
+	trs := tr.UpdateTracks("cam", jump, []face.Face{fc(500, 0)}, []gallery.Match{named("alice")})
+	name, _, tent := trs[0].Shown(tr.Config())
+	if trs[0].ID != id || trs[0].Name() != "alice" || name != "alice" || tent {
+		t.Fatalf("after the jump: track %d (want %d) name %q shown %q tentative %v; want the confirmed alice", trs[0].ID, id, trs[0].Name(), name, tent)
+	}
+	if v := tr.Verdict(trs[0], jump); v != msg.VerdictKnown && v != "" {
+		t.Fatalf("verdict %q", v)
+	}
+	if n := len(tr.Live("cam", jump)); n != 1 {
+		t.Fatalf("%d live tracks after the relink, want 1", n)
+	}
+
+	// Nearby, a pose farther from the track's mean than a plain relink
+	// takes (0.5 > 3/4 of MaxDistance) but named alice by the gallery.
+	tr, id = confirmed()
+	turned := fc(200, 0)
+	turned.Descriptor[1] = 0.5
+	trs = tr.UpdateTracks("cam", jump, []face.Face{turned}, []gallery.Match{named("alice")})
+	if trs[0].ID != id || trs[0].Name() != "alice" {
+		t.Fatalf("a turned head named alice 100 px away: track %d (want %d) name %q", trs[0].ID, id, trs[0].Name())
+	}
+
+	tr, id = confirmed()
+	trs = tr.UpdateTracks("cam", jump, []face.Face{fc(500, 0)}, []gallery.Match{named(msg.Unknown)})
+	if trs[0].ID == id {
+		t.Fatal("a far face the gallery does not name alice continued alice's track")
+	}
+	tr, id = confirmed()
+	trs = tr.UpdateTracks("cam", jump, []face.Face{fc(500, 3)}, []gallery.Match{named("alice")})
+	if trs[0].ID == id {
+		t.Fatal("a far face with another descriptor continued alice's track")
+	}
+}
