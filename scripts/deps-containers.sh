@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # What `make test-containers` needs besides scripts/deps.sh, idempotently:
 # podman (with runc: crun refuses the hybrid cgroups of hosts like the CI
-# sandbox), podman-compose, debootstrap for the local base images, and
-# uidmap/slirp4netns/fuse-overlayfs for rootless podman.
+# sandbox), podman-compose, CNI's dnsname plugin (the compose network's
+# service names: broker, recognizer), debootstrap for the local base
+# images, and uidmap/slirp4netns/fuse-overlayfs for rootless podman.
 set -euo pipefail
-APT_PACKAGES=(podman runc podman-compose debootstrap uidmap slirp4netns fuse-overlayfs)
+APT_PACKAGES=(podman runc podman-compose golang-github-containernetworking-plugin-dnsname debootstrap uidmap slirp4netns fuse-overlayfs)
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

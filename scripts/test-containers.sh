@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make test-containers`: builds the local Debian bases and the image with
-# podman, then runs e2e/containers TestContainerStack, which brings the
-# compose stack up with podman-compose (host network: see
-# deploy/containers/compose.host-network.yml), plays the shared video
+# podman, then runs e2e/containers TestContainerStack, which brings
+# docker-compose.yml up unchanged with podman-compose (its bridge network;
+# CNI's dnsname plugin resolves the service names), plays the shared video
 # through the edge container, trains the performer from the dashboard,
 # checks identities, the login, Home Assistant discovery, down/up and a
 # backup restored into a fresh volume, and removes everything at the end.
+# FACEMON_COMPOSE="docker-compose" runs it with another compose command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
@@ -29,10 +30,17 @@ stamp "bases ready"
 
 # Go modules from this machine's module cache (a file:// proxy), so the
 # build needs no TLS to the module proxy; go.sum still checks every hash.
+# The build stage also uses this machine's Go caches at this checkout's
+# path (SRC, GOMODCACHE, no -trimpath): the cgo packages (dlib, OpenCV)
+# that `make test` compiled here are reused instead of compiled again.
 for m in shared broker recognizer edge; do (cd "$m" && go mod download); done
-nice -n 10 podman build --network host --format docker \
+gomod=$(go env GOMODCACHE)
+nice -n 10 podman build --network host --format docker --target runtime \
   --build-arg BUILD_BASE=localhost/golang:bookworm --build-arg RUNTIME_BASE=localhost/debian:bookworm \
-  -v "$(go env GOMODCACHE)/cache/download:/goproxy:ro" --build-arg GOPROXY=file:///goproxy --build-arg GOSUMDB=off \
+  -v "$gomod/cache/download:/goproxy:ro" --build-arg GOPROXY=file:///goproxy --build-arg GOSUMDB=off \
+  -v "$gomod:$gomod" --build-arg GOMODCACHE="$gomod" \
+  -v "$(go env GOCACHE):/host-go-build" --build-arg GOCACHE=/host-go-build \
+  --build-arg SRC="$PWD" --build-arg GOFLAGS= \
   -t "$IMAGE" .
 stamp "image built: $(podman image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 

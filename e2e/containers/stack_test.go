@@ -132,14 +132,17 @@ func waitFor(t *testing.T, s *stack, within time.Duration, what string, cond fun
 	}
 }
 
-func httpOK(url string) bool {
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return false
+// waitHealthy runs each service's compose healthcheck (facemon-health,
+// inside the container: /healthz answers loopback clients only) until it
+// passes.
+func waitHealthy(t *testing.T, s *stack, within time.Duration, services ...string) {
+	t.Helper()
+	for _, svc := range services {
+		waitFor(t, s, within, svc+"'s healthcheck (podman healthcheck run)", func() bool {
+			_, err := s.try(30*time.Second, "podman", "healthcheck", "run", cname(svc))
+			return err == nil
+		})
 	}
-	resp.Body.Close()
-	return resp.StatusCode == 200
 }
 
 // login logs in to the edge's dashboard over HTTP and returns a client
@@ -265,7 +268,10 @@ func subscribe(t *testing.T, user, password, filter string) *watcher {
 	return w
 }
 
-var adminRE = regexp.MustCompile(`Dashboard login:\s+admin / (\S+)`)
+var (
+	adminRE  = regexp.MustCompile(`Dashboard login:\s+admin / (\S+)`)
+	secretRE = regexp.MustCompile(`(?m)^secret=(\S+)`) // podman-compose run has a tty: \r\n
+)
 
 func TestContainerStack(t *testing.T) {
 	if os.Getenv("FACEMON_CONTAINERS") == "" {
@@ -286,7 +292,13 @@ func TestContainerStack(t *testing.T) {
 	if len(compose) == 0 {
 		compose = []string{"podman-compose"}
 	}
-	compose = append(compose, "-p", project, "-f", "docker-compose.yml", "-f", "deploy/containers/compose.host-network.yml")
+	// docker-compose.yml as a person runs it: its own bridge network, the
+	// services finding each other by name (podman: CNI's dnsname plugin;
+	// Docker: its embedded DNS), the ports published on the host.
+	compose = append(compose, "-p", project, "-f", "docker-compose.yml")
+	for _, f := range strings.Fields(os.Getenv("FACEMON_COMPOSE_FILES")) {
+		compose = append(compose, "-f", f)
+	}
 	s := &stack{t: t, root: repoRoot(), compose: compose,
 		env: []string{"FACEMON_VIDEOS=" + videos, "FACEMON_SOURCE=/videos/short_hamilton_clip.mp4"}}
 	for _, port := range []string{"1883", "9101", "8001"} {
@@ -295,20 +307,22 @@ func TestContainerStack(t *testing.T) {
 		}
 	}
 	s.down(true)
+	// A network left by an earlier run (or made before the dnsname plugin
+	// was installed) would lack the name service: start from a new one.
+	s.try(time.Minute, "podman", "network", "rm", "-f", vname("default"))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(s.logs())
 		}
 		s.down(true)
 		s.try(time.Minute, "podman", "volume", "rm", "-f", vname("recognizer-data"))
+		s.try(time.Minute, "podman", "network", "rm", "-f", vname("default"))
 	})
 
 	// 1. First start: init creates the credentials (never in a log).
 	t0 := time.Now()
 	s.up()
-	waitFor(t, s, 3*time.Minute, "the edge's and the recognizer's /healthz", func() bool {
-		return httpOK(edgeURL+"/healthz") && httpOK(recURL+"/healthz")
-	})
+	waitHealthy(t, s, 3*time.Minute, "broker", "recognizer", "edge")
 	t.Logf("first up to healthy: %v", time.Since(t0).Round(time.Second))
 	first := s.composeRun(time.Minute, "run", "--rm", "--no-deps", "init",
 		"facemon-broker", "users", "show", "--first-run", "--state", "/var/lib/facemon")
@@ -317,12 +331,18 @@ func TestContainerStack(t *testing.T) {
 		t.Fatalf("no dashboard password in users show --first-run:\n%s", first)
 	}
 	admin := m[1]
-	haPass := strings.TrimSpace(s.composeRun(time.Minute, "run", "--rm", "--no-deps", "init",
-		"facemon-broker", "users", "show", "homeassistant", "--state", "/var/lib/facemon"))
-	haPass = haPass[strings.LastIndex(haPass, "\n")+1:]
-	apiToken := strings.TrimSpace(s.composeRun(time.Minute, "run", "--rm", "--no-deps", "init",
-		"cat", "/var/lib/facemon/api-token"))
-	apiToken = apiToken[strings.LastIndex(apiToken, "\n")+1:]
+	// podman-compose prints its podman commands and an "exit code" line
+	// around the command's output: each secret is marked.
+	secretOf := func(what, shell string) string {
+		out := s.composeRun(time.Minute, "run", "--rm", "--no-deps", "init", "bash", "-c", `printf 'secret=%s\n' "$(`+shell+`)"`)
+		m := secretRE.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in the output of %s:\n%s", what, shell, out)
+		}
+		return m[1]
+	}
+	haPass := secretOf("homeassistant password", "facemon-broker users show homeassistant --state /var/lib/facemon")
+	apiToken := secretOf("API token", "cat /var/lib/facemon/api-token")
 	logs := s.logs()
 	for name, secret := range map[string]string{"admin password": admin, "homeassistant password": haPass, "API token": apiToken} {
 		if len(secret) < 12 {
@@ -412,7 +432,7 @@ func TestContainerStack(t *testing.T) {
 	s.run(2*time.Minute, "bash", "-c", "podman run --rm -i --user 10001:10001 --network none -v "+
 		vname("recognizer-data")+":/var/lib/facemon "+image+" tar -xf - -C /var/lib/facemon < "+archive)
 	s.up()
-	waitFor(t, s, 3*time.Minute, "the recognizer's /healthz after the restore", func() bool { return httpOK(recURL + "/healthz") })
+	waitHealthy(t, s, 3*time.Minute, "recognizer")
 	if got := apiGet(t, apiToken, "/api/people"); got != peopleBefore {
 		t.Errorf("people after restore:\n%s\nbefore:\n%s", got, peopleBefore)
 	}
