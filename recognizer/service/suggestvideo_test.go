@@ -27,7 +27,7 @@ import (
 // A measurement, not a check (minutes): FACEMON_EVAL_SUGGEST_VIDEO=1 runs
 // the shared clip (10 fps, 30 s) through the service as serve configures
 // it (decode once, grey HOG, the shipped tracker): the performer enrolled
-// from ONE frame (the first with one face), one pass on camera a, every
+// from ONE frame (the first of him), one pass on camera a, every
 // suggestion accepted over REST, the same frames again on camera b.
 // Confirmed coverage = processed frames with a face where a face shows the
 // performer's confirmed (not tentative) name / processed frames with a face.
@@ -64,19 +64,45 @@ func TestSuggestionsOnSharedVideo(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return b
 	}
+	// The one frame: the first (every 5th) whose face is the performer's,
+	// as a person choosing a frame of him would: within 0.5 of his shared
+	// photo (enrolled as "ref" for the choice only, deleted after).
+	h.publish(t, "enrol", msg.Enrol{V: 1, ID: "ref", Name: "ref", Image: shrink(t, "faces/lin_manuel_miranda/1.jpg", 640)})
+	if r := h.enrolResult(t, "ref"); r.Status != msg.EnrolSaved {
+		t.Fatalf("ref: %+v", r)
+	}
 	enrolled := -1
 	for i := 0; i < len(frames) && enrolled < 0; i += 5 {
 		id := fmt.Sprintf("f%d", i)
 		h.publish(t, "enrol", msg.Enrol{V: 1, ID: id, Name: "performer", Image: frames[i]})
-		if r := h.enrolResult(t, id); r.Status == msg.EnrolSaved {
+		if r := h.enrolResult(t, id); r.Status != msg.EnrolSaved {
+			continue
+		}
+		g := h.svc.Pipeline.Gallery()
+		p, ref := g.Person("performer"), g.Person("ref")
+		if p != nil && ref != nil && face.Distance(p.Samples[0].Descriptor, ref.Samples[0].Descriptor) < 0.5 {
 			enrolled = i
+			break
+		}
+		if err := h.svc.DeletePerson("performer"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if enrolled < 0 {
 		t.Fatal("no frame enrolled")
 	}
-	testx.WaitFor(t, 10*time.Second, "gallery", func() bool { return h.svc.Pipeline.Gallery().Person("performer") != nil })
+	if err := h.svc.DeletePerson("ref"); err != nil {
+		t.Fatal(err)
+	}
+	testx.WaitFor(t, 10*time.Second, "gallery", func() bool {
+		g := h.svc.Pipeline.Gallery()
+		return g.Person("performer") != nil && g.Person("ref") == nil
+	})
 	pass := func(cam string) (withFace, confirmed, other int) {
+		tentative, dists := 0, []float64{}
+		defer func() {
+			t.Logf("camera %s: %d faces tentative; distances of the first faces %v", cam, tentative, dists)
+		}()
 		h.mu.Lock()
 		from := len(h.ids)
 		h.mu.Unlock()
@@ -99,6 +125,12 @@ func TestSuggestionsOnSharedVideo(t *testing.T) {
 			withFace++
 			named := false
 			for _, f := range m.Faces {
+				if f.Tentative {
+					tentative++
+				}
+				if len(dists) < 30 {
+					dists = append(dists, f.Distance)
+				}
 				if f.Name == "performer" && !f.Tentative {
 					named = true
 				} else if f.Name != msg.Unknown && !f.Tentative {
