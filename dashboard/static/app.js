@@ -487,8 +487,51 @@
     }).catch(function (err) { setStatus('pending', 'error', '✗ ' + err.message); });
   }
 
+  // Suggestions: GET /rapi/suggestions (grouped by person, best first),
+  // Accept (a new sample of that person) / Discard each.
+  function loadSuggestions() {
+    return api('GET', '/suggestions').then(function (j) {
+      var ss = j.suggestions || [];
+      sync($('suggestion-list'), ss, function (s) { return s.id; }, function (s) {
+        var li = el('li', 'card suggestion');
+        li.dataset.person = s.name;
+        var box = el('div', 'thumb');
+        thumb(box, '/rapi/suggestions/' + encodeURIComponent(s.id) + '/image.jpg', s.name, '?');
+        var info = el('div', 'info');
+        info.appendChild(el('div', 'title', s.name));
+        info.appendChild(el('div', 'small meta'));
+        var ok = el('button', 'accept', 'Accept'); ok.type = 'button';
+        var no = el('button', 'discard', 'Discard'); no.type = 'button';
+        var fb = el('div', 'small feedback');
+        ok.addEventListener('click', function () {
+          ok.disabled = no.disabled = true;
+          feedback(fb, 'pending', 'adding…');
+          api('POST', '/suggestions/' + encodeURIComponent(s.id) + '/accept').then(function (r) {
+            feedback(fb, 'ok', '✓ ' + (r.status || 'saved') + ': a sample of ' + (r.name || s.name));
+            loadPeople();
+          }).catch(function (err) { ok.disabled = no.disabled = false; feedback(fb, 'error', '✗ ' + err.message); });
+        });
+        no.addEventListener('click', function () {
+          ok.disabled = no.disabled = true;
+          api('DELETE', '/suggestions/' + encodeURIComponent(s.id)).then(function () {
+            feedback(fb, 'ok', '✓ discarded');
+            loadSuggestions();
+          }).catch(function (err) { ok.disabled = no.disabled = false; feedback(fb, 'error', '✗ ' + err.message); });
+        });
+        info.appendChild(ok); info.appendChild(no); info.appendChild(fb);
+        li.appendChild(box); li.appendChild(info);
+        return li;
+      }, function (li, s) {
+        li.querySelector('.meta').textContent = (s.camera || '?') + ' · ' + when(s.created) +
+          ' · sharpness ' + Math.round(s.quality) + ' · new by ' + (s.distance || 0).toFixed(2);
+      }, 'no suggestions');
+      setStatus('suggestions', 'ok', ss.length + (ss.length === 1 ? ' suggestion' : ' suggestions'));
+    }).catch(function (err) { setStatus('suggestions', 'error', '✗ ' + err.message); });
+  }
+
   function loadPeople() {
     loadPending();
+    loadSuggestions();
     return api('GET', '/people').then(function (j) {
       var ps = (j.people || []).slice().sort(function (a, b) { return a.name.localeCompare(b.name); });
       fillPersonFilter(ps.map(function (p) { return p.name; }));

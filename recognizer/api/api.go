@@ -40,6 +40,13 @@
 //	       -> 200 msg.EnrolResult (status saved), 422 when the face check fails
 //	DELETE /api/pending/{id}                -> 204
 //
+// Suggestions (crops of confirmed tracks offered as new samples):
+//
+//	GET    /api/suggestions                 {"suggestions":[{"id":"<24 hex>","name":"alice","camera":"door","created":"..","quality":120.5,"distance":0.31}]}
+//	GET    /api/suggestions/{id}/image.jpg
+//	POST   /api/suggestions/{id}/accept     -> 200 msg.EnrolResult (status saved), 422 when the face check fails
+//	DELETE /api/suggestions/{id}            -> 204
+//
 // No CORS header is ever sent, so no other web origin can read an answer,
 // and the JSON content type keeps a cross-site page from sending a write
 // without a preflight.
@@ -193,7 +200,9 @@ type Options struct {
 	Sessions *Sessions
 	// Pending holds enrolments from edges without a person's session.
 	Pending Pending
-	Logger  *slog.Logger
+	// Suggestions holds crops of confirmed tracks offered as samples.
+	Suggestions Suggestions
+	Logger      *slog.Logger
 }
 
 type server struct {
@@ -220,6 +229,10 @@ func New(o Options) http.Handler {
 	route("GET /api/pending/{id}/image.jpg", s.pendingImage)
 	route("POST /api/pending/{id}/confirm", s.pendingConfirm)
 	route("DELETE /api/pending/{id}", s.pendingDelete)
+	route("GET /api/suggestions", s.suggestionList)
+	route("GET /api/suggestions/{id}/image.jpg", s.suggestionImage)
+	route("POST /api/suggestions/{id}/accept", s.suggestionAccept)
+	route("DELETE /api/suggestions/{id}", s.suggestionDelete)
 	route("GET /api/people", s.people)
 	route("GET /api/people/{name}/samples", s.samples)
 	route("PUT /api/people/{name}/threshold", s.setThreshold)

@@ -66,6 +66,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&in.DashboardHash, "dashboard-hash", "", "bcrypt hash file of the dashboard password, for person sessions (POST /api/sessions; a change of it ends every session; default: <state>/dashboard.bcrypt; '-' = no sessions)")
 	fs.DurationVar(&in.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a person's session token")
 	fs.StringVar(&cfg.Pending, "pending", "", "folder of pending enrolments (sent by an edge without a person's session; default: <state>/pending; '-' refuses them)")
+	fs.StringVar(&cfg.Suggestions, "suggestions", "", "folder of face crops of confirmed tracks offered as new samples (People view; default: <state>/suggestions; '-' = none)")
 	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics and /healthz (default: both answer loopback clients only)")
 	fs.IntVar(&cfg.MaxCameras, "max-cameras", pipeline.DefaultMaxCameras, "most cameras with state (mailbox, tracks, Home Assistant entities); frames of further new cameras are dropped and counted until one has been idle for --camera-idle")
 	fs.DurationVar(&cfg.CameraIdle, "camera-idle", pipeline.DefaultCameraIdle, "at the --max-cameras bound, a camera silent this long gives its slot (and its Home Assistant entities) to a new one")

@@ -41,6 +41,9 @@ func prepareState(env Env, sf stateFlags, cfg *service.Config, apiTokenGiven boo
 	if cfg.Pending == "" && sf.dir != "-" {
 		cfg.Pending = filepath.Join(stateDir(sf, cfg), "pending")
 	}
+	if cfg.Suggestions == "" && sf.dir != "-" {
+		cfg.Suggestions = filepath.Join(stateDir(sf, cfg), "suggestions")
+	}
 	if sf.dir == "-" {
 		if cfg.Broker == "" && cfg.Users == "" && !cfg.AllowAnonymous {
 			return fmt.Errorf("%w: --state - leaves the embedded broker without users: give --users FILE, or --allow-anonymous for loopback-only anonymous access", errUsage)

@@ -113,6 +113,16 @@ func (s *Service) setupIntegrations() error {
 		opts.Pending = apiPending{s}
 		s.log.Info("pending enrolments", "dir", s.cfg.Pending, "waiting", len(p.list()))
 	}
+	if s.cfg.Suggestions != "-" {
+		st, err := openSuggestions(s.cfg.Suggestions, s.log.With("component", "suggestions"))
+		if err != nil {
+			return err
+		}
+		s.suggest = st
+		opts.Suggestions = apiSuggestions{s}
+		s.Pipeline.OnResult(s.observeSuggestions)
+		s.log.Info("suggestions from confirmed tracks", "dir", s.cfg.Suggestions, "waiting", len(st.items))
+	}
 	switch {
 	case c.APIToken == "" && c.APIOpen:
 		s.log.Warn("REST API OPEN WITHOUT A TOKEN (--api-open): anyone who reaches the HTTP port reads faces, frames and events and can change the gallery")

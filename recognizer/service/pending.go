@@ -2,21 +2,14 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/facemon/facemon/recognizer/api"
-	"github.com/facemon/facemon/shared/fsx"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -45,12 +38,11 @@ type pendingMeta struct {
 	RequestID string    `json:"request_id,omitempty"`
 }
 
-// pendingStore keeps pending enrolments as <dir>/<id>.jpg + <id>.json
-// (0600 files written atomically, dir 0700), id = the first 24 hex digits
-// of the image's SHA-256 (a resent image is the same entry). An index in
-// memory, loaded at start, bounds them per camera and by age.
+// pendingStore keeps pending enrolments in an imageDir (a resent image is
+// the same entry). An index in memory, loaded at start, bounds them per
+// camera and by age.
 type pendingStore struct {
-	dir       string
+	files     imageDir[pendingMeta]
 	perCamera int
 	total     int
 	maxAge    time.Duration
@@ -61,60 +53,23 @@ type pendingStore struct {
 	items map[string]pendingMeta
 }
 
-func pendingID(img []byte) string {
-	h := sha256.Sum256(img)
-	return hex.EncodeToString(h[:])[:24]
-}
-
 // openPending loads dir (creating it 0700; an existing one is made 0700).
 func openPending(dir string, log *slog.Logger) (*pendingStore, error) {
-	p := &pendingStore{dir: dir, perCamera: PendingPerCamera, total: PendingTotal, maxAge: PendingMaxAge, now: time.Now,
-		log: log, items: map[string]pendingMeta{}}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("pending enrolments: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("pending enrolments: %w", err)
-	}
-	ents, err := os.ReadDir(dir)
+	d, items, err := openImageDir(dir, "pending enrolment", log, func(id string, m *pendingMeta) error {
+		if m.ID != id || !msg.ValidName(m.Name) || !topic.ValidID(m.Camera) {
+			return errors.New("bad fields")
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("pending enrolments: %w", err)
+		return nil, err
 	}
-	for _, e := range ents {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !api.ValidPendingID(id) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		var m pendingMeta
-		if err == nil {
-			err = json.Unmarshal(b, &m)
-		}
-		if err == nil && (m.ID != id || !msg.ValidName(m.Name) || !topic.ValidID(m.Camera)) {
-			err = errors.New("bad fields")
-		}
-		if err == nil {
-			_, err = os.Stat(p.image(id))
-		}
-		if err != nil {
-			log.Warn("pending enrolment unreadable; removed", "id", id, "err", err)
-			p.remove(id)
-			continue
-		}
-		p.items[id] = m
-	}
+	p := &pendingStore{files: d, perCamera: PendingPerCamera, total: PendingTotal, maxAge: PendingMaxAge, now: time.Now,
+		log: log, items: items}
 	p.mu.Lock()
 	p.pruneLocked()
 	p.mu.Unlock()
 	return p, nil
-}
-
-func (p *pendingStore) image(id string) string { return filepath.Join(p.dir, id+".jpg") }
-func (p *pendingStore) meta(id string) string  { return filepath.Join(p.dir, id+".json") }
-
-func (p *pendingStore) remove(id string) {
-	os.Remove(p.meta(id)) // the metadata first: without it the image is an orphan, never listed
-	os.Remove(p.image(id))
 }
 
 // pruneLocked drops entries older than maxAge.
@@ -123,7 +78,7 @@ func (p *pendingStore) pruneLocked() {
 	for id, m := range p.items {
 		if m.Created.Before(cut) {
 			p.log.Info("pending enrolment expired; removed", "id", id, "name", m.Name, "camera", m.Camera, "created", m.Created)
-			p.remove(id)
+			p.files.remove(id)
 			delete(p.items, id)
 		}
 	}
@@ -132,7 +87,7 @@ func (p *pendingStore) pruneLocked() {
 // add stores a pending enrolment; dup reports that the same image was
 // already pending (its entry is kept as it was).
 func (p *pendingStore) add(name, camera, requestID string, faces int, img []byte) (m pendingMeta, dup bool, err error) {
-	id := pendingID(img)
+	id := imageID(img)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pruneLocked()
@@ -152,14 +107,8 @@ func (p *pendingStore) add(name, camera, requestID string, faces int, img []byte
 		return pendingMeta{}, false, fmt.Errorf("%w: %d waiting for a person to confirm or discard them", ErrPendingFull, len(p.items))
 	}
 	m = pendingMeta{ID: id, Name: name, Camera: camera, Created: p.now().UTC(), Faces: faces, RequestID: requestID}
-	b, _ := json.Marshal(m)
-	// The image first, the metadata last: an entry exists once both do.
-	if err := fsx.WriteFileAtomic(p.image(id), img, 0o600); err != nil {
-		return pendingMeta{}, false, fmt.Errorf("pending enrolment: %w", err)
-	}
-	if err := fsx.WriteFileAtomic(p.meta(id), b, 0o600); err != nil {
-		os.Remove(p.image(id))
-		return pendingMeta{}, false, fmt.Errorf("pending enrolment: %w", err)
+	if err := p.files.put(id, img, m); err != nil {
+		return pendingMeta{}, false, err
 	}
 	p.items[id] = m
 	return m, false, nil
@@ -189,9 +138,9 @@ func (p *pendingStore) get(id string) (pendingMeta, []byte, error) {
 	if !ok {
 		return pendingMeta{}, nil, fmt.Errorf("%w: pending enrolment %s", api.ErrNotFound, id)
 	}
-	b, err := os.ReadFile(p.image(id))
+	b, err := p.files.read(id)
 	if err != nil {
-		return pendingMeta{}, nil, fmt.Errorf("pending enrolment %s: %w", id, err)
+		return pendingMeta{}, nil, err
 	}
 	return m, b, nil
 }
@@ -202,7 +151,7 @@ func (p *pendingStore) delete(id string) error {
 	if _, ok := p.items[id]; !ok {
 		return fmt.Errorf("%w: pending enrolment %s", api.ErrNotFound, id)
 	}
-	p.remove(id)
+	p.files.remove(id)
 	delete(p.items, id)
 	return nil
 }

@@ -9,10 +9,10 @@ import (
 
 // privatePaths are the files and folders holding biometric data on this
 // machine: the gallery (face templates) and its training journal, the
-// dataset (enrolled photos), pending enrolments, and the SQLite history
+// dataset (enrolled photos), pending enrolments, suggestions, and the SQLite history
 // (event and unknown-face crops and frames) with its -wal/-shm/-journal.
 func (s *Service) privatePaths() []string {
-	ps := []string{s.cfg.Gallery, train.JournalPath(s.cfg.Gallery), s.cfg.Dataset, s.cfg.Pending}
+	ps := []string{s.cfg.Gallery, train.JournalPath(s.cfg.Gallery), s.cfg.Dataset, s.cfg.Pending, s.cfg.Suggestions}
 	if h := s.historyPath(); h != "" {
 		ps = append(ps, h, h+"-wal", h+"-shm", h+"-journal")
 	}

@@ -107,6 +107,9 @@ type Config struct {
 	// a person's session; default <gallery dir>/pending, "-" = none: such
 	// enrolments are refused).
 	Pending string
+	// Suggestions is the folder of crops of confirmed tracks offered as
+	// new samples (default <gallery dir>/suggestions, "-" = none).
+	Suggestions string
 }
 
 // Defaults fills unset fields.
@@ -141,6 +144,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Pending == "" {
 		c.Pending = filepath.Join(filepath.Dir(c.Gallery), "pending")
+	}
+	if c.Suggestions == "" {
+		c.Suggestions = filepath.Join(filepath.Dir(c.Gallery), "suggestions")
 	}
 }
 
@@ -222,6 +228,11 @@ type Service struct {
 	sessions *api.Sessions
 	pending  *pendingStore
 
+	// Crops of confirmed tracks offered as samples (nil: --suggestions -),
+	// analysed by one worker with a short queue (suggestions.go).
+	suggest     *suggestionStore
+	suggestWork *workers
+
 	// mqttDropped counts what the MQTT client's queues dropped.
 	mqttDropped *prometheus.CounterVec
 }
@@ -241,6 +252,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 	s.out = publisher{s}
 	s.enrolWork = newWorkers(pool.Size(), EnrolQueue)
 	s.personWork = newWorkers(1, PersonQueue) // the gallery has one writer anyway
+	s.suggestWork = newWorkers(1, suggestQueue)
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_commands_refused_total",
 		Help: "Commands refused because their queue was full."}, []string{"command"})
 	s.reg.MustRegister(s.refused)
@@ -386,6 +398,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	s.enrolWork.run(ctx, &wg)
 	s.personWork.run(ctx, &wg)
+	s.suggestWork.run(ctx, &wg)
 	if s.db != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.listenShared(ctx) }()
