@@ -49,17 +49,7 @@ func TestBrowserSessionEndStopsStreams(t *testing.T) {
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 
-	prof := testx.ChromiumProfile(t)
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.UserDataDir(prof)}
-	for _, f := range testx.ChromiumFlags {
-		opts = append(opts, chromedp.Flag(f.Name, f.Value))
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel2()
+	ctx := browserContext(t, chrome)
 
 	eval := func(expr string, out any) {
 		t.Helper()
@@ -132,4 +122,21 @@ func TestBrowserSessionEndStopsStreams(t *testing.T) {
 		return ok
 	})
 	t.Logf("rotation: both streams ended within %v", time.Since(start).Round(10*time.Millisecond))
+}
+
+// browserContext starts Chromium (the test's own profile and flags) for one
+// test, bounded to 90 s; everything ends with the test.
+func browserContext(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.UserDataDir(testx.ChromiumProfile(t))}
+	for _, f := range testx.ChromiumFlags {
+		opts = append(opts, chromedp.Flag(f.Name, f.Value))
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(acancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel2)
+	return ctx
 }

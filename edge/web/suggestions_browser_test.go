@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"image"
 	"image/jpeg"
@@ -157,17 +156,7 @@ func TestBrowserSuggestions(t *testing.T) {
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 
-	prof := testx.ChromiumProfile(t)
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.UserDataDir(prof)}
-	for _, f := range testx.ChromiumFlags {
-		opts = append(opts, chromedp.Flag(f.Name, f.Value))
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel2()
+	ctx := browserContext(t, chrome)
 	if err := chromedp.Run(ctx, chromedp.Navigate(ts.URL+"/login?next=%2F%23people"),
 		chromedp.WaitVisible("#password", chromedp.ByID),
 		chromedp.SendKeys("#password", testPassword, chromedp.ByID),
