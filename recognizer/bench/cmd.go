@@ -41,7 +41,14 @@ type flags struct {
 	static, wideFull                                 bool
 	viewer, compare                                  bool
 	edgeStagger                                      time.Duration
+	serveArgs                                        stringList
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // Main implements `facemon-recognizer bench`. Each variant runs in a child
 // process (so CPU time and peak RSS are its own); the parent prints the
@@ -78,6 +85,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, modelDir
 	fs.StringVar(&f.edge, "edge", "", "with --live: a facemon-edge binary; --cameras edge processes capture --video in a loop at --fps and publish (so the edges' decode, JPEG and MQTT costs count, and their CPU is reported) instead of in-process publishers of pre-encoded frames")
 	fs.DurationVar(&f.edgeStagger, "edge-stagger", defaultEdgeStagger, "with --live --edge: time between edge starts (each plays the looped clip from another point); 0 starts them together, so their faces coincide (the load target's worst case)")
 	fs.BoolVar(&f.viewer, "viewer", true, "with --live: every camera has a live viewer (announced on cam/<id>/viewers, or an MJPEG client of each --edge), so annotated frames are drawn and published; false: nobody watches, only identities go out")
+	fs.Var(&f.serveArgs, "serve-arg", "with --live: one more argument for the `serve` child, repeatable (e.g. --serve-arg=--suggestions --serve-arg=- to measure serve without suggestion crops)")
 	fs.BoolVar(&f.compare, "compare", false, "with --live: run the engine-only naive and facemon variants, then the live stack with a viewer and without, and print annotated frames per CPU second of the whole serve process side by side")
 	fs.StringVar(&f.photos, "photos", "", "instead of a video: recall by face width on labelled photos DIR/<person>/*.jpg (one face each), leave-one-out against --gallery (docs/bench.md)")
 	fs.StringVar(&f.photoWidths, "photo-widths", "32,48,64,96", "with --photos: also rows with every photo downscaled so its face is this many px wide (comma-separated; empty: native size only)")

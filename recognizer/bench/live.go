@@ -213,6 +213,7 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 	if f.wideFull {
 		args = append(args, "--wide-full-detector")
 	}
+	args = append(args, f.serveArgs...)
 	broker := f.live
 	if broker == "embedded" {
 		addr, err := freeAddr()

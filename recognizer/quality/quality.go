@@ -49,6 +49,12 @@ func Assess(img []byte, scale float64, f face.Face, l Limits) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("%w: %v", face.ErrImage, err)
 	}
+	return AssessImage(src, scale, f, l), nil
+}
+
+// AssessImage is Assess on a decoded image (a live frame already decoded
+// for another reason: no second decode).
+func AssessImage(src image.Image, scale float64, f face.Face, l Limits) Report {
 	if scale <= 0 {
 		scale = 1
 	}
@@ -57,7 +63,7 @@ func Assess(img []byte, scale float64, f face.Face, l Limits) (Report, error) {
 	r := Report{Size: f.Box.Dx()}
 	if box.Empty() {
 		r.Problems = append(r.Problems, "face outside the image")
-		return r, nil
+		return r
 	}
 	const side = 128
 	g := image.NewGray(image.Rect(0, 0, side, side))
@@ -82,7 +88,7 @@ func Assess(img []byte, scale float64, f face.Face, l Limits) (Report, error) {
 	if r.Contrast < l.MinContrast {
 		r.Problems = append(r.Problems, fmt.Sprintf("flat lighting (contrast %.0f)", r.Contrast))
 	}
-	return r, nil
+	return r
 }
 
 func laplacianVariance(g *image.Gray) float64 {

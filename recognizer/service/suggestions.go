@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"math"
 	"sort"
@@ -24,7 +25,8 @@ import (
 // Suggestions (issue 20, "train from recent recognitions"): a confirmed
 // track (named, not tentative) offers its best few face crops to be added
 // to that person's samples by a person's click. The bounds: each track
-// has at most SuggestTries crops analysed, at least SuggestEvery apart,
+// has at most SuggestTries crops judged (frames where the pipeline
+// described its face), at least SuggestEvery apart,
 // and keeps its SuggestPerTrack best; a person has at most
 // SuggestPerPerson waiting, all of them SuggestTotal and SuggestMaxBytes;
 // each waits SuggestMaxAge. The oldest go first (they are offers, not a
@@ -310,56 +312,75 @@ func (st *suggestionStore) delete(id string) error {
 }
 
 // suggestJob is one confirmed face to consider, taken on a pipeline
-// worker (cheap) and analysed on the suggestion worker.
+// worker (cheap) and judged on the suggestion worker.
 type suggestJob struct {
 	name, camera string
 	track        int
-	box          [4]int
+	face         face.Face         // the pipeline's own, described this frame (box, landmarks, descriptor; frame pixels)
+	others       []image.Rectangle // the frame's other faces: none may show in the crop
 	frame        []byte
 }
 
 // observeSuggestions is the OnResult hook: for each confirmed face of a
-// known person whose track still wants crops, it queues the frame for
-// analysis (never blocking: a full queue drops it).
+// known person that the pipeline described in this frame (so its box,
+// landmarks and descriptor are this frame's) and whose track still wants
+// crops, it queues the frame (never blocking: a full queue drops it).
+// Faces only followed this frame are not candidates: judging them would
+// need an engine of their own (earlier versions ran the analyzer on every
+// crop, about 2 CPU-ms per frame of a one-camera stream, issue 21).
 func (s *Service) observeSuggestions(r *pipeline.Result) {
 	if r.Frame == nil || len(r.Frame.JPEG) == 0 || r.Identities == nil {
 		return
 	}
 	g := s.Pipeline.Gallery()
 	now := time.Now()
-	for _, f := range r.Identities.Faces {
-		if f.Name == msg.Unknown || f.Tentative || f.Track == 0 || g.Person(f.Name) == nil {
+	for i, f := range r.Identities.Faces {
+		if f.Name == msg.Unknown || f.Tentative || f.Track == 0 || i >= len(r.Faces) || g.Person(f.Name) == nil {
 			continue
+		}
+		pf := r.Faces[i]
+		if len(pf.Landmarks) == 0 || pf.Descriptor == (face.Descriptor{}) || pf.Box.Empty() {
+			continue // followed, not described, this frame
 		}
 		if !s.suggest.want(r.Identities.Camera, f.Track, now) {
 			continue
 		}
-		j := suggestJob{name: f.Name, camera: r.Identities.Camera, track: f.Track, box: f.Box, frame: r.Frame.JPEG}
-		s.suggestWork.submit(func(ctx context.Context) { s.considerSuggestion(ctx, j) })
+		var others []image.Rectangle
+		for k, o := range r.Identities.Faces {
+			if k != i {
+				others = append(others, image.Rect(o.Box[0], o.Box[1], o.Box[2], o.Box[3]))
+			}
+		}
+		j := suggestJob{name: f.Name, camera: r.Identities.Camera, track: f.Track, face: pf, others: others, frame: r.Frame.JPEG}
+		s.suggestWork.submit(func(ctx context.Context) { s.considerSuggestion(j) })
 	}
 }
 
-// considerSuggestion crops the face, finds it again in the crop (the
-// serve detector, no CNN fallback: what it finds, an enrolment finds),
-// and offers it when it has one face, passes every quality check, is
-// nearest to the person named, and is no near-duplicate of their samples.
-func (s *Service) considerSuggestion(ctx context.Context, j suggestJob) {
-	crop, err := history.Crop(j.frame, j.box, SuggestMargin)
+// considerSuggestion judges the pipeline's face without an engine: it
+// offers the crop when no other face shows in it, the face passes every
+// quality check (on the frame's pixels, with the pipeline's landmarks),
+// the descriptor still names the person, and it is no near-duplicate of
+// their samples. The crop's margin (SuggestMargin) leaves the enrolment
+// detector the context it needs to find the face again on Accept, which
+// analyses the crop like any Capture and refuses it when it cannot.
+func (s *Service) considerSuggestion(j suggestJob) {
+	img, err := history.DecodeFrame(j.frame)
 	if err != nil {
 		return
 	}
-	var r *face.Result
-	err = s.pool.Do(ctx, func(e face.Engine) error {
-		var err error
-		r, err = s.cfg.Analyzer.Analyze(e, crop)
-		return err
-	})
-	if err != nil || len(r.Faces) != 1 {
+	f := j.face
+	box := [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Max.X, f.Box.Max.Y}
+	r, err := history.CropRect(img.Bounds(), box, SuggestMargin)
+	if err != nil {
 		return
 	}
-	f := r.Faces[0]
-	q, err := quality.Assess(r.PreparedJPG, r.Scale, f, quality.DefaultLimits)
-	if err != nil || !q.OK() {
+	for _, o := range j.others {
+		if o.Overlaps(r) {
+			return // another face in the crop: an enrolment would refuse it
+		}
+	}
+	q := quality.AssessImage(img, 1, f, quality.DefaultLimits)
+	if !q.OK() {
 		return
 	}
 	g := s.Pipeline.Gallery()
@@ -368,10 +389,14 @@ func (s *Service) considerSuggestion(ctx context.Context, j suggestJob) {
 		return
 	}
 	if m := g.Match(f.Descriptor, s.cfg.Rule); m.Candidate != j.name {
-		return // the crop alone looks more like someone else: not offered
+		return // this frame alone looks more like someone else: not offered
 	}
 	d := nearestSample(p, f.Descriptor)
 	if d < SuggestMinDistance {
+		return
+	}
+	crop, err := history.CropImage(img, box, SuggestMargin)
+	if err != nil {
 		return
 	}
 	kept, err := s.suggest.offer(suggestionMeta{Name: j.name, Camera: j.camera, Track: j.track, Quality: math.Round(q.Sharpness*10) / 10,
