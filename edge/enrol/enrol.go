@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -673,8 +674,9 @@ func (e *Enroller) Drain(ctx context.Context) int {
 		}
 		path := filepath.Join(e.o.Dataset, rel)
 		frames, err := readQueued(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			continue // gone meanwhile (a late answer), or not readable now: kept
 		}
 		name := filepath.Base(filepath.Dir(rel))
 		if err != nil {
