@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -260,17 +261,24 @@ func TestDashboardRealSystem(t *testing.T) {
 	loginBrowser(t, ctx, "http://"+edgeAddr+"/")
 	untilJS(t, ctx, badgeJS+` === 'annotated'`, 20*time.Second)
 
-	// Enrol while the recognizer is up. The clip has moments with no face
-	// or several; the recognizer refuses those, so retry a few times.
+	// Enrol while the recognizer is up: a Capture is a burst of the
+	// edge's default 10 frames (the frames input is prefilled from it),
+	// shown as "capturing frame k/10…" while it is taken, then every frame
+	// kept or dropped with the recognizer's reason. The clip has moments
+	// with no face or several; a burst of only those is refused, so retry.
 	const visitor = "e2e_visitor"
 	if err := chromedp.Run(ctx, chromedp.SendKeys("#name", visitor, chromedp.ByID)); err != nil {
 		t.Fatal(err)
 	}
+	if n := evalJS[string](t, ctx, `document.getElementById('burst').value`); n != "10" {
+		t.Fatalf("frames input %q, want the edge's default 10", n)
+	}
 	var (
 		attempts []string
 		saved    time.Duration
+		shown    []string // the status line's texts during the last Capture
 	)
-	for i := 0; i < 12 && saved == 0; i++ {
+	for i := 0; i < 6 && saved == 0; i++ {
 		if i > 0 {
 			time.Sleep(700 * time.Millisecond) // let the video move on
 		}
@@ -278,7 +286,21 @@ func TestDashboardRealSystem(t *testing.T) {
 		if err := chromedp.Run(ctx, chromedp.Click("#capture", chromedp.ByID)); err != nil {
 			t.Fatal(err)
 		}
-		untilJS(t, ctx, `document.getElementById('enrol-status').dataset.status !== 'pending' && !document.getElementById('capture').disabled`, 15*time.Second)
+		shown = shown[:0]
+		for {
+			txt := evalJS[string](t, ctx, `document.getElementById('enrol-status').textContent`)
+			if len(shown) == 0 || shown[len(shown)-1] != txt {
+				shown = append(shown, txt)
+			}
+			if evalJS[bool](t, ctx, `document.getElementById('enrol-status').dataset.status !== 'pending' && !document.getElementById('capture').disabled`) {
+				break
+			}
+			if time.Since(clicked) > 90*time.Second {
+				t.Fatalf("Capture not answered within 90 s: %q", shown)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("capture %d took %v: %q", i+1, time.Since(clicked).Round(time.Millisecond), shown)
 		st := evalJS[string](t, ctx, `document.getElementById('enrol-status').dataset.status`)
 		attempts = append(attempts, st)
 		switch st {
@@ -293,11 +315,34 @@ func TestDashboardRealSystem(t *testing.T) {
 	if saved == 0 {
 		t.Fatalf("no capture saved in %d attempts: %v", len(attempts), attempts)
 	}
-	if txt := evalJS[string](t, ctx, `document.getElementById('enrol-status').textContent`); !strings.Contains(txt, "saved") {
+	if txt := evalJS[string](t, ctx, `document.getElementById('enrol-status').textContent`); !strings.Contains(txt, "saved") ||
+		!strings.Contains(txt, "frames kept") {
 		t.Errorf("enrol status text %q", txt)
 	}
-	if rf, _ := filepath.Glob(filepath.Join(recData, visitor, "*.jpg")); len(rf) != 1 {
-		t.Errorf("dataset %v, want one image per saved Capture", rf)
+	sawFrames := 0
+	for _, p := range shown {
+		if strings.HasPrefix(p, "capturing frame ") && strings.HasSuffix(p, "/10…") {
+			sawFrames++
+		}
+	}
+	if sawFrames < 3 || !slices.ContainsFunc(shown, func(p string) bool { return strings.HasPrefix(p, "checking ") }) {
+		t.Errorf("progress shown %q: want several \"capturing frame k/10…\" and \"checking …\"", shown)
+	}
+	frames := evalJS[[]string](t, ctx, `Array.from(document.querySelectorAll('#enrol-frames li')).map(function (li) { return li.dataset.kept + ' ' + li.textContent; })`)
+	kept := 0
+	for _, f := range frames {
+		t.Logf("  %s", f)
+		if strings.HasPrefix(f, "1 ") {
+			kept++
+		} else if !strings.Contains(f, "dropped: ") || strings.HasSuffix(f, "dropped: no reason given") {
+			t.Errorf("dropped frame without its reason: %q", f)
+		}
+	}
+	if len(frames) != 10 || kept < 1 {
+		t.Errorf("frames listed %d (kept %d), want the 10 of the burst", len(frames), kept)
+	}
+	if rf, _ := filepath.Glob(filepath.Join(recData, visitor, "*.jpg")); len(rf) != kept {
+		t.Errorf("dataset %v, want one image per kept frame (%d)", rf, kept)
 	}
 	if q, _ := filepath.Glob(filepath.Join(recData, ".queue", "*", "*")); len(q) != 0 {
 		t.Errorf("answered Captures left in the queue: %v", q)

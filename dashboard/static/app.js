@@ -122,7 +122,7 @@
   var statusText = {
     saved: '✓ saved', queued: '… queued', pending: '⏳ PENDING: a person must confirm it (People → Pending captures)',
     no_face: '✗ no face found',
-    several_faces: '✗ several faces in view', error: '✗ error'
+    several_faces: '✗ several faces in view', refused: '✗ refused', error: '✗ error'
   };
 
   function logEnrol(r) {
@@ -145,6 +145,7 @@
         people = d.people || []; renderPeople();
         setRecognizer(d.recognizer_online);
         $('enrol-panel').hidden = !d.enrol;
+        if (d.enrol_burst && !burstTouched) $('burst').value = d.enrol_burst;
         trainAllowed = !!d.train;
         updateTrainButton();
         if (d.train_status) showTrain(d.train_status);
@@ -155,6 +156,7 @@
       case 'cameras': setCameras(d || []); break;
       case 'recognizer': setRecognizer(d && d.online); break;
       case 'enrol': if (d && d.resent) logEnrol(d); break;
+      case 'enrol_progress': showProgress(d); break;
       case 'train': if (d) showTrain(d); break;
     }
   }
@@ -300,32 +302,78 @@
   });
 
   // --- enrolment -----------------------------------------------------
+  // A Capture takes a burst (the frames input, prefilled with the edge's
+  // --enrol-burst): 'enrol_progress' events tagged with this page's
+  // capture id show "frame 3/10…", then the answer lists every frame, kept
+  // or dropped with the recognizer's reason.
+  var burstTouched = false, capturing = '';
+  $('burst').addEventListener('input', function () { burstTouched = true; });
+
+  function showProgress(p) {
+    if (!p || !capturing || p.capture !== capturing) return;
+    var st = $('enrol-status');
+    st.dataset.frame = p.frame;
+    st.textContent = p.stage === 'checking' ?
+      'checking ' + p.frame + (p.frame === 1 ? ' frame' : ' frames') + ' on the recognizer…' :
+      'capturing frame ' + p.frame + '/' + p.of + '…';
+  }
+
+  function showFrames(r) {
+    var ol = $('enrol-frames');
+    ol.innerHTML = '';
+    ol.hidden = !(r && r.frames && r.frames.length);
+    if (ol.hidden) return;
+    r.frames.forEach(function (f) {
+      var li = el('li', f.kept ? 'kept' : 'dropped');
+      li.dataset.kept = f.kept ? '1' : '0';
+      li.dataset.index = f.index;
+      var why = f.kept ? '✓ kept' + (f.sharpness ? ' (sharpness ' + Math.round(f.sharpness) + ')' : '') :
+        '✗ dropped: ' + (f.reason || 'no reason given');
+      if (f.kept && f.warnings && f.warnings.length) why += ' — ' + f.warnings.join(', ');
+      li.textContent = 'frame ' + (f.index + 1) + ' ' + why;
+      ol.appendChild(li);
+    });
+  }
+
+  function burstSummary(r) {
+    var text = (statusText[r.status] || r.status);
+    if (r.frames && r.frames.length) {
+      var kept = r.frames.filter(function (f) { return f.kept; }).length;
+      text += ' — ' + kept + ' of ' + r.frames.length + ' frames kept';
+      if (r.captured && r.sent && r.sent < r.captured) text += ' (' + r.sent + ' of ' + r.captured + ' taken were sent: too large)';
+      return text;
+    }
+    return text + (r.message ? ' — ' + r.message : '');
+  }
+
   $('enrol-form').addEventListener('submit', function (e) {
     e.preventDefault();
     var name = $('name').value.trim();
-    var burst = parseInt($('burst').value, 10) || 1;
+    var burst = Math.min(20, Math.max(1, parseInt($('burst').value, 10) || 1));
     var st = $('enrol-status'), btn = $('capture');
     btn.disabled = true;
+    capturing = 'c' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
     st.dataset.status = 'pending';
-    st.textContent = burst > 1 ? 'capturing ' + burst + ' frames…' : 'capturing…';
-    post('/api/enrol', { name: name, burst: burst }).then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
+    st.dataset.frame = '0';
+    st.textContent = burst > 1 ? 'capturing frame 1/' + burst + '…' : 'capturing…';
+    showFrames(null);
+    post('/api/enrol', { name: name, burst: burst, capture: capturing }).then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
       .then(function (res) {
-        if (!res.ok || !res.j.results) {
+        capturing = '';
+        if (!res.ok || !res.j.results || !res.j.results.length) {
           st.dataset.status = 'error';
           st.textContent = '✗ ' + (res.j.error || 'failed');
           return;
         }
-        var rs = res.j.results, counts = {};
-        rs.forEach(function (r) { counts[r.status] = (counts[r.status] || 0) + 1; logEnrol(r); });
-        var order = ['saved', 'pending', 'queued', 'several_faces', 'no_face', 'error'];
-        var main = order.filter(function (s) { return counts[s]; })[0] || 'error';
+        var r = res.j.results[0];
+        logEnrol(r);
         // 'pending' is the capturing state of this line: a pending result
         // (a person must confirm it) shows as 'unconfirmed'.
-        st.dataset.status = main === 'pending' ? 'unconfirmed' : main;
-        st.textContent = rs.length === 1 ? (statusText[rs[0].status] || rs[0].status) + ' — ' + rs[0].message
-          : order.filter(function (s) { return counts[s]; }).map(function (s) { return counts[s] + ' ' + statusText[s]; }).join(', ');
+        st.dataset.status = r.status === 'pending' ? 'unconfirmed' : r.status;
+        st.textContent = burstSummary(r);
+        showFrames(r);
       })
-      .catch(function (err) { st.dataset.status = 'error'; st.textContent = '✗ ' + err; })
+      .catch(function (err) { capturing = ''; st.dataset.status = 'error'; st.textContent = '✗ ' + err; })
       .then(function () { btn.disabled = false; });
   });
 
@@ -481,7 +529,7 @@
         return li;
       }, function (li, p) {
         li.querySelector('.meta').textContent = (p.camera || '?') + ' · ' + when(p.created) + ' · ' +
-          p.faces + (p.faces === 1 ? ' face' : ' faces');
+          (p.frames > 1 ? p.frames + ' frames of a burst' : p.faces + (p.faces === 1 ? ' face' : ' faces'));
       }, 'no pending captures');
       setStatus('pending', 'ok', ps.length + ' pending');
     }).catch(function (err) { setStatus('pending', 'error', '✗ ' + err.message); });

@@ -65,8 +65,8 @@ func TestEnrolOutcomes(t *testing.T) {
 	ctx := context.Background()
 
 	status.Store(msg.EnrolSaved)
-	res, err := e.Enrol(ctx, "Ada", 3, nil)
-	if err != nil || len(res) != 3 {
+	res, err := enrolList(e, ctx, "Ada", 1, nil)
+	if err != nil || len(res) != 1 {
 		t.Fatalf("Enrol = %v, %v", res, err)
 	}
 	for _, r := range res {
@@ -81,7 +81,7 @@ func TestEnrolOutcomes(t *testing.T) {
 
 	for _, st := range []string{msg.EnrolNoFace, msg.EnrolSeveralFaces} {
 		status.Store(st)
-		res, err = e.Enrol(ctx, "Bob", 1, nil)
+		res, err = enrolList(e, ctx, "Bob", 1, nil)
 		if err != nil || res[0].Status != st {
 			t.Fatalf("%s: %+v %v", st, res, err)
 		}
@@ -92,9 +92,9 @@ func TestEnrolOutcomes(t *testing.T) {
 
 	// No answer: queued; broker down: queued.
 	status.Store("")
-	res, _ = e.Enrol(ctx, "Cy", 1, nil)
+	res, _ = enrolList(e, ctx, "Cy", 1, nil)
 	c.SetDown(true)
-	res2, _ := e.Enrol(ctx, "Cy", 1, nil)
+	res2, _ := enrolList(e, ctx, "Cy", 1, nil)
 	c.SetDown(false)
 	// The same capture twice is queued once (keyed by content).
 	if res[0].Status != StatusQueued || res2[0].Status != StatusQueued || e.Queued() != 1 {
@@ -118,11 +118,11 @@ func TestEnrolRejects(t *testing.T) {
 	var status atomic.Value
 	e, c, dir := setup(t, &status)
 	for _, bad := range []string{"", "../x", "a/b", ".hidden", "unknown", "x\x00y", "..", " lead"} {
-		if _, err := e.Enrol(context.Background(), bad, 1, nil); !errors.Is(err, msg.ErrBadName) {
+		if _, err := enrolList(e, context.Background(), bad, 1, nil); !errors.Is(err, msg.ErrBadName) {
 			t.Errorf("name %q: err %v", bad, err)
 		}
 	}
-	if _, err := e.Enrol(context.Background(), "Ok", MaxBurst+1, nil); !errors.Is(err, ErrBurst) {
+	if _, err := enrolList(e, context.Background(), "Ok", MaxBurst+1, nil); !errors.Is(err, ErrBurst) {
 		t.Errorf("burst: %v", err)
 	}
 	if len(c.Messages()) != 0 {
@@ -133,7 +133,7 @@ func TestEnrolRejects(t *testing.T) {
 		t.Fatalf("dataset touched: %v", entries)
 	}
 	e.o.Frame = func() (*stream.Frame, bool) { return nil, false }
-	if _, err := e.Enrol(context.Background(), "Ok", 1, nil); !errors.Is(err, ErrNoFrame) {
+	if _, err := enrolList(e, context.Background(), "Ok", 1, nil); !errors.Is(err, ErrNoFrame) {
 		t.Errorf("no frame: %v", err)
 	}
 }
@@ -161,7 +161,7 @@ func TestLateAnswerLeavesOneCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Enrol(context.Background(), "Dee", 1, nil)
+	res, err := enrolList(e, context.Background(), "Dee", 1, nil)
 	if err != nil || res[0].Status != StatusQueued || e.Queued() != 1 {
 		t.Fatalf("slow answer: %+v %v (queue %d)", res, err, e.Queued())
 	}
@@ -185,7 +185,7 @@ func TestQueueExpires(t *testing.T) {
 	var status atomic.Value
 	e, _, dir := setup(t, &status)
 	e.o.QueueMaxAge = time.Hour
-	if res, _ := e.Enrol(context.Background(), "Old", 1, nil); res[0].Status != StatusQueued {
+	if res, _ := enrolList(e, context.Background(), "Old", 1, nil); res[0].Status != StatusQueued {
 		t.Fatalf("%+v", res)
 	}
 	old := time.Now().Add(-2 * time.Hour)
@@ -253,10 +253,10 @@ func TestSessionTokenAndPending(t *testing.T) {
 	good := &cred{}
 	good.tok.Store("good-token")
 	online.Store(true)
-	if res, _ := e.Enrol(ctx, "Ann", 1, good); res[0].Status != msg.EnrolSaved {
+	if res, _ := enrolList(e, ctx, "Ann", 1, good); res[0].Status != msg.EnrolSaved {
 		t.Fatalf("with a session: %+v", res)
 	}
-	res, _ := e.Enrol(ctx, "Ann", 1, &cred{})
+	res, _ := enrolList(e, ctx, "Ann", 1, &cred{})
 	if res[0].Status != msg.EnrolPending || res[0].Pending != "p1" || !strings.Contains(res[0].Message, "confirm") {
 		t.Fatalf("without a session: %+v", res)
 	}
@@ -264,14 +264,14 @@ func TestSessionTokenAndPending(t *testing.T) {
 	online.Store(false)
 	jpg2 := []byte{0xFF, 0xD8, 0x07, 0xFF, 0xD9}
 	e.o.Frame = func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg2}, true }
-	if res, _ := e.Enrol(ctx, "Bea", 1, good); res[0].Status != StatusQueued {
+	if res, _ := enrolList(e, ctx, "Bea", 1, good); res[0].Status != StatusQueued {
 		t.Fatalf("offline: %+v", res)
 	}
 	jpg3 := []byte{0xFF, 0xD8, 0x08, 0xFF, 0xD9}
 	lost := &cred{}
 	lost.tok.Store("good-token")
 	e.o.Frame = func() (*stream.Frame, bool) { return &stream.Frame{JPEG: jpg3}, true }
-	if res, _ := e.Enrol(ctx, "Cat", 1, lost); res[0].Status != StatusQueued {
+	if res, _ := enrolList(e, ctx, "Cat", 1, lost); res[0].Status != StatusQueued {
 		t.Fatalf("offline: %+v", res)
 	}
 	lost.tok.Store("") // that login logged out meanwhile
@@ -324,13 +324,13 @@ func TestAnswerBetweenTimeoutAndQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.send(context.Background(), "Dee", jpg, false, "")
+	r := e.send(context.Background(), "Dee", [][]byte{jpg}, false, "")
 	if r.Status != StatusQueued || last.ID != r.ID {
 		t.Fatalf("send: %+v (published id %q)", r, last.ID)
 	}
 	b, _ := json.Marshal(msg.EnrolResult{V: msg.Version, ID: r.ID, Name: "Dee", Status: msg.EnrolSaved, Faces: 1, Path: "Dee/x.jpg"})
 	c.Deliver(sp.CamResult("c"), b) // the answer, before the image is queued
-	r = e.queueUnanswered(r, "Dee", jpg, nil)
+	r = e.queueUnanswered(r, "Dee", [][]byte{jpg}, nil)
 	if r.File == "" {
 		t.Fatalf("not queued: %+v", r)
 	}
@@ -346,4 +346,13 @@ func TestAnswerBetweenTimeoutAndQueue(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d late entries remembered", n)
 	}
+}
+
+// enrolList is Enrol as a list of results (one per Capture).
+func enrolList(e *Enroller, ctx context.Context, name string, burst int, c Credential) ([]Result, error) {
+	r, err := e.Enrol(ctx, Capture{Name: name, Burst: burst, Cred: c})
+	if err != nil {
+		return nil, err
+	}
+	return []Result{r}, nil
 }

@@ -27,7 +27,7 @@ func TestQueuePrivate(t *testing.T) {
 	t.Cleanup(func() { syscall.Umask(old) })
 	var status atomic.Value
 	e, _, dir := setup(t, &status)
-	if res, _ := e.Enrol(context.Background(), "Alice", 1, nil); res[0].Status != StatusQueued {
+	if res, _ := enrolList(e, context.Background(), "Alice", 1, nil); res[0].Status != StatusQueued {
 		t.Fatalf("%+v", res)
 	}
 	q := filepath.Join(dir, QueueDir)

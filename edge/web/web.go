@@ -41,7 +41,7 @@ const StatusSessionEnded websocket.StatusCode = 4001
 // Enroller is the enrolment service (*enrol.Enroller).
 // Captures carry the requesting login (login.Session) as the credential.
 type Enroller interface {
-	Enrol(ctx context.Context, name string, burst int, cred enrol.Credential) ([]enrol.Result, error)
+	Enrol(ctx context.Context, c enrol.Capture) (enrol.Result, error)
 }
 
 // Trainer asks the recognizer to re-train its gallery (*train.Trainer),
@@ -56,7 +56,10 @@ type Options struct {
 	Hub   *stream.Hub
 	State *state.State
 	Enrol Enroller // nil disables /api/enrol
-	Train Trainer  // nil disables /api/train
+	// EnrolBurst is the dashboard's default number of frames per Capture
+	// (--enrol-burst; 0: 1). A POST /api/enrol without "burst" takes one.
+	EnrolBurst int
+	Train      Trainer // nil disables /api/train
 	// History serves /rapi/ (the recognizer's REST API, *rapi.Proxy); nil
 	// hides the dashboard's history views (People, Events, Unknowns).
 	History http.Handler
@@ -335,6 +338,7 @@ type helloData struct {
 	Recognizer  bool           `json:"recognizer_online"`
 	FreshnessMS int64          `json:"freshness_ms"`
 	Enrol       bool           `json:"enrol"`
+	EnrolBurst  int            `json:"enrol_burst,omitempty"`
 	Train       bool           `json:"train"`
 	// History: the recognizer's API is proxied under /rapi/.
 	History bool `json:"history"`
@@ -380,7 +384,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		Camera: cam, Local: s.o.Local, Cameras: s.o.State.Cameras(),
 		Mode: modeData{mode, ModeLabel(mode)}, People: s.o.State.People(cam),
 		Recognizer: s.o.State.RecognizerOnline(), FreshnessMS: s.o.Hub.Freshness().Milliseconds(),
-		Enrol:   s.o.Enrol != nil && cam == s.o.Local,
+		Enrol: s.o.Enrol != nil && cam == s.o.Local, EnrolBurst: s.enrolBurst(),
 		Train:   s.o.Train != nil && cam == s.o.Local,
 		History: s.o.History != nil,
 	}
@@ -439,11 +443,30 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 type enrolRequest struct {
 	Name  string `json:"name"`
 	Burst int    `json:"burst"`
+	// Capture is the page's own tag for this Capture, echoed in its
+	// "enrol_progress" WebSocket events (at most 64 characters).
+	Capture string `json:"capture,omitempty"`
 }
 
+// enrolResponse answers POST /api/enrol: one result per Capture (a burst
+// is one result with its frames' fates).
 type enrolResponse struct {
 	Results []enrol.Result `json:"results,omitempty"`
 	Error   string         `json:"error,omitempty"`
+}
+
+// enrolProgress is the data of an "enrol_progress" event.
+type enrolProgress struct {
+	Capture string `json:"capture,omitempty"`
+	Name    string `json:"name"`
+	enrol.Progress
+}
+
+func (s *Server) enrolBurst() int {
+	if s.o.EnrolBurst < 1 {
+		return 1
+	}
+	return s.o.EnrolBurst
 }
 
 func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
@@ -471,16 +494,27 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: msg.ErrBadName.Error()})
 		return
 	}
+	if len(req.Capture) > 64 || !msg.ValidSession(req.Capture) {
+		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: "capture: at most 64 characters of [A-Za-z0-9_-]"})
+		return
+	}
 	// The login's recognizer session goes with the images (none: the
 	// recognizer keeps them pending until a person confirms them).
-	res, err := s.o.Enrol.Enrol(r.Context(), req.Name, req.Burst, login.FromContext(r.Context()))
+	c := enrol.Capture{Name: req.Name, Burst: req.Burst, Cred: login.FromContext(r.Context())}
+	if s.o.State != nil {
+		c.Progress = func(p enrol.Progress) {
+			s.o.State.Publish(state.Event{Type: "enrol_progress", Camera: s.o.Local,
+				Data: enrolProgress{Capture: req.Capture, Name: req.Name, Progress: p}})
+		}
+	}
+	res, err := s.o.Enrol.Enrol(r.Context(), c)
 	switch {
 	case errors.Is(err, enrol.ErrNoFrame):
 		httpauth.WriteJSON(w, http.StatusServiceUnavailable, enrolResponse{Error: err.Error()})
 	case err != nil:
 		httpauth.WriteJSON(w, http.StatusBadRequest, enrolResponse{Error: err.Error()})
 	default:
-		httpauth.WriteJSON(w, http.StatusOK, enrolResponse{Results: res})
+		httpauth.WriteJSON(w, http.StatusOK, enrolResponse{Results: []enrol.Result{res}})
 	}
 }
 
@@ -523,14 +557,15 @@ func (s *Server) cameras(w http.ResponseWriter, r *http.Request) {
 
 // configData tells the page which features this edge offers.
 type configData struct {
-	Camera  string `json:"camera"`
-	Enrol   bool   `json:"enrol"`
-	Train   bool   `json:"train"`
-	History bool   `json:"history"`
+	Camera     string `json:"camera"`
+	Enrol      bool   `json:"enrol"`
+	EnrolBurst int    `json:"enrol_burst"`
+	Train      bool   `json:"train"`
+	History    bool   `json:"history"`
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {
-	httpauth.WriteJSON(w, http.StatusOK, configData{Camera: s.o.Local, Enrol: s.o.Enrol != nil,
+	httpauth.WriteJSON(w, http.StatusOK, configData{Camera: s.o.Local, Enrol: s.o.Enrol != nil, EnrolBurst: s.enrolBurst(),
 		Train: s.o.Train != nil, History: s.o.History != nil})
 }
 

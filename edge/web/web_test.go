@@ -28,11 +28,11 @@ type fakeEnrol struct {
 	tokens []string // the credential's token per call ("" none)
 }
 
-func (f *fakeEnrol) Enrol(_ context.Context, name string, burst int, cred enrol.Credential) ([]enrol.Result, error) {
-	f.names = append(f.names, name)
-	tok, _ := cred.RecognizerToken()
+func (f *fakeEnrol) Enrol(_ context.Context, c enrol.Capture) (enrol.Result, error) {
+	f.names = append(f.names, c.Name)
+	tok, _ := c.Cred.RecognizerToken()
 	f.tokens = append(f.tokens, tok)
-	return []enrol.Result{{Name: name, Status: msg.EnrolSaved}}, nil
+	return enrol.Result{Name: c.Name, Status: msg.EnrolSaved}, nil
 }
 
 func newServer(t *testing.T) (*httptest.Server, *stream.Hub, *fakeEnrol) {

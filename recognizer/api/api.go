@@ -34,7 +34,7 @@
 //
 // Pending enrolments (sent by an edge without a person's session):
 //
-//	GET    /api/pending                     {"pending":[{"id":"<24 hex>","name":"alice","camera":"door","created":"..","faces":1}]}
+//	GET    /api/pending                     {"pending":[{"id":"<24 hex>","name":"alice","camera":"door","created":"..","faces":1,"frames":1}]} (frames: a burst's kept frames, all enrolled by confirm)
 //	GET    /api/pending/{id}/image.jpg
 //	POST   /api/pending/{id}/confirm        {"name":"optional new name"} (body optional)
 //	       -> 200 msg.EnrolResult (status saved), 422 when the face check fails

@@ -17,6 +17,8 @@ type PendingEnrolment struct {
 	Camera  string    `json:"camera"`
 	Created time.Time `json:"created"`
 	Faces   int       `json:"faces"`
+	// Frames is the number of images (a burst's kept frames; 1: one).
+	Frames int `json:"frames,omitempty"`
 }
 
 // Pending manages pending enrolments. Unknown ids are ErrNotFound.

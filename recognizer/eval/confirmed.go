@@ -69,7 +69,7 @@ func HouseholdConfirmed(items []Item, s ConfirmedSetup, rules []gallery.Rule) []
 		return out
 	}
 	for round := 0; round < s.Rounds; round++ {
-		g, chosen, rest := enrolRound(rnd, eligible, people, s.People, 1, nil)
+		g, chosen, rest := enrolRound(rnd, eligible, people, s.People, 1, nil, nil)
 		var camera, queries []Item
 		for _, name := range sortedKeys(rest) {
 			imgs := rest[name] // shuffled by enrolRound

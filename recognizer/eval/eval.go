@@ -292,6 +292,19 @@ func Household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64)
 // keep theirs: e.g. jittered descriptors (dlib num_jitters) for the
 // enrolment photos, plain ones for the live faces. Same seed, same rounds.
 func HouseholdEnrolledAs(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64, enrol map[string]face.Descriptor) []Point {
+	return household(items, n, k, rounds, rules, seed, enrol, nil)
+}
+
+// HouseholdSelected is Household where each enrolled person's k photos
+// are one enrolment burst and only those pick returns are enrolled (e.g.
+// the frames quality.SelectBurst keeps); the queries are the person's
+// other photos either way, so with the same seed it compares with
+// Household (all k enrolled) on the same households and queries.
+func HouseholdSelected(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64, pick func(burst []Item) []Item) []Point {
+	return household(items, n, k, rounds, rules, seed, nil, pick)
+}
+
+func household(items []Item, n, k, rounds int, rules []gallery.Rule, seed int64, enrol map[string]face.Descriptor, pick func([]Item) []Item) []Point {
 	rnd := rand.New(rand.NewSource(seed))
 	people := ByPerson(items)
 	var eligible []string
@@ -309,7 +322,7 @@ func HouseholdEnrolledAs(items []Item, n, k, rounds int, rules []gallery.Rule, s
 		return pts
 	}
 	for round := 0; round < rounds; round++ {
-		g, chosen, rest := enrolRound(rnd, eligible, people, n, k, enrol)
+		g, chosen, rest := enrolRound(rnd, eligible, people, n, k, enrol, pick)
 		var queries []Item
 		for _, name := range sortedKeys(rest) {
 			queries = append(queries, rest[name]...)
@@ -409,7 +422,7 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 		}
 	}
 	for round := 0; round < rounds; round++ {
-		g, chosen, rest := enrolRound(rnd, eligible, people, n, k, nil)
+		g, chosen, rest := enrolRound(rnd, eligible, people, n, k, nil, nil)
 		for _, name := range sortedKeys(rest) {
 			decide(g, name, rest[name][:size], true)
 		}
@@ -427,14 +440,18 @@ func Tracks(items []Item, n, k, size, agree, rounds int, r gallery.Rule, seed in
 
 // enrolRound picks n of the eligible people at random and enrols k random
 // images of each; rest holds each chosen person's other images (shuffled).
-func enrolRound(rnd *rand.Rand, eligible []string, people map[string][]Item, n, k int, enrol map[string]face.Descriptor) (g *gallery.Gallery, chosen map[string]bool, rest map[string][]Item) {
+func enrolRound(rnd *rand.Rand, eligible []string, people map[string][]Item, n, k int, enrol map[string]face.Descriptor, pick func([]Item) []Item) (g *gallery.Gallery, chosen map[string]bool, rest map[string][]Item) {
 	g, chosen, rest = gallery.New(), map[string]bool{}, map[string][]Item{}
 	for _, pi := range rnd.Perm(len(eligible))[:n] {
 		name := eligible[pi]
 		chosen[name] = true
 		imgs := append([]Item(nil), people[name]...)
 		rnd.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
-		for _, it := range imgs[:k] {
+		burst := imgs[:k]
+		if pick != nil {
+			burst = pick(append([]Item(nil), burst...))
+		}
+		for _, it := range burst {
 			d := it.Desc
 			if e, ok := enrol[it.Source]; ok {
 				d = e

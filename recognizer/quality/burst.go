@@ -119,7 +119,7 @@ func SelectBurst(c []Candidate, r BurstRule) []Choice {
 			}
 		}
 		if dup >= 0 {
-			out[i].Reason = fmt.Sprintf("near-duplicate of frame %d (%.2f apart)", dup, dd)
+			out[i].Reason = fmt.Sprintf("near-duplicate of frame %d (%.2f apart)", dup+1, dd) // counted from 1, as people do
 			continue
 		}
 		out[i].Kept = true

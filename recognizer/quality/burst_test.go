@@ -33,7 +33,7 @@ func TestSelectBurst(t *testing.T) {
 		ok(60, desc(0, -0.3)),  // 9 over MaxKeep
 	}
 	got := SelectBurst(c, BurstRule{MaxKeep: 3, MinDistance: 0.12, MaxSpread: 0.6})
-	want := []string{"", "near-duplicate of frame 0", "", "no face", "2 faces", "unreadable", "not the same person", "lower quality", "", "enough frames"}
+	want := []string{"", "near-duplicate of frame 1", "", "no face", "2 faces", "unreadable", "not the same person", "lower quality", "", "enough frames"}
 	for i, w := range want {
 		g := got[i]
 		if (w == "") != g.Kept || !strings.HasPrefix(g.Reason, w) {

@@ -106,6 +106,9 @@ func (s *Service) enrolPending(ctx context.Context, cmd *msg.Enrol, hadToken boo
 		res.Status, res.Error = msg.EnrolRefused, "enrolment needs a logged-in person's session, and this recognizer keeps no pending enrolments"
 		return res
 	}
+	if len(cmd.Burst) > 0 {
+		return s.enrolPendingBurst(ctx, cmd, hadToken)
+	}
 	r, err := s.analyzeEnrol(ctx, cmd.Image)
 	if err != nil {
 		res.Status, res.Error = msg.EnrolError, err.Error()
@@ -129,12 +132,38 @@ func (s *Service) enrolPending(ctx context.Context, cmd *msg.Enrol, hadToken boo
 		}
 		return res
 	}
-	why := "no session token"
-	if hadToken {
-		why = "session token not valid (expired, logged out or an old password)"
-	}
-	s.log.Info("enrolment kept pending until a person confirms it", "camera", cmd.Camera, "name", cmd.Name, "pending", m.ID, "duplicate", dup, "why", why)
+	s.log.Info("enrolment kept pending until a person confirms it", "camera", cmd.Camera, "name", cmd.Name, "pending", m.ID, "duplicate", dup, "why", whyPending(hadToken))
 	res.Status, res.Pending = msg.EnrolPending, m.ID
+	return res
+}
+
+func whyPending(hadToken bool) string {
+	if hadToken {
+		return "session token not valid (expired, logged out or an old password)"
+	}
+	return "no session token"
+}
+
+// enrolPendingBurst keeps a burst without a person's session as one
+// pending enrolment holding every frame the selection kept (the answer
+// lists every frame's fate, as for an enrolled burst); confirming it
+// enrols them all.
+func (s *Service) enrolPendingBurst(ctx context.Context, cmd *msg.Enrol, hadToken bool) msg.EnrolResult {
+	b, res, done := s.selectBurst(ctx, cmd, s.burstRule())
+	if done {
+		return res
+	}
+	m, dup, err := s.pending.add(cmd.Name, cmd.Camera, cmd.ID, 1, b.keptImages()...)
+	if err != nil {
+		res.Status, res.Error = msg.EnrolError, err.Error()
+		if errors.Is(err, ErrPendingFull) {
+			res.Status = msg.EnrolRefused
+		}
+		return res
+	}
+	s.log.Info("burst kept pending until a person confirms it", "camera", cmd.Camera, "name", cmd.Name, "pending", m.ID,
+		"frames", len(b.imgs), "kept", b.kept, "duplicate", dup, "why", whyPending(hadToken))
+	res.Status, res.Pending, res.Faces = msg.EnrolPending, m.ID, b.kept
 	return res
 }
 

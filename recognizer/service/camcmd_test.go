@@ -185,6 +185,50 @@ func TestCameraCommandsNeedAPerson(t *testing.T) {
 	if code != 200 || !bytes.Contains(b, []byte(`"id":"`+a.Pending+`","name":"alice","camera":"door"`)) {
 		t.Fatalf("pending list: %d %s", code, b)
 	}
+	// A burst without a token: one pending entry holding every frame the
+	// selection kept (not only the first); confirming it enrols them all.
+	o1 := shrink(t, "faces/obama/1.jpg", 640)
+	burst := []msg.Enrol{{V: 1, ID: "pb", Name: "obama", Image: o1, Burst: [][]byte{
+		shrink(t, "faces/obama/2.jpg", 640), o1, shrink(t, "noface/dogs.jpg", 640),
+		shrink(t, "faces/obama/3.jpg", 640), shrink(t, "faces/obama/4.jpg", 640)}}}
+	pub(sp.CamEnrol("door"), burst[0])
+	pb := answer("pb")
+	kept := 0
+	for _, f := range pb.Frames {
+		t.Logf("pending burst frame %d kept=%v %s", f.Index, f.Kept, f.Reason)
+		if f.Kept {
+			kept++
+		}
+	}
+	if pb.Status != msg.EnrolPending || pb.Pending == "" || len(pb.Frames) != 6 || kept < 3 || pb.Faces != kept ||
+		pb.Frames[2].Kept || pb.Frames[3].Kept {
+		t.Fatalf("burst without a session: %+v", pb)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "pending", pb.Pending+"*.jpg")); len(m) != kept {
+		t.Fatalf("pending burst files %v, want %d (every kept frame)", m, kept)
+	}
+	if svc.Pipeline.Gallery().Person("obama") != nil {
+		t.Fatal("a burst enrolled on the edge's word alone")
+	}
+	code, b = rest("GET", "/api/pending", sess.Token, "")
+	if code != 200 || !bytes.Contains(b, []byte(fmt.Sprintf(`"id":"%s","name":"obama","camera":"door"`, pb.Pending))) ||
+		!bytes.Contains(b, []byte(fmt.Sprintf(`"frames":%d`, kept))) {
+		t.Fatalf("pending list with a burst: %d %s", code, b)
+	}
+	code, b = rest("POST", "/api/pending/"+pb.Pending+"/confirm", sess.Token, "")
+	if code != 200 || !bytes.Contains(b, []byte(`"status":"saved"`)) {
+		t.Fatalf("confirm burst: %d %s", code, b)
+	}
+	if p := svc.Pipeline.Gallery().Person("obama"); p == nil || len(p.Samples) != kept {
+		t.Fatalf("confirmed burst: %+v, want %d samples", p, kept)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dataset, "obama", "*.jpg")); len(m) != kept {
+		t.Fatalf("dataset after confirming the burst: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "pending", pb.Pending+"*")); len(m) != 0 {
+		t.Fatalf("confirmed burst left %v", m)
+	}
+
 	// With the session token: saved at once.
 	pub(sp.CamEnrol("door"), msg.Enrol{V: 1, ID: "s1", Name: "kit", Image: kit2, Session: sess.Token})
 	if s := answer("s1"); s.Status != msg.EnrolSaved {

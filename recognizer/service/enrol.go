@@ -100,7 +100,7 @@ func (s *Service) decodeEnrol(payload []byte) (*msg.Enrol, msg.EnrolResult) {
 
 func (s *Service) enrol(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
 	if len(cmd.Burst) > 0 {
-		return s.enrolBurst(ctx, cmd)
+		return s.enrolBurst(ctx, cmd, s.burstRule())
 	}
 	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
 	r, err := s.analyzeEnrol(ctx, cmd.Image)
@@ -200,17 +200,25 @@ func (s *Service) saveImage(name string, img []byte) (string, error) {
 	return rel, nil
 }
 
-// enrolBurst enrols the kept frames of a burst (cmd.Image and cmd.Burst):
-// each frame is analysed (with the CNN fallback), assessed and the
-// selection (quality.SelectBurst) keeps the sharp, well-lit, diverse ones;
-// the answer lists every frame's fate.
-func (s *Service) enrolBurst(ctx context.Context, cmd *msg.Enrol) msg.EnrolResult {
-	res := msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
-	imgs := append([][]byte{cmd.Image}, cmd.Burst...)
+// burstChoice is a burst after analysis and selection.
+type burstChoice struct {
+	imgs    [][]byte // Image, then Burst
+	cands   []quality.Candidate
+	choices []quality.Choice
+	kept    int
+}
+
+// selectBurst analyses every frame of a burst (with the CNN fallback),
+// assesses it and chooses with rule (quality.SelectBurst). res holds every
+// frame's fate; done reports that res is final (no frame kept, a check
+// only, or an error).
+func (s *Service) selectBurst(ctx context.Context, cmd *msg.Enrol, rule quality.BurstRule) (b burstChoice, res msg.EnrolResult, done bool) {
+	res = msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name}
+	b.imgs = append([][]byte{cmd.Image}, cmd.Burst...)
 	a := s.cfg.Analyzer
 	a.CNNFallback = true
-	cands := make([]quality.Candidate, len(imgs))
-	for i, img := range imgs {
+	b.cands = make([]quality.Candidate, len(b.imgs))
+	for i, img := range b.imgs {
 		var r *face.Result
 		err := s.pool.Do(ctx, func(e face.Engine) error {
 			var err error
@@ -219,9 +227,9 @@ func (s *Service) enrolBurst(ctx context.Context, cmd *msg.Enrol) msg.EnrolResul
 		})
 		if ctx.Err() != nil {
 			res.Status, res.Error = msg.EnrolError, fmt.Sprintf("burst frame %d: %v", i, ctx.Err())
-			return res
+			return b, res, true
 		}
-		c := &cands[i]
+		c := &b.cands[i]
 		if err != nil {
 			c.Err = err
 			continue
@@ -234,35 +242,59 @@ func (s *Service) enrolBurst(ctx context.Context, cmd *msg.Enrol) msg.EnrolResul
 			}
 		}
 	}
-	choices := quality.SelectBurst(cands, s.burstRule())
-	res.Frames = make([]msg.EnrolFrame, len(imgs))
-	kept, several, faces := 0, 0, 0
-	for i, ch := range choices {
-		res.Frames[i] = msg.EnrolFrame{Index: i, Kept: ch.Kept, Reason: ch.Reason, Warnings: cands[i].Report.Problems, Sharpness: cands[i].Report.Sharpness}
+	b.choices = quality.SelectBurst(b.cands, rule)
+	res.Frames = make([]msg.EnrolFrame, len(b.imgs))
+	several, faces := 0, 0
+	for i, ch := range b.choices {
+		res.Frames[i] = msg.EnrolFrame{Index: i, Kept: ch.Kept, Reason: ch.Reason, Warnings: b.cands[i].Report.Problems, Sharpness: b.cands[i].Report.Sharpness}
 		if ch.Kept {
-			kept++
+			b.kept++
 		}
-		if cands[i].Faces > 1 {
+		if b.cands[i].Faces > 1 {
 			several++
 		}
-		if cands[i].Faces > 0 {
+		if b.cands[i].Faces > 0 {
 			faces++
 		}
 	}
 	switch {
-	case kept == 0 && faces == 0:
+	case b.kept == 0 && faces == 0:
 		res.Status = msg.EnrolNoFace
-		return res
-	case kept == 0 && several > 0:
+		return b, res, true
+	case b.kept == 0 && several > 0:
 		res.Status = msg.EnrolSeveralFaces
-		return res
-	case kept == 0:
+		return b, res, true
+	case b.kept == 0:
 		res.Status, res.Error = msg.EnrolError, "no usable frame in the burst"
-		return res
+		return b, res, true
 	case cmd.CheckOnly:
-		res.Status, res.Faces = msg.EnrolChecked, kept
+		res.Status, res.Faces = msg.EnrolChecked, b.kept
+		return b, res, true
+	}
+	return b, res, false
+}
+
+// keptImages returns the kept frames of b, in burst order.
+func (b burstChoice) keptImages() [][]byte {
+	var out [][]byte
+	for i, ch := range b.choices {
+		if ch.Kept {
+			out = append(out, b.imgs[i])
+		}
+	}
+	return out
+}
+
+// enrolBurst enrols the kept frames of a burst (cmd.Image and cmd.Burst):
+// each frame is analysed (with the CNN fallback), assessed and the
+// selection (quality.SelectBurst with rule) keeps the sharp, well-lit,
+// diverse ones; the answer lists every frame's fate.
+func (s *Service) enrolBurst(ctx context.Context, cmd *msg.Enrol, rule quality.BurstRule) msg.EnrolResult {
+	b, res, done := s.selectBurst(ctx, cmd, rule)
+	if done {
 		return res
 	}
+	imgs, cands, choices, kept := b.imgs, b.cands, b.choices, b.kept
 	s.galMu.Lock()
 	var samples []gallery.Sample
 	for i, ch := range choices {

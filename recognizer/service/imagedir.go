@@ -73,11 +73,24 @@ func openImageDir[M any](dir, what string, log *slog.Logger, valid func(id strin
 func (d imageDir[M]) image(id string) string { return filepath.Join(d.dir, id+".jpg") }
 func (d imageDir[M]) meta(id string) string  { return filepath.Join(d.dir, id+".json") }
 
-// put writes the image, then the metadata (both atomically, 0600).
-func (d imageDir[M]) put(id string, img []byte, m M) error {
+// extra is the path of an entry's further image i (1, 2, ...: the other
+// kept frames of a pending burst).
+func (d imageDir[M]) extra(id string, i int) string {
+	return filepath.Join(d.dir, fmt.Sprintf("%s.%d.jpg", id, i))
+}
+
+// put writes the further images, the image, then the metadata (all
+// atomically, 0600).
+func (d imageDir[M]) put(id string, img []byte, m M, more ...[]byte) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.what, err)
+	}
+	for i, x := range more {
+		if err := fsx.WriteFileAtomic(d.extra(id, i+1), x, 0o600); err != nil {
+			d.remove(id)
+			return fmt.Errorf("%s: %w", d.what, err)
+		}
 	}
 	if err := fsx.WriteFileAtomic(d.image(id), img, 0o600); err != nil {
 		return fmt.Errorf("%s: %w", d.what, err)
@@ -98,7 +111,20 @@ func (d imageDir[M]) read(id string) ([]byte, error) {
 	return b, nil
 }
 
+// readExtra returns an entry's further image i.
+func (d imageDir[M]) readExtra(id string, i int) ([]byte, error) {
+	b, err := os.ReadFile(d.extra(id, i))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s frame %d: %w", d.what, id, i, err)
+	}
+	return b, nil
+}
+
 func (d imageDir[M]) remove(id string) {
 	os.Remove(d.meta(id)) // the metadata first: without it the image is an orphan, never listed
 	os.Remove(d.image(id))
+	more, _ := filepath.Glob(filepath.Join(d.dir, id+".*.jpg"))
+	for _, f := range more {
+		os.Remove(f)
+	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/facemon/facemon/recognizer/api"
+	"github.com/facemon/facemon/recognizer/quality"
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
@@ -36,6 +38,9 @@ type pendingMeta struct {
 	Created   time.Time `json:"created"`
 	Faces     int       `json:"faces"`
 	RequestID string    `json:"request_id,omitempty"`
+	// Frames is the number of images of a pending burst (its kept frames:
+	// <id>.jpg, then <id>.1.jpg ...); 0 or 1: one image.
+	Frames int `json:"frames,omitempty"`
 }
 
 // pendingStore keeps pending enrolments in an imageDir (a resent image is
@@ -84,10 +89,14 @@ func (p *pendingStore) pruneLocked() {
 	}
 }
 
-// add stores a pending enrolment; dup reports that the same image was
-// already pending (its entry is kept as it was).
-func (p *pendingStore) add(name, camera, requestID string, faces int, img []byte) (m pendingMeta, dup bool, err error) {
-	id := imageID(img)
+// add stores a pending enrolment of one image, or of the kept frames of a
+// burst (imgs[0] first; the id is of them all); dup reports that the same
+// images were already pending (its entry is kept as it was).
+func (p *pendingStore) add(name, camera, requestID string, faces int, imgs ...[]byte) (m pendingMeta, dup bool, err error) {
+	if len(imgs) == 0 {
+		return pendingMeta{}, false, errors.New("pending enrolment without an image")
+	}
+	id := imageID(bytes.Join(imgs, nil))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pruneLocked()
@@ -107,7 +116,10 @@ func (p *pendingStore) add(name, camera, requestID string, faces int, img []byte
 		return pendingMeta{}, false, fmt.Errorf("%w: %d waiting for a person to confirm or discard them", ErrPendingFull, len(p.items))
 	}
 	m = pendingMeta{ID: id, Name: name, Camera: camera, Created: p.now().UTC(), Faces: faces, RequestID: requestID}
-	if err := p.files.put(id, img, m); err != nil {
+	if len(imgs) > 1 {
+		m.Frames = len(imgs)
+	}
+	if err := p.files.put(id, imgs[0], m, imgs[1:]...); err != nil {
 		return pendingMeta{}, false, err
 	}
 	p.items[id] = m
@@ -145,6 +157,24 @@ func (p *pendingStore) get(id string) (pendingMeta, []byte, error) {
 	return m, b, nil
 }
 
+// frames returns every image of an entry: the image, then a burst's
+// further kept frames.
+func (p *pendingStore) frames(id string) (pendingMeta, [][]byte, error) {
+	m, b, err := p.get(id)
+	if err != nil {
+		return m, nil, err
+	}
+	out := [][]byte{b}
+	for i := 1; i < m.Frames; i++ {
+		x, err := p.files.readExtra(id, i)
+		if err != nil {
+			return m, nil, err
+		}
+		out = append(out, x)
+	}
+	return m, out, nil
+}
+
 func (p *pendingStore) delete(id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -164,7 +194,7 @@ func (a apiPending) List(context.Context) ([]api.PendingEnrolment, error) {
 	ms := a.s.pending.list()
 	out := make([]api.PendingEnrolment, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, api.PendingEnrolment{ID: m.ID, Name: m.Name, Camera: m.Camera, Created: m.Created, Faces: m.Faces})
+		out = append(out, api.PendingEnrolment{ID: m.ID, Name: m.Name, Camera: m.Camera, Created: m.Created, Faces: m.Faces, Frames: max(m.Frames, 1)})
 	}
 	return out, nil
 }
@@ -183,7 +213,7 @@ func (a apiPending) Delete(_ context.Context, id string) error {
 }
 
 func (a apiPending) Confirm(ctx context.Context, id, name string) (msg.EnrolResult, error) {
-	m, img, err := a.s.pending.get(id)
+	m, imgs, err := a.s.pending.frames(id)
 	if err != nil {
 		return msg.EnrolResult{}, err
 	}
@@ -196,7 +226,16 @@ func (a apiPending) Confirm(ctx context.Context, id, name string) (msg.EnrolResu
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enrolWait)
 	defer cancel()
-	res := a.s.enrol(ctx, &msg.Enrol{V: msg.Version, ID: reqID, Name: name, Camera: m.Camera, Image: img})
+	cmd := &msg.Enrol{V: msg.Version, ID: reqID, Name: name, Camera: m.Camera, Image: imgs[0]}
+	var res msg.EnrolResult
+	if len(imgs) > 1 {
+		// The frames the burst's selection kept when it came: all of
+		// them are enrolled (a rule that drops none with one face).
+		cmd.Burst = imgs[1:]
+		res = a.s.enrolBurst(ctx, cmd, quality.BurstRule{})
+	} else {
+		res = a.s.enrol(ctx, cmd)
+	}
 	if res.Status == msg.EnrolSaved {
 		if err := a.s.pending.delete(id); err != nil && !errors.Is(err, api.ErrNotFound) {
 			a.s.log.Warn("confirmed pending enrolment not removed", "id", id, "err", err)

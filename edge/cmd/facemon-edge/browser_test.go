@@ -129,7 +129,9 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(arts, "dashboard-annotated.png"), shot, 0o644)
 
-	// Enrol while the recognizer is up: saved.
+	// Enrol while the recognizer is up: saved. The frames field starts at
+	// the edge's --enrol-burst (10): one Capture is one enrol command
+	// carrying the 10 frames.
 	name := "Lin-Manuel Miranda"
 	if err := chromedp.Run(ctx,
 		chromedp.SendKeys("#name", name, chromedp.ByID),
@@ -137,7 +139,7 @@ func TestDashboardBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	d = waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'saved'`, 5*time.Second)
+	d = waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'saved'`, 15*time.Second)
 	t.Logf("Capture click -> 'saved' shown: %v", d.Round(time.Millisecond))
 	// The recognizer owns the dataset: once it answered, the edge keeps no
 	// copy (neither saved nor queued).
@@ -151,8 +153,8 @@ func TestDashboardBrowser(t *testing.T) {
 	if len(files) != 0 {
 		t.Fatalf("the edge kept files %v after the recognizer saved the Capture", files)
 	}
-	if enr := rec.Enrols(); len(enr) != 1 || enr[0].Name != name || enr[0].Camera != "door" {
-		t.Fatalf("recognizer got enrolments %+v", enr)
+	if enr := rec.Enrols(); len(enr) != 1 || enr[0].Name != name || enr[0].Camera != "door" || len(enr[0].Burst) != 9 {
+		t.Fatalf("recognizer got %d enrolments (want one of 10 frames)", len(enr))
 	}
 
 	// Recognizer stops: badge falls back to raw.
@@ -174,10 +176,11 @@ func TestDashboardBrowser(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Click("#capture", chromedp.ByID)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'queued'`, 6*time.Second)
-	queued, _ := filepath.Glob(filepath.Join(e.Dataset, ".queue", name, "*.jpg"))
-	if len(queued) != 1 {
-		t.Fatalf("queue %v, want one file", queued)
+	// (The wait for an answer: --enrol-timeout 1.5 s plus 1 s per frame after the first.)
+	waitJS(t, ctx, `document.getElementById('enrol-status').dataset.status === 'queued'`, 20*time.Second)
+	queued, _ := filepath.Glob(filepath.Join(e.Dataset, ".queue", name, "*"))
+	if len(queued) != 1 || !strings.HasSuffix(queued[0], ".burst") {
+		t.Fatalf("queue %v, want the burst as one file", queued)
 	}
 
 	rec2 := startRecognizer(t, b.URL, "r1")
@@ -187,7 +190,7 @@ func TestDashboardBrowser(t *testing.T) {
 	for {
 		// Resent and answered: the queue empties and the edge keeps no copy.
 		files, _ = filepath.Glob(filepath.Join(e.Dataset, name, "*.jpg"))
-		queued, _ = filepath.Glob(filepath.Join(e.Dataset, ".queue", name, "*.jpg"))
+		queued, _ = filepath.Glob(filepath.Join(e.Dataset, ".queue", name, "*"))
 		if len(rec2.Enrols()) == 1 && len(queued) == 0 && len(files) == 0 {
 			break
 		}
@@ -196,10 +199,10 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if len(rec2.Enrols()) != 1 {
-		t.Fatalf("restarted recognizer got %d enrolments, want the queued one", len(rec2.Enrols()))
+	if enr := rec2.Enrols(); len(enr) != 1 || len(enr[0].Burst) != 9 {
+		t.Fatalf("restarted recognizer got %d enrolments, want the queued burst whole", len(enr))
 	}
-	waitJS(t, ctx, `document.getElementById('enrol-log').textContent.includes('queued image')`, 5*time.Second)
+	waitJS(t, ctx, `document.getElementById('enrol-log').textContent.includes('queued capture')`, 5*time.Second)
 
 	// A bad name is refused with visible feedback.
 	if err := chromedp.Run(ctx,

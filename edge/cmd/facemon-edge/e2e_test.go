@@ -23,9 +23,13 @@ func TestParseConfig(t *testing.T) {
 		c.Dataset != "dataset" || c.Source.Kind != "device" || c.Reconnect != 2*time.Second || !topic.ValidID(c.CameraID) {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.EnrolBurst != 10 || c.EnrolInterval != 330*time.Millisecond || c.EnrolMaxBytes != 2_000_000 {
+		t.Fatalf("burst defaults: %d %v %d", c.EnrolBurst, c.EnrolInterval, c.EnrolMaxBytes)
+	}
 	for _, bad := range [][]string{
 		{"--broker", "http://x"}, {"--camera-id", "a/b"}, {"--fps", "0"}, {"--quality", "101"},
 		{"--listen", "nonsense"}, {"--topic-prefix", "a/#"}, {"--source", ""}, {"extra"}, {"--reconnect-max", "0"},
+		{"--enrol-burst", "0"}, {"--enrol-burst", "21"}, {"--enrol-burst-interval", "1ms"}, {"--enrol-max-bytes", "5000000"},
 	} {
 		if _, err := parseConfig(append([]string{"facemon-edge"}, bad...), io.Discard); err == nil {
 			t.Errorf("%v: want error", bad)

@@ -77,8 +77,12 @@ type config struct {
 	TopicPrefix string
 	Freshness   time.Duration
 	EnrolWait   time.Duration
-	Reconnect   time.Duration
-	LogLevel    slog.Level
+	// EnrolBurst, EnrolInterval, EnrolMaxBytes: a Capture's burst.
+	EnrolBurst    int
+	EnrolInterval time.Duration
+	EnrolMaxBytes int
+	Reconnect     time.Duration
+	LogLevel      slog.Level
 	// RecognizerURL is the recognizer's HTTP base URL ("" hides history).
 	RecognizerURL string
 	APITimeout    time.Duration
@@ -135,7 +139,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Dataset, "dataset", "dataset", "directory for enrolled face images (<dataset>/<name>/*.jpg)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix for every MQTT topic (e.g. site1/)")
 	fs.DurationVar(&c.Freshness, "freshness", stream.DefaultFreshness, "show annotated frames while their capture is newer than this")
-	fs.DurationVar(&c.EnrolWait, "enrol-timeout", 3*time.Second, "how long to wait for the recognizer to answer an enrolment")
+	fs.DurationVar(&c.EnrolWait, "enrol-timeout", 3*time.Second, "how long to wait for the recognizer to answer an enrolment (a burst: plus 1s per frame after the first)")
+	fs.IntVar(&c.EnrolBurst, "enrol-burst", enrol.DefaultBurst, fmt.Sprintf("frames a dashboard Capture takes by default (1-%d); the recognizer keeps the sharp, well-lit, diverse ones", enrol.MaxBurst))
+	fs.DurationVar(&c.EnrolInterval, "enrol-burst-interval", enrol.DefaultBurstInterval, "time between the frames of a Capture's burst")
+	fs.IntVar(&c.EnrolMaxBytes, "enrol-max-bytes", enrol.DefaultMaxBytes, "largest enrolment command sent (JSON, frames in base64); must fit the broker's packet limit (2 MiB by default); a larger burst is sent with fewer frames")
 	fs.DurationVar(&c.Reconnect, "reconnect-max", 2*time.Second, "longest wait between MQTT reconnection attempts (a short one lets recognition resume soon after a broker restart)")
 	fs.StringVar(&c.RecognizerURL, "recognizer-url", "", "recognizer HTTP base URL (e.g. http://127.0.0.1:9101): the dashboard's People, Events and Unknowns views use its REST API through /rapi/ (empty: hidden)")
 	fs.StringVar(&c.CAFile, "ca", "", "PEM file of the CA to trust for an ssl:// or wss:// --broker and an https --recognizer-url (from facemon-recognizer certs; default: system roots)")
@@ -196,6 +203,15 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.Freshness <= 0 || c.EnrolWait <= 0 {
 		errs = append(errs, errors.New("--freshness and --enrol-timeout must be positive"))
+	}
+	if c.EnrolBurst < 1 || c.EnrolBurst > enrol.MaxBurst {
+		errs = append(errs, fmt.Errorf("--enrol-burst %d: must be 1-%d", c.EnrolBurst, enrol.MaxBurst))
+	}
+	if c.EnrolInterval < 10*time.Millisecond || c.EnrolInterval > 10*time.Second {
+		errs = append(errs, fmt.Errorf("--enrol-burst-interval %v: must be in [10ms, 10s]", c.EnrolInterval))
+	}
+	if c.EnrolMaxBytes < 64<<10 || c.EnrolMaxBytes > msg.MaxEnrolBytes {
+		errs = append(errs, fmt.Errorf("--enrol-max-bytes %d: must be in [%d, %d] (the recognizer refuses larger commands)", c.EnrolMaxBytes, 64<<10, msg.MaxEnrolBytes))
 	}
 	if c.Reconnect <= 0 || c.Reconnect > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--reconnect-max %v: must be in (0, 10m]", c.Reconnect))
@@ -372,6 +388,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Metrics:          m,
 		Logger:           log.With("component", "enrol"),
 		Timeout:          cfg.EnrolWait,
+		BurstInterval:    cfg.EnrolInterval,
+		MaxBytes:         cfg.EnrolMaxBytes,
 	})
 	if err != nil {
 		ln.Close()
@@ -433,7 +451,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	srv := &http.Server{
 		Handler: web.New(web.Options{
-			Hub: hub, State: st, Enrol: enr, Train: trn, History: history, Metrics: m, Local: cfg.CameraID,
+			Hub: hub, State: st, Enrol: enr, EnrolBurst: cfg.EnrolBurst, Train: trn, History: history, Metrics: m, Local: cfg.CameraID,
 			Assets: dashboard.Static(), Watch: watch, Connected: mq.Connected,
 			Logger: log.With("component", "web"), Login: sec.Auth, MetricsToken: sec.MetricsToken,
 		}),
