@@ -38,6 +38,10 @@ ARG SRC=/src
 ARG GOMODCACHE=/go/pkg/mod
 ARG GOCACHE=/root/.cache/go-build
 ARG GOFLAGS=-trimpath
+# A RUN step first: its cache key holds the build arguments' values, while
+# WORKDIR's and COPY's keys hold only their text, so without it a build
+# with another SRC would reuse the layers copied to the old path.
+RUN mkdir -p "$SRC"
 WORKDIR ${SRC}
 # Modules first: this layer is reused while go.mod/go.sum do not change.
 COPY go.work go.work.sum ./

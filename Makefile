@@ -37,7 +37,7 @@ DESTDIR ?=
 COMPONENTS ?=
 BINDIR_FROM ?= bin
 
-.PHONY: all deps models build test test-containers test-pure test-race test-mats fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 install edge-budget
+.PHONY: all deps models build test test-containers test-pure test-race test-mats fuzz soak bench bench-pipeline run clean vet fmt cross-arm64 test-arm64 image-edge-arm64 install edge-budget
 
 all: build
 
@@ -127,6 +127,14 @@ cross-arm64:
 test-arm64: cross-arm64
 	cd edge && FACEMON_ARM64_BIN="$(BIN)/linux-arm64" FACEMON_ARM64_SYSROOT="$(SYSROOT_ARM64)" \
 		go test -count=1 -run 'TestARM64Emulated' -v ./cmd/facemon-edge/
+
+# The arm64 edge image localhost/facemon-edge:arm64 (docs/containers.md):
+# the cross-built edge on an arm64 Debian base (debootstrap --foreign +
+# qemu-user-static, cached in /var/tmp/facemon-base), then its --version
+# under qemu in the image (e2e/containers TestEdgeARM64Image).
+image-edge-arm64: cross-arm64
+	@SYSROOT="$(SYSROOT_ARM64)" BIN_ARM64="$(BIN)/linux-arm64" bash scripts/image-edge-arm64.sh
+	cd e2e && CONTAINERS_CONF="$${CONTAINERS_CONF:-$(ROOT)/deploy/containers/containers.conf}" FACEMON_ARM64_IMAGE=1 go test -tags containers -count=1 -v -run '^TestEdgeARM64Image$$' ./containers/
 
 install:
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" COMPONENTS="$(COMPONENTS)" BINDIR_FROM="$(BINDIR_FROM)" MODELS="$(MODELS)" bash scripts/install.sh

@@ -18,6 +18,7 @@ start=$(date +%s)
 stamp() { echo "test-containers: $* ($(( $(date +%s) - start )) s)"; }
 
 bash scripts/deps-containers.sh
+stamp "container packages ready"
 # The model files go into the image from models/data (checked against
 # their pinned sums); `make models` fills it (MODELS_FROM=DIR to copy).
 if [ -n "${FACEMON_MODELS:-}" ] && [ "$FACEMON_MODELS" != "$PWD/models/data" ]; then
@@ -33,6 +34,8 @@ stamp "bases ready"
 # The build stage also uses this machine's Go caches at this checkout's
 # path (SRC, GOMODCACHE, no -trimpath): the cgo packages (dlib, OpenCV)
 # that `make test` compiled here are reused instead of compiled again.
+# FACEMON_IMAGE_SRC: the build stage's source path when the host's caches
+# were filled from another checkout of the same sources (a git worktree).
 for m in shared broker recognizer edge; do (cd "$m" && go mod download); done
 gomod=$(go env GOMODCACHE)
 nice -n 10 podman build --network host --format docker --target runtime \
@@ -40,7 +43,7 @@ nice -n 10 podman build --network host --format docker --target runtime \
   -v "$gomod/cache/download:/goproxy:ro" --build-arg GOPROXY=file:///goproxy --build-arg GOSUMDB=off \
   -v "$gomod:$gomod" --build-arg GOMODCACHE="$gomod" \
   -v "$(go env GOCACHE):/host-go-build" --build-arg GOCACHE=/host-go-build \
-  --build-arg SRC="$PWD" --build-arg GOFLAGS= \
+  --build-arg SRC="${FACEMON_IMAGE_SRC:-$PWD}" --build-arg GOFLAGS= \
   -t "$IMAGE" .
 stamp "image built: $(podman image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 
