@@ -9,6 +9,8 @@
 # RUNTIME_BASE Debian bookworm (the libraries below are bookworm's).
 ARG BUILD_BASE=golang:1.26-bookworm
 ARG RUNTIME_BASE=debian:bookworm-slim
+# The Raspberry Pi edge image's base (stage edge-arm64, below).
+ARG EDGE_ARM64_BASE=arm64v8/debian:bookworm-slim
 
 # The runtime base once, with what every service needs besides facemon's
 # libraries; the build stage reads its library list (below).
@@ -90,6 +92,33 @@ RUN set -e; mkdir -p /out/lib; \
       grep -qx "$name" /tmp/base-libs || cp -L "$path" "/out/lib/$name"; \
     done; \
     ls /out/lib | wc -l; du -sh /out/lib
+
+# The Raspberry Pi edge (linux/arm64) image: `make image-edge-arm64`
+# (scripts/image-edge-arm64.sh) builds this stage alone (--target
+# edge-arm64 --arch arm64) in a context it prepares:
+#   bin/facemon-edge     cross-compiled on the build host (make cross-arm64)
+#   bin/facemon-health   deploy/containers/facemon-health
+#   lib/                 the shared libraries facemon-edge loads (OpenCV 4.6
+#                        and what it links) that the base lacks, from the
+#                        arm64 sysroot of scripts/cross-deps.sh
+# EDGE_ARM64_BASE: Debian bookworm arm64 (debootstrap --foreign, or
+# arm64v8/debian:bookworm-slim). Its RUN executes under qemu-user-static
+# (binfmt_misc) on an amd64 host. A build of the default target (runtime)
+# never builds this stage, so `docker build .` needs no cross build.
+FROM ${EDGE_ARM64_BASE} AS edge-arm64
+COPY lib/ /usr/local/lib/facemon/
+RUN echo /usr/local/lib/facemon > /etc/ld.so.conf.d/facemon.conf && ldconfig && \
+    groupadd --system --gid 10001 facemon && \
+    useradd --system --uid 10001 --gid 10001 --groups video --home-dir /var/lib/facemon --shell /usr/sbin/nologin facemon && \
+    install -d -o 10001 -g 10001 -m 0700 /var/lib/facemon /secrets
+COPY bin/ /usr/local/bin/
+USER 10001:10001
+WORKDIR /var/lib/facemon
+# As the amd64 image's edge service (docker-compose.yml): --broker,
+# --camera-id, --source (/dev/video0 with --device, or a stream URL),
+# --password-file /secrets/..., --login-file, --listen :8001.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["facemon-health", "http", "8001"]
+CMD ["facemon-edge", "--help"]
 
 FROM base AS runtime
 COPY --from=build /out/lib/ /usr/local/lib/facemon/

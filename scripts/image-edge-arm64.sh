@@ -8,7 +8,7 @@
 #      --variant=minbase`, its second stage run under qemu-user-static
 #      through binfmt_misc, cached in $FACEMON_BASE_CACHE (default
 #      /var/tmp/facemon-base) and imported as localhost/debian-arm64:bookworm;
-#   3. deploy/containers/Containerfile.edge-arm64 on that base: the binary,
+#   3. the Dockerfile's stage edge-arm64 on that base: the binary,
 #      facemon-health, and only the shared libraries the binary loads (the
 #      arm64 loader lists them, run by qemu against the sysroot), copied from
 #      the sysroot into /usr/local/lib/facemon; user 10001;
@@ -89,7 +89,7 @@ trap 'rm -rf "$ctx"' EXIT
 mkdir -p "$ctx/bin" "$ctx/lib"
 cp "$BIN_ARM64/facemon-edge" "$ctx/bin/"
 cp deploy/containers/facemon-health "$ctx/bin/"
-cp deploy/containers/Containerfile.edge-arm64 "$ctx/Containerfile"
+cp Dockerfile "$ctx/Dockerfile"
 QEMU_LD_PREFIX="$SYSROOT" qemu-aarch64-static -L "$SYSROOT" "$SYSROOT/lib/ld-linux-aarch64.so.1" --list "$BIN_ARM64/facemon-edge" > "$ctx/ldd.txt" ||
   { cat "$ctx/ldd.txt" >&2; die "the arm64 loader could not list the edge's libraries"; }
 if grep -q 'not found' "$ctx/ldd.txt"; then cat "$ctx/ldd.txt" >&2; die "libraries missing from the sysroot"; fi
@@ -101,7 +101,7 @@ awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' "$ctx/ldd.txt" | sort -u |
   done
 stamp "context: $(ls "$ctx/lib" | wc -l) libraries ($(du -sm "$ctx/lib" | cut -f1) MB) from the sysroot"
 
-podman build --network host --format docker --arch arm64 --os linux --build-arg BASE="$BASE" -t "$IMAGE" "$ctx"
+podman build --network host --format docker --arch arm64 --os linux --target edge-arm64 --build-arg EDGE_ARM64_BASE="$BASE" -t "$IMAGE" "$ctx"
 size=$(podman image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')
 stamp "image $IMAGE built ($(podman image inspect -f '{{.Os}}/{{.Architecture}}' "$IMAGE"), $size)"
 
