@@ -22,10 +22,11 @@ type Candidate struct {
 type BurstRule struct {
 	// MaxKeep bounds the frames kept (the sharpest, most diverse first).
 	MaxKeep int
-	// MinKeep: while fewer frames than this are kept, flagged frames (a
-	// quality problem, one face, the same person) fill up after every
-	// problem-free one, the sharpest first; beyond it a flagged frame is
-	// kept only when no frame passed every check.
+	// MinKeep: while fewer frames than this are kept, frames with a single
+	// quality problem (one face, the same person) fill up after every
+	// problem-free one, the sharpest first; beyond it, or with more than
+	// one problem, a flagged frame is kept only when no frame passed every
+	// check.
 	MinKeep int
 	// MinDistance: a frame whose descriptor is closer than this to a kept
 	// one is a near-duplicate (the person did not move) and is dropped.
@@ -114,7 +115,7 @@ func SelectBurst(c []Candidate, r BurstRule) []Choice {
 	goodKept := false
 	for _, i := range usable {
 		flagged := len(c[i].Report.Problems) > 0
-		if flagged && goodKept && len(kept) >= r.MinKeep {
+		if flagged && goodKept && (len(kept) >= r.MinKeep || len(c[i].Report.Problems) > 1) {
 			out[i].Reason = "lower quality than the frames kept: " + strings.Join(c[i].Report.Problems, ", ")
 			continue
 		}

@@ -48,3 +48,35 @@ func TestSelectBurst(t *testing.T) {
 		t.Errorf("only flagged frames: %+v", got)
 	}
 }
+
+// MinKeep: single-problem frames fill up after the problem-free ones, the
+// sharpest first, until MinKeep are kept; a frame with several problems
+// does not.
+func TestSelectBurstMinKeep(t *testing.T) {
+	frame := func(sharp float64, d face.Descriptor, problems ...string) Candidate {
+		return Candidate{Faces: 1, Face: face.Face{Descriptor: d}, Report: Report{Sharpness: sharp, Problems: problems}}
+	}
+	c := []Candidate{
+		frame(40, desc(0.3, 0), "blurry"),                     // 0 kept: fills up
+		frame(100, desc(0, 0)),                                // 1 kept: problem-free
+		frame(50, desc(-0.3, 0), "head turned"),               // 2 kept: fills up, sharper than 0
+		frame(35, desc(0, 0.3), "small face"),                 // 3 dropped: MinKeep reached, blurrier than 0 and 2
+		frame(90, desc(0, -0.3), "too dark", "flat lighting"), // 4 dropped: two problems
+		frame(95, desc(0.01, 0.01), "blurry"),                 // 5 near-duplicate of 1
+	}
+	rule := BurstRule{MaxKeep: 5, MinKeep: 3, MinDistance: 0.12, MaxSpread: 0.6}
+	got := SelectBurst(c, rule)
+	want := []string{"", "", "", "lower quality", "lower quality", "near-duplicate of frame 2"}
+	for i, w := range want {
+		if g := got[i]; (w == "") != g.Kept || !strings.HasPrefix(g.Reason, w) {
+			t.Errorf("frame %d: %+v, want kept=%v reason %q", i, g, w == "", w)
+		}
+	}
+	// Without MinKeep only the problem-free frame is kept.
+	rule.MinKeep = 0
+	for i, g := range SelectBurst(c, rule) {
+		if g.Kept != (i == 1) {
+			t.Errorf("MinKeep 0, frame %d: %+v", i, g)
+		}
+	}
+}
