@@ -43,7 +43,7 @@ const (
 	// fraction of its size): enough context for the detector to find the
 	// face again when the crop is accepted.
 	SuggestMargin = 0.5
-	// suggestQueue bounds the crops waiting for analysis; more are dropped
+	// suggestQueue bounds the frames waiting to be judged; more are dropped
 	// (the track offers another one SuggestEvery later).
 	suggestQueue = 2
 )
