@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,13 +93,17 @@ func TestHostileInput(t *testing.T) {
 	t.Logf("10,000 camera ids in %v: recognizer RSS %.1f → %.1f MiB (%+.1f %%), %v frames refused (%v of unregistered cameras, the rest at the --max-cameras bound), %d fake cameras got identities; real camera p95 capture→identity after the flood %v",
 		flood.Round(time.Millisecond), float64(rssBefore)/1024, float64(rssAfter)/1024, 100*(float64(rssAfter)-float64(rssBefore))/float64(rssBefore),
 		rejected, unregistered, fakes, percentile(lat, 0.95))
-	if unregistered < 8000 || rejected-unregistered < 30 {
+	// QoS 0: the broker may drop some of the burst for the recognizer's
+	// full write queue, and on a loaded machine the recognizer's frame
+	// queue drops (counted) what its handler has not reached; most must be
+	// accounted for, as refused or as counted drops.
+	shed := metric(t, httpAddr, `facemon_mqtt_dropped_total{direction="in",topic_kind="frames"}`)
+	t.Logf("%v frames shed by the recognizer's full frame queue (counted)", shed)
+	if unregistered < 5000 || unregistered < 0.9*rejected || rejected-unregistered < 30 {
 		t.Errorf("refused: %v unregistered, %v at the bound; want most unregistered and some (of the 100 registered fakes) at the bound", unregistered, rejected-unregistered)
 	}
-	// QoS 0: the broker may drop some of the burst for the recognizer's
-	// full write queue; most must reach it and be refused there.
-	if rejected < 9000 {
-		t.Errorf("only %v frames refused at the camera bound", rejected)
+	if rejected+shed < 9000 {
+		t.Errorf("only %v frames refused at the camera bound and %v shed by the full frame queue, of 10,000", rejected, shed)
 	}
 	if fakes > 32 {
 		t.Errorf("%d fake cameras were processed (bound 32)", fakes)
@@ -113,6 +118,8 @@ func TestHostileInput(t *testing.T) {
 	// 1,000 enrol commands at once: every one answered (saved, no face or
 	// busy), none dropped silently, the recognizer still up.
 	var answers atomic.Int64
+	var answeredMu sync.Mutex
+	answered := map[string]string{}
 	ans, err := dialOnce(url, "", "", "hostile-answers", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -124,13 +131,32 @@ func TestHostileInput(t *testing.T) {
 		}
 		if json.Unmarshal(m.Payload(), &r) == nil && strings.HasPrefix(r.ID, "burst-") {
 			answers.Add(1)
+			answeredMu.Lock()
+			answered[r.ID] = string(m.Payload())
+			answeredMu.Unlock()
 		}
 	}).WaitTimeout(5 * time.Second)
 	img := b64(jpeg)
 	for i := 0; i < 1000; i++ {
 		attacker.Publish(sp.Command("enrol"), 1, false, []byte(fmt.Sprintf(`{"v":1,"id":"burst-%d","name":"burst","image":"%s"}`, i, img)))
 	}
-	waitFor(t, 120*time.Second, "an answer to each of 1,000 enrol commands", func() bool { return answers.Load() >= 1000 })
+	deadline := time.Now().Add(120 * time.Second)
+	for answers.Load() < 1000 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if answers.Load() < 1000 {
+		answeredMu.Lock()
+		var missing []string
+		for i := 0; i < 1000; i++ {
+			if _, ok := answered[fmt.Sprintf("burst-%d", i)]; !ok {
+				missing = append(missing, fmt.Sprint(i))
+			}
+		}
+		answeredMu.Unlock()
+		t.Fatalf("after 2 min, %d of 1,000 enrol commands answered; no answer to ids %s; commands shed by the recognizer's full queue: %v, answers dropped by its publish queue: %v",
+			answers.Load(), strings.Join(missing, ","), metric(t, httpAddr, `facemon_mqtt_dropped_total{direction="in",topic_kind="cmd"}`),
+			metric(t, httpAddr, `facemon_mqtt_dropped_total{direction="out",topic_kind="enrol_result"}`))
+	}
 	refused := metric(t, httpAddr, "facemon_recognizer_commands_refused_total")
 	t.Logf("1,000 enrol commands: %d answers, %v refused as busy", answers.Load(), refused)
 

@@ -385,13 +385,15 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return filter
 	}
-	cl.Subscribe(cmd(s.space.Command("enrol")), 1, s.handleEnrol)
-	cl.Subscribe(cmd(s.space.Command("train")), 1, s.handleTrain)
+	// A command its subscription's full queue gives up is answered "busy"
+	// (overflow.go), never dropped silently.
+	cl.SubscribeOpts(cmd(s.space.Command("enrol")), 1, mqttx.SubOptions{Queue: enrolSubQueue, OnFull: s.overflowEnrol}, s.handleEnrol)
+	cl.SubscribeOpts(cmd(s.space.Command("train")), 1, mqttx.SubOptions{OnFull: s.overflowTrain}, s.handleTrain)
 	// The edges' own command topics: a person's session decides (camcmd.go).
-	cl.Subscribe(cmd(s.space.AllCameras(topic.Enrol)), 1, s.handleCamEnrol)
-	cl.Subscribe(cmd(s.space.AllCameras(topic.Train)), 1, s.handleCamTrain)
+	cl.SubscribeOpts(cmd(s.space.AllCameras(topic.Enrol)), 1, mqttx.SubOptions{Queue: enrolSubQueue, OnFull: s.overflowCamera(msg.CommandEnrol)}, s.handleCamEnrol)
+	cl.SubscribeOpts(cmd(s.space.AllCameras(topic.Train)), 1, mqttx.SubOptions{OnFull: s.overflowCamera(msg.CommandTrain)}, s.handleCamTrain)
 	for _, verb := range []string{"delete", "rename", "threshold"} {
-		cl.Subscribe(cmd(s.space.Command(verb)), 1, s.handlePerson(verb))
+		cl.SubscribeOpts(cmd(s.space.Command(verb)), 1, mqttx.SubOptions{OnFull: s.overflowPerson(verb)}, s.handlePerson(verb))
 	}
 	s.log.Info("recognizer started", "broker", redact.URL(brokerURL), "client_id", s.cfg.ClientID, "frames", frames, "cameras", s.cfg.Cameras.String(), "workers", s.pool.Size())
 

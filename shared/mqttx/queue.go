@@ -31,6 +31,12 @@ type SubOptions struct {
 	Queue int
 	// Policy chooses what a full queue drops (default: see PolicyDefault).
 	Policy Policy
+	// OnFull, when set, is called with each message a full queue gives up
+	// (after it is counted as dropped), so a command can be refused with
+	// an answer instead of vanishing. It runs on paho's goroutine, before
+	// any later message is queued: it must not block (answer through
+	// Client.Publish, which only queues).
+	OnFull Handler
 }
 
 // DefaultSubQueue is the default length of a subscription's queue.
@@ -68,6 +74,7 @@ type sub struct {
 	cap    int
 	newest bool // a full queue drops its oldest message (else the new one)
 	onDrop func(direction, topic string)
+	onFull Handler
 
 	mu   sync.Mutex
 	q    []message // ring buffer of cap entries
@@ -83,28 +90,34 @@ func newSub(filter string, qos byte, h Handler, o SubOptions, onDrop func(string
 		o.Queue = DefaultSubQueue
 	}
 	newest := o.Policy == KeepNewest || (o.Policy == PolicyDefault && qos == 0)
-	return &sub{filter: filter, qos: qos, h: h, cap: o.Queue, newest: newest, onDrop: onDrop,
+	return &sub{filter: filter, qos: qos, h: h, cap: o.Queue, newest: newest, onDrop: onDrop, onFull: o.OnFull,
 		q: make([]message, o.Queue), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // push queues m without blocking (it runs on paho's goroutine).
 func (s *sub) push(m message) {
 	s.mu.Lock()
-	dropped := ""
+	var dropped message
+	full := false
 	switch {
 	case s.n < s.cap:
 		s.q[(s.head+s.n)%s.cap] = m
 		s.n++
 	case s.newest:
-		dropped = s.q[s.head].topic
+		dropped, full = s.q[s.head], true
 		s.q[s.head] = m
 		s.head = (s.head + 1) % s.cap
 	default:
-		dropped = m.topic
+		dropped, full = m, true
 	}
 	s.mu.Unlock()
-	if dropped != "" && s.onDrop != nil {
-		s.onDrop(DirIn, dropped)
+	if full {
+		if s.onDrop != nil {
+			s.onDrop(DirIn, dropped.topic)
+		}
+		if s.onFull != nil {
+			s.onFull(dropped.topic, dropped.payload)
+		}
 	}
 	select {
 	case s.wake <- struct{}{}:
