@@ -349,3 +349,43 @@ func TestCropUpsampleSmallTracks(t *testing.T) {
 		}
 	}
 }
+
+// A wide scan of a small part of the frame that moved is upsampled (a
+// distant face below HOG's window), as far as the budget allows, with the
+// margins shrunk alike; most of the frame moving, or a due scan, is not.
+func TestMovedUpsample(t *testing.T) {
+	r := func(w, h int) image.Rectangle { return image.Rect(0, 0, w, h) }
+	for _, c := range []struct {
+		what  string
+		moved [2]image.Rectangle
+		up    int
+		want  image.Rectangle
+		wantU int
+		ok    bool
+	}{
+		{"nothing moved (a due or crop scan)", [2]image.Rectangle{}, 0, image.Rectangle{}, 0, false},
+		{"a 320x180 view in a 640x360 frame", [2]image.Rectangle{r(416, 276), r(368, 228)}, 0, r(416, 276), 1, true},
+		{"a small region: twice", [2]image.Rectangle{r(160, 120), r(120, 100)}, 0, r(120, 100), 2, true},
+		{"a small frame upsampled already: once more", [2]image.Rectangle{r(160, 120), r(120, 100)}, 1, r(160, 120), 2, true},
+		{"dlib's two levels are the most", [2]image.Rectangle{r(40, 40), r(30, 30)}, 2, image.Rectangle{}, 0, false},
+		{"too large even once", [2]image.Rectangle{r(600, 300), r(560, 280)}, 0, image.Rectangle{}, 0, false},
+	} {
+		got, u, ok := movedUpsample(c.moved, c.up)
+		if ok != c.ok || got != c.want || u != c.wantU {
+			t.Errorf("%s: %v at %d (%v), want %v at %d (%v)", c.what, got, u, ok, c.want, c.wantU, c.ok)
+		}
+	}
+	// planScan fills moved only for a wide scan of part of the frame.
+	frame := image.Rect(0, 0, 640, 360)
+	thumb := Grey{Pix: make([]byte, 80*45), Width: 80, Height: 45}
+	mo := motion{thumb: thumb, changed: image.Rect(30, 15, 50, 30), frac: 0.1, moved: true}
+	now := time.Unix(100, 0)
+	clk := scanClock{lastFull: now.Add(-time.Second), lastWide: now.Add(-time.Second)}
+	sc, _ := planScan(DefaultMotion, face.HOG, true, clk, mo, false, now, frame, nil, nil)
+	if sc.moved[0].Empty() || !sc.moved[1].In(sc.moved[0]) || !sc.moved[0].In(sc.regions[0]) {
+		t.Fatalf("moved part: regions %v moved %v", sc.regions, sc.moved)
+	}
+	if sc, _ = planScan(DefaultMotion, face.HOG, true, clk, mo, true, now, frame, nil, nil); sc.moved != [2]image.Rectangle{} {
+		t.Fatalf("a due scan upsamples %v", sc.moved)
+	}
+}

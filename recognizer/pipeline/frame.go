@@ -250,11 +250,16 @@ func planScan(c MotionConfig, det face.Detector, tracking bool, clk scanClock, m
 		clk.cropRuns++
 	default:
 		clk.cropRuns, clk.lastWide = 0, now
-		region := detectRegion(frame, mo.thumb, mo.changed, live)
+		region := detectRegion(frame, mo.thumb, mo.changed, live, regionMargin)
 		if region.Dx()*region.Dy()*10 >= frame.Dx()*frame.Dy()*7 { // most of the frame: all of it
 			region = frame
 		}
 		sc.regions = []image.Rectangle{region}
+		if region != frame {
+			for k := range sc.moved {
+				sc.moved[k] = detectRegion(frame, mo.thumb, mo.changed, live, regionMargin>>(k+1))
+			}
+		}
 	}
 	if sc.det != det { // fast wide scan: a tracked face it misses is looked for with the full detector
 		sc.retryDet, retry = det, !mo.cut
@@ -285,6 +290,11 @@ type scan struct {
 	// around are the tracks regions are crops around (nil: wide regions);
 	// a crop around a small face is scanned upsampled (cropUpsample).
 	around []*Track
+	// moved, when set, is the part of the frame that moved (regions[0],
+	// not all of the frame) with the margin for faces upsampled once and
+	// twice: scanned instead, upsampled, while that stays cheap
+	// (movedUpsample).
+	moved [2]image.Rectangle
 }
 
 // sceneChange is the fraction of changed thumbnail pixels above which
@@ -366,7 +376,21 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		}
 		return nil
 	}
-	if err := detect(sc.regions, sc.det, sc.around); err != nil {
+	regions := sc.regions
+	if r, u, ok := movedUpsample(sc.moved, up); ok {
+		// A wide scan of what moved, upsampled: the frame's own rule is
+		// applied by detect, so the region goes in at u alone.
+		p.m.detectPx.Add(float64(r.Dx() * r.Dy()))
+		bs, err := fe.Detect(px.Sub(r), sc.det, u)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bs {
+			boxes = append(boxes, b.Add(r.Min))
+		}
+		regions = nil
+	}
+	if err := detect(regions, sc.det, sc.around); err != nil {
 		return nil, err
 	}
 	var missed []*Track
@@ -424,6 +448,31 @@ func cropUpsample(region image.Rectangle, around []*Track, up int) int {
 		up = u
 	}
 	return up
+}
+
+// movedUpsampledPx bounds the upsampled size of a wide scan of what moved
+// (movedUpsample): twice a 640x360 frame's worth of HOG.
+const movedUpsampledPx = 2 * maxUpsampledPx
+
+// movedUpsample chooses how a wide scan of the part of the frame that
+// moved is upsampled: the most levels over the frame's own rule (up), at
+// most dlib's 2 in all, whose region (moved[levels-1], margins shrunk
+// alike) stays within movedUpsampledPx once upsampled. A distant face (a
+// person in a corner of a wide view, 40-70 px) is below HOG's 80 px window,
+// so no track would start on it; once tracked, the crops around it are
+// upsampled (cropUpsample). Whole-frame scans are not: on a 640x360 frame
+// that costs about 50 % more CPU per frame.
+func movedUpsample(moved [2]image.Rectangle, up int) (image.Rectangle, int, bool) {
+	for k := 2; k >= 1; k-- {
+		r, u := moved[k-1], up+k
+		if u > 2 || r.Empty() {
+			continue
+		}
+		if r.Dx()*r.Dy()<<(2*u) <= movedUpsampledPx {
+			return r, u, true
+		}
+	}
+	return image.Rectangle{}, 0, false
 }
 
 // wanted is the describe stage's choice: the indexes of the tracks that
@@ -561,16 +610,16 @@ func settled(trs, live []*Track, c TrackConfig) bool {
 // found), with a margin of a face's size. Faces elsewhere did not move and
 // were not there at the last detection; a periodic full detection
 // (FullEvery) catches the rest.
-func detectRegion(frame image.Rectangle, thumb Grey, changed image.Rectangle, live []*Track) image.Rectangle {
+func detectRegion(frame image.Rectangle, thumb Grey, changed image.Rectangle, live []*Track, margin int) image.Rectangle {
 	var r image.Rectangle
 	if !changed.Empty() && thumb.Width > 0 {
 		sx := float64(frame.Dx()) / float64(thumb.Width)
 		sy := float64(frame.Dy()) / float64(thumb.Height)
 		r = image.Rect(int(float64(changed.Min.X)*sx), int(float64(changed.Min.Y)*sy), int(float64(changed.Max.X)*sx+0.999), int(float64(changed.Max.Y)*sy+0.999))
-		r = r.Inset(-regionMargin)
+		r = r.Inset(-margin)
 	}
 	for _, tr := range live {
-		m := max(regionMargin, tr.Box.Dx()*3/4)
+		m := max(margin, tr.Box.Dx()*3/4)
 		r = r.Union(tr.Box.Inset(-m))
 	}
 	return r.Intersect(frame)

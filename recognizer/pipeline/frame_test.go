@@ -284,7 +284,7 @@ func TestChangedRectAndRegion(t *testing.T) {
 		t.Fatalf("changed fraction without a reference %v, want 1", f)
 	}
 	frame := image.Rect(0, 0, 640, 360)
-	reg := detectRegion(frame, g, r, nil)
+	reg := detectRegion(frame, g, r, nil, regionMargin)
 	if !reg.In(frame) || !image.Rect(240, 80, 320, 160).In(reg) || reg.Dx() > 80+2*regionMargin {
 		t.Fatalf("region %v", reg)
 	}
