@@ -86,3 +86,41 @@ func TestCommandBurstIsBoundedAndAnswered(t *testing.T) {
 	}
 	t.Logf("enrol burst of %d: %d saved, %d refused busy; goroutines +%d at peak", n, saved, busy, peak-base)
 }
+
+// Commands a full subscription queue gives up (mqttx OnFull) are answered
+// "busy" on the topic their kind answers on, with the request's id.
+func TestOverflowedCommandsAnswered(t *testing.T) {
+	s := newTestService(t, 0)
+	rec := &recorder{}
+	s.out = rec
+	s.overflowEnrol(s.space.Command("enrol"), []byte(`{"v":1,"id":"e1","name":"ann","image":"AAAA"}`))
+	s.overflowCamera(msg.CommandEnrol)(s.space.CamEnrol("door"), []byte(`{"v":1,"id":"c1","name":"ann"}`))
+	s.overflowCamera(msg.CommandTrain)(s.space.CamTrain("door"), []byte(`{"v":1,"id":"c2"}`))
+	s.overflowCamera(msg.CommandEnrol)("cam/../enrol", []byte(`{"v":1,"id":"c3"}`)) // not a camera topic: no answer
+	s.overflowPerson("rename")(s.space.Command("rename"), []byte(`{"v":1,"id":"p1","name":"ann","new":"bob"}`))
+	s.overflowTrain(s.space.Command("train"), []byte(`{"v":1,"id":"t1"}`)) // covered by a queued run: logged only
+	decode := func(tp string) []map[string]any {
+		var out []map[string]any
+		for _, b := range rec.msgs[tp] {
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	busy := func(m map[string]any) bool { e, _ := m["error"].(string); return strings.HasPrefix(e, "busy:") }
+	if a := decode(s.space.EnrolResult()); len(a) != 1 || a[0]["id"] != "e1" || a[0]["name"] != "ann" || !busy(a[0]) {
+		t.Errorf("enrol answers %v", a)
+	}
+	if a := decode(s.space.CamResult("door")); len(a) != 2 || a[0]["id"] != "c1" || !busy(a[0]) || a[1]["id"] != "c2" || a[1]["command"] != msg.CommandTrain || !busy(a[1]) {
+		t.Errorf("camera answers %v", a)
+	}
+	if a := decode(s.space.Result()); len(a) != 1 || a[0]["id"] != "p1" || a[0]["command"] != "rename" || !busy(a[0]) {
+		t.Errorf("person answers %v", a)
+	}
+	if n := len(rec.msgs); n != 3 {
+		t.Errorf("answers on %d topics, want 3: %v", n, rec.msgs)
+	}
+}
