@@ -88,8 +88,8 @@ func TestHouseholdBurst(t *testing.T) {
 			return out
 		}
 	}
-	// The shipped rule (centroid) at 0.48 and 0.50, and nearest-sample scoring.
-	rules := []gallery.Rule{{Threshold: 0.48, Centroid: true}, {Threshold: 0.50, Centroid: true}, {Threshold: 0.48}, {Threshold: 0.50}}
+	// The shipped rule (centroid) at 0.48, 0.49 and 0.50, and nearest-sample scoring.
+	rules := []gallery.Rule{{Threshold: 0.48, Centroid: true}, {Threshold: 0.49, Centroid: true}, {Threshold: 0.50, Centroid: true}, {Threshold: 0.48}, {Threshold: 0.50}}
 	for _, k := range []int{3, 5, 8} {
 		all := eval.Household(items, 10, k, 200, rules, 1)
 		keptTotal, bursts, reasons = 0, 0, map[string]int{}
