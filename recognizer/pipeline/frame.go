@@ -357,13 +357,14 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		up = 1
 	}
 	var boxes []image.Rectangle
-	detect := func(regions []image.Rectangle, det face.Detector, around []*Track) error {
+	// detect scans regions with det, each upsampled level(region) times.
+	detect := func(regions []image.Rectangle, det face.Detector, level func(image.Rectangle) int) error {
 		for _, region := range regions {
 			if region.Empty() {
 				continue
 			}
 			p.m.detectPx.Add(float64(region.Dx() * region.Dy()))
-			bs, err := fe.Detect(px.Sub(region), det, cropUpsample(region, around, up))
+			bs, err := fe.Detect(px.Sub(region), det, level(region))
 			if err != nil {
 				return err
 			}
@@ -376,21 +377,14 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		}
 		return nil
 	}
-	regions := sc.regions
-	if r, u, ok := movedUpsample(sc.moved, up); ok {
-		// A wide scan of what moved, upsampled: the frame's own rule is
-		// applied by detect, so the region goes in at u alone.
-		p.m.detectPx.Add(float64(r.Dx() * r.Dy()))
-		bs, err := fe.Detect(px.Sub(r), sc.det, u)
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range bs {
-			boxes = append(boxes, b.Add(r.Min))
-		}
-		regions = nil
+	around := func(trs []*Track) func(image.Rectangle) int {
+		return func(r image.Rectangle) int { return cropUpsample(r, trs, up) }
 	}
-	if err := detect(regions, sc.det, sc.around); err != nil {
+	regions, level := sc.regions, around(sc.around)
+	if r, u, ok := movedUpsample(sc.moved, up); ok { // what moved, upsampled instead
+		regions, level = []image.Rectangle{r}, func(image.Rectangle) int { return u }
+	}
+	if err := detect(regions, sc.det, level); err != nil {
 		return nil, err
 	}
 	var missed []*Track
@@ -404,7 +398,7 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		if sc.retryFar {
 			crops = cropsAround(frame, missed, 2, 1)
 		}
-		if err := detect(crops, sc.retryDet, missed); err != nil {
+		if err := detect(crops, sc.retryDet, around(missed)); err != nil {
 			return nil, err
 		}
 	}
