@@ -90,10 +90,7 @@ func (s *Service) handleCamEnrol(t string, payload []byte) {
 		s.answerCamera(camera, res)
 	})
 	if !ok {
-		s.refused.WithLabelValues("enrol").Inc()
-		s.log.Warn("enrol refused: queue full", "camera", camera, "id", cmd.ID, "queued", EnrolQueue)
-		s.answerCamera(camera, msg.EnrolResult{V: msg.Version, ID: cmd.ID, Name: cmd.Name, Status: msg.EnrolError,
-			Error: fmt.Sprintf("busy: %d enrolments already queued; try again", EnrolQueue)})
+		s.busyCamera(camera, msg.CommandEnrol, cmd.ID, cmd.Name, enrolQueueFull)
 	}
 }
 

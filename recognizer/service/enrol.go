@@ -46,10 +46,7 @@ func (s *Service) handleEnrol(_ string, payload []byte) {
 	})
 	if !ok {
 		id, name := commandHead(payload)
-		s.refused.WithLabelValues("enrol").Inc()
-		s.log.Warn("enrol refused: queue full", "id", id, "queued", EnrolQueue)
-		s.answerEnrol(msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError,
-			Error: fmt.Sprintf("busy: %d enrolments already queued; try again", EnrolQueue)})
+		s.busyEnrol(id, name, enrolQueueFull)
 	}
 }
 

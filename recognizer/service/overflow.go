@@ -1,27 +1,61 @@
 package service
 
 import (
+	"fmt"
+
 	"github.com/facemon/facemon/shared/msg"
 	"github.com/facemon/facemon/shared/topic"
 )
 
-// A command subscription's queue (mqttx) sits in front of the command
-// workers' queues: when a flood fills it, mqttx gives up the newest
-// message. These OnFull handlers answer such a command "busy", as a full
-// worker queue does, so no command vanishes without an answer. They run on
-// paho's goroutine: a cheap look at the payload and a queued publish.
+// Busy refusals. A command is refused "busy" when its worker queue is full
+// (EnrolQueue, PersonQueue) or, in front of that, when its subscription's
+// queue (mqttx) is: a flood fills it faster than the handler decodes, and
+// mqttx gives up the newest message to the OnFull handlers below. Either
+// way the command is counted, logged and answered, never dropped silently.
+// OnFull handlers run on paho's goroutine: a cheap look at the payload and
+// a queued publish.
 
 // enrolSubQueue bounds enrolment commands waiting to be decoded (each up to
 // the broker's packet limit), in front of the EnrolQueue decoded ones.
 const enrolSubQueue = 64
 
-const busyInbox = "busy: too many commands arriving at once; try again"
+// Why a command is busy (the answer's error is "busy: " and this).
+var (
+	enrolQueueFull  = fmt.Sprintf("%d enrolments already queued; try again", EnrolQueue)
+	personQueueFull = fmt.Sprintf("%d commands already queued; try again", PersonQueue)
+)
+
+const inboxFull = "too many commands arriving at once; try again"
+
+// busyEnrol refuses a facemon/cmd/enrol command.
+func (s *Service) busyEnrol(id, name, why string) {
+	s.refused.WithLabelValues("enrol").Inc()
+	s.log.Warn("enrol refused: busy", "id", id, "why", why)
+	s.answerEnrol(msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: "busy: " + why})
+}
+
+// busyCamera refuses a cam/<id>/enrol or cam/<id>/train command (command
+// msg.CommandEnrol or msg.CommandTrain) on the camera's result topic.
+func (s *Service) busyCamera(camera, command, id, name, why string) {
+	s.refused.WithLabelValues(command).Inc()
+	s.log.Warn(command+" refused: busy", "camera", camera, "id", id, "why", why)
+	res := msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: "busy: " + why}
+	if command == msg.CommandTrain {
+		res.Command, res.Name = msg.CommandTrain, ""
+	}
+	s.answerCamera(camera, res)
+}
+
+// busyPerson refuses a person command (delete, rename, threshold).
+func (s *Service) busyPerson(verb, id, why string) {
+	s.refused.WithLabelValues(verb).Inc()
+	s.log.Warn("person command refused: busy", "command", verb, "id", id, "why", why)
+	s.answerCommand(msg.CommandResult{V: msg.Version, ID: id, Command: verb, Error: "busy: " + why})
+}
 
 func (s *Service) overflowEnrol(_ string, payload []byte) {
 	id, name := commandHead(payload)
-	s.refused.WithLabelValues("enrol").Inc()
-	s.log.Warn("enrol refused: too many arriving at once", "id", id)
-	s.answerEnrol(msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: busyInbox})
+	s.busyEnrol(id, name, inboxFull)
 }
 
 // overflowTrain logs a train command given up: the requests queued before
@@ -32,8 +66,8 @@ func (s *Service) overflowTrain(_ string, payload []byte) {
 	s.log.Warn("train command refused: too many arriving at once; a queued one covers it", "id", id)
 }
 
-// overflowCamera answers a cam/<id>/enrol or cam/<id>/train command given up
-// on the camera's result topic.
+// overflowCamera is OnFull for cam/+/enrol (command msg.CommandEnrol) or
+// cam/+/train (msg.CommandTrain).
 func (s *Service) overflowCamera(command string) func(string, []byte) {
 	kind := topic.Enrol
 	if command == msg.CommandTrain {
@@ -45,21 +79,13 @@ func (s *Service) overflowCamera(command string) func(string, []byte) {
 			return // handleCam* would ignore it too
 		}
 		id, name := commandHead(payload)
-		s.refused.WithLabelValues(command).Inc()
-		s.log.Warn(command+" refused: too many arriving at once", "camera", camera, "id", id)
-		res := msg.EnrolResult{V: msg.Version, ID: id, Name: name, Status: msg.EnrolError, Error: busyInbox}
-		if command == msg.CommandTrain {
-			res.Command, res.Name = msg.CommandTrain, ""
-		}
-		s.answerCamera(camera, res)
+		s.busyCamera(camera, command, id, name, inboxFull)
 	}
 }
 
 func (s *Service) overflowPerson(verb string) func(string, []byte) {
 	return func(_ string, payload []byte) {
 		id, _ := commandHead(payload)
-		s.refused.WithLabelValues(verb).Inc()
-		s.log.Warn("person command refused: too many arriving at once", "command", verb, "id", id)
-		s.answerCommand(msg.CommandResult{V: msg.Version, ID: id, Command: verb, Error: busyInbox})
+		s.busyPerson(verb, id, inboxFull)
 	}
 }

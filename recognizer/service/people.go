@@ -29,10 +29,7 @@ func (s *Service) handlePerson(verb string) func(string, []byte) {
 	return func(_ string, payload []byte) {
 		if !s.personWork.submit(func(context.Context) { s.personCommand(verb, payload) }) {
 			id, _ := commandHead(payload)
-			s.refused.WithLabelValues(verb).Inc()
-			s.log.Warn("person command refused: queue full", "command", verb, "id", id, "queued", PersonQueue)
-			s.answerCommand(msg.CommandResult{V: msg.Version, ID: id, Command: verb,
-				Error: fmt.Sprintf("busy: %d commands already queued; try again", PersonQueue)})
+			s.busyPerson(verb, id, personQueueFull)
 		}
 	}
 }
