@@ -110,6 +110,7 @@ type ruleFlags struct {
 	margin     float64
 	strictness string
 	score      string
+	noise      float64
 }
 
 func (r *ruleFlags) register(fs *flag.FlagSet) {
@@ -117,6 +118,7 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&r.margin, "margin", gallery.DefaultRule.Margin, "required distance gap between the best and second-best person (0 = off)")
 	fs.StringVar(&r.strictness, "strictness", "balanced", "relaxed (0.54), balanced (0.50), strict (0.46) or paranoid (0.42): one setting along the measured curve")
 	fs.StringVar(&r.score, "score", "centroid", "how a person is scored: centroid (distance to the mean of their photos) or nearest (nearest photo)")
+	fs.Float64Var(&r.noise, "sample-noise", gallery.DefaultSampleNoise, "centroid scoring: calibrate scores by a person's photo count so one threshold names as few strangers for a person with 8 photos as for one with 2 (0 = raw centroid distances; docs/reference-recognition.md)")
 }
 
 // rule returns the decision rule; an explicit --threshold wins over --strictness.
@@ -136,8 +138,11 @@ func (r *ruleFlags) rule(fs *flag.FlagSet) (gallery.Rule, error) {
 	if r.margin < 0 || r.margin > 1 {
 		return gallery.Rule{}, fmt.Errorf("%w: --margin %v: want [0, 1]", errUsage, r.margin)
 	}
+	if r.noise < 0 || r.noise > 0.25 {
+		return gallery.Rule{}, fmt.Errorf("%w: --sample-noise %v: want [0, 0.25]", errUsage, r.noise)
+	}
 	rule := gallery.DefaultRule
-	rule.Threshold, rule.Margin = thr, r.margin
+	rule.Threshold, rule.Margin, rule.SampleNoise = thr, r.margin, r.noise
 	switch r.score {
 	case "centroid":
 		rule.Centroid = true

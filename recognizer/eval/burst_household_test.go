@@ -88,9 +88,15 @@ func TestHouseholdBurst(t *testing.T) {
 			return out
 		}
 	}
-	// The shipped rule (centroid) at 0.48, 0.49 and 0.50, and nearest-sample scoring.
+	// Raw centroid distances at 0.48, 0.49 and 0.50, and nearest-sample scoring.
 	rules := []gallery.Rule{{Threshold: 0.48, Centroid: true}, {Threshold: 0.49, Centroid: true}, {Threshold: 0.50, Centroid: true}, {Threshold: 0.48}, {Threshold: 0.50}}
-	for _, k := range []int{3, 5, 8} {
+	// Scores calibrated by sample count (Rule.SampleNoise; the shipped
+	// rule is 0.50 with DefaultSampleNoise).
+	for _, n := range []float64{0.04, 0.06, 0.08, 0.10} {
+		rules = append(rules, gallery.Rule{Threshold: 0.50, Centroid: true, SampleNoise: n})
+	}
+	rules = append(rules, gallery.Rule{Threshold: 0.49, Centroid: true, SampleNoise: 0.06}, gallery.Rule{Threshold: 0.51, Centroid: true, SampleNoise: 0.06})
+	for _, k := range []int{2, 3, 5, 8} {
 		all := eval.Household(items, 10, k, 200, rules, 1)
 		keptTotal, bursts, reasons = 0, 0, map[string]int{}
 		sel := eval.HouseholdSelected(items, 10, k, 200, rules, 1, pick(true))
@@ -105,13 +111,16 @@ func TestHouseholdBurst(t *testing.T) {
 		t.Logf("household, 10 people, one burst of K=%d photos each, 200 rounds: %d queries, %d stranger queries", k, all[0].Enrolled.Queries, all[0].Strangers.Queries)
 		t.Logf("  SelectBurst kept %.2f photos per burst, dropped: %v", keptFlags, whyFlags)
 		t.Logf("  without the quality flags it kept %.2f, dropped: %v", keptNoFlags, whyNoFlags)
-		t.Logf("  %-16s %-22s %-22s %-22s", "threshold", "all K: named / FAR", "kept: named / FAR", "kept, no flags")
+		t.Logf("  %-24s %-22s %-22s %-22s", "threshold", "all K: named / FAR", "kept: named / FAR", "kept, no flags")
 		for i, r := range rules {
 			name := strconv.FormatFloat(r.Threshold, 'f', 2, 64) + " nearest"
 			if r.Centroid {
 				name = strconv.FormatFloat(r.Threshold, 'f', 2, 64) + " centroid"
 			}
-			t.Logf("  %-16s %6.1f%% / %5.2f%%       %6.1f%% / %5.2f%%       %6.1f%% / %5.2f%%", name,
+			if r.SampleNoise > 0 {
+				name += " n" + strconv.FormatFloat(r.SampleNoise, 'f', 2, 64)
+			}
+			t.Logf("  %-24s %6.1f%% / %5.2f%%       %6.1f%% / %5.2f%%       %6.1f%% / %5.2f%%", name,
 				100*all[i].Enrolled.Rate(all[i].Enrolled.Correct), 100*all[i].FAR(), 100*sel[i].Enrolled.Rate(sel[i].Enrolled.Correct), 100*sel[i].FAR(),
 				100*noFlags[i].Enrolled.Rate(noFlags[i].Enrolled.Correct), 100*noFlags[i].FAR())
 		}

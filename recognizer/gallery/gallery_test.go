@@ -192,7 +192,88 @@ func TestCentroidScoring(t *testing.T) {
 	// One photo: the centroid is the photo.
 	g2 := New()
 	must(t, g2.Add("carol", Sample{Descriptor: at(1, 0.3)}))
-	if m := g2.Match(face.Descriptor{}, DefaultRule); m.Name != "carol" || math.Abs(m.Distance-0.3) > 1e-6 {
+	if m := g2.Match(face.Descriptor{}, Rule{Threshold: 0.5, Centroid: true}); m.Name != "carol" || math.Abs(m.Distance-0.3) > 1e-6 {
 		t.Fatalf("single photo: %+v", m)
+	}
+}
+
+// SampleNoise scores a face as if each person had a centroid of 2 photos:
+// a centroid of more photos is nearer to everyone, so the same raw
+// distance scores worse; people with 1 or 2 photos keep the raw distance.
+func TestSampleNoise(t *testing.T) {
+	const noise = 0.06
+	r := Rule{Threshold: 0.5, Centroid: true, SampleNoise: noise}
+	q := face.Descriptor{}
+	for _, n := range []int{1, 2, 5, 8} {
+		g := New()
+		for i := 0; i < n; i++ {
+			// n photos on a circle whose centre, their centroid, is 0.48
+			// from the query.
+			x := at(0, 0.48)
+			if n > 1 {
+				a := 2 * math.Pi * float64(i) / float64(n)
+				x[1], x[2] = float32(0.2*math.Cos(a)), float32(0.2*math.Sin(a))
+			}
+			must(t, g.Add("p", Sample{Descriptor: x}))
+		}
+		raw := face.Distance(q, centroid(g.People[0].Samples))
+		want := raw
+		if n > 2 {
+			want = math.Sqrt(raw*raw + noise*(0.5-1/float64(n)))
+		}
+		m := g.Match(q, r)
+		if math.Abs(m.Distance-want) > 1e-6 {
+			t.Fatalf("%d samples: distance %.4f, want %.4f (raw %.4f)", n, m.Distance, want, raw)
+		}
+		if s := g.Scores(q, r); math.Abs(s[0].Score-want) > 1e-6 {
+			t.Fatalf("%d samples: Scores %.4f, want %.4f", n, s[0].Score, want)
+		}
+		if n > 2 && !(m.Distance > raw) {
+			t.Fatalf("%d samples: calibrated %.4f, raw %.4f", n, m.Distance, raw)
+		}
+		// 0.48 raw names the person with up to 5 photos, not with 8
+		// (sqrt(0.48² + 0.06·(1/2 − 1/8)) = 0.503).
+		if got, wantKnown := m.Known(), n <= 5; got != wantKnown {
+			t.Fatalf("%d samples at raw %.3f: named %v (score %.4f)", n, raw, got, m.Distance)
+		}
+	}
+	// People are ranked by raw distance; the calibrated score only judges
+	// the threshold. An 8-photo person at 0.45 (scored 0.473) beats a
+	// 1-photo one at 0.46; at 0.48 (scored 0.503) they are the nearest but
+	// over the threshold, so the face is unknown rather than the 1-photo
+	// person's at 0.49.
+	circle := func(g *Gallery, name string, n int, dist float64) {
+		for i := 0; i < n; i++ {
+			x := at(0, dist)
+			if n > 1 {
+				a := 2 * math.Pi * float64(i) / float64(n)
+				x[1], x[2] = float32(0.2*math.Cos(a)), float32(0.2*math.Sin(a))
+			}
+			must(t, g.Add(name, Sample{Descriptor: x}))
+		}
+	}
+	for _, c := range []struct {
+		many, one float64
+		want      string
+	}{{0.45, 0.46, "many"}, {0.48, 0.49, msg.Unknown}} {
+		g := New()
+		circle(g, "many", 8, c.many)
+		one := at(3, c.one)
+		must(t, g.Add("one", Sample{Descriptor: one}))
+		m := g.Match(q, r)
+		if m.Name != c.want || m.Candidate != "many" || math.Abs(m.Second-c.one) > 1e-6 {
+			t.Fatalf("8 photos at %.2f, 1 at %.2f: %+v, want %s", c.many, c.one, m, c.want)
+		}
+		if s := g.Scores(q, r); s[0].Name != "many" || math.Abs(s[0].Distance-c.many) > 1e-6 || !(s[0].Score > s[0].Distance) {
+			t.Fatalf("Scores: %+v", s)
+		}
+	}
+	// Nearest-sample scoring ignores it.
+	g := New()
+	must(t, g.Add("p", Sample{Descriptor: at(0, 0.4)}))
+	must(t, g.Add("p", Sample{Descriptor: at(0, 0.45)}))
+	must(t, g.Add("p", Sample{Descriptor: at(0, 0.47)}))
+	if m := g.Match(q, Rule{Threshold: 0.5, SampleNoise: noise}); math.Abs(m.Distance-0.4) > 1e-6 {
+		t.Fatalf("nearest scoring: %+v", m)
 	}
 }

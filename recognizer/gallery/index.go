@@ -45,8 +45,8 @@ func NewIndex(g *Gallery) *Index {
 	return x
 }
 
-// score is what the rule compares with the threshold: the centroid
-// distance (rule.Centroid, two or more samples) or the nearest sample's.
+// score is the distance that ranks people: the centroid distance
+// (rule.Centroid, two or more samples) or the nearest sample's.
 func (ip *indexed) score(d face.Descriptor, r Rule) float64 {
 	if r.Centroid && len(ip.p.Samples) > 1 {
 		return face.Distance(d, ip.centroid)
@@ -79,10 +79,11 @@ func (ip *indexed) full(d face.Descriptor, r Rule) PersonScore {
 	thr := r.thresholdFor(ip.p)
 	ps := PersonScore{Name: ip.p.Name, Threshold: thr}
 	ps.Nearest, ps.Within = ip.nearest(d, thr)
-	ps.Score = ps.Nearest
+	ps.Distance = ps.Nearest
 	if r.Centroid && len(ip.p.Samples) > 1 {
-		ps.Score = face.Distance(d, ip.centroid)
+		ps.Distance = face.Distance(d, ip.centroid)
 	}
+	ps.Score = r.calibrated(ps.Distance, len(ip.p.Samples))
 	for i := range ip.p.Negatives {
 		if face.Distance(d, ip.p.Negatives[i].Descriptor) < ps.Nearest {
 			ps.Vetoed = true
@@ -92,13 +93,13 @@ func (ip *indexed) full(d face.Descriptor, r Rule) PersonScore {
 	return ps
 }
 
-// Scores returns every person's score for d, nearest first.
+// Scores returns every person's score for d, nearest (by Distance) first.
 func (x *Index) Scores(d face.Descriptor, r Rule) []PersonScore {
 	out := make([]PersonScore, len(x.people))
 	for i := range x.people {
 		out[i] = x.people[i].full(d, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Score < out[j].Score })
+	sort.Slice(out, func(i, j int) bool { return out[i].Distance < out[j].Distance })
 	return out
 }
 
@@ -127,7 +128,7 @@ func (x *Index) Match(d face.Descriptor, r Rule) Match {
 	second := m.Second
 	m = r.Decide([]PersonScore{ps})
 	m.Second = second
-	if m.Known() && r.Margin > 0 && second-ps.Score < r.Margin {
+	if m.Known() && r.Margin > 0 && second-ps.Distance < r.Margin {
 		m.Name = msg.Unknown
 	}
 	return m

@@ -31,9 +31,13 @@ func refScores(g *Gallery, d face.Descriptor, r Rule) []PersonScore {
 				ps.Within++
 			}
 		}
-		ps.Score = ps.Nearest
+		ps.Distance = ps.Nearest
 		if r.Centroid && len(p.Samples) > 1 {
-			ps.Score = face.Distance(d, centroid(p.Samples))
+			ps.Distance = face.Distance(d, centroid(p.Samples))
+		}
+		ps.Score = ps.Distance
+		if n := float64(len(p.Samples)); r.Centroid && r.SampleNoise > 0 && n > 2 {
+			ps.Score = math.Sqrt(ps.Distance*ps.Distance + r.SampleNoise*(0.5-1/n))
 		}
 		for i := range p.Negatives {
 			if face.Distance(d, p.Negatives[i].Descriptor) < ps.Nearest {
@@ -43,7 +47,7 @@ func refScores(g *Gallery, d face.Descriptor, r Rule) []PersonScore {
 		}
 		out = append(out, ps)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Score < out[j].Score })
+	sort.Slice(out, func(i, j int) bool { return out[i].Distance < out[j].Distance })
 	return out
 }
 
