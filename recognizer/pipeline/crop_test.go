@@ -359,18 +359,28 @@ func TestMovedUpsample(t *testing.T) {
 		what  string
 		moved [2]image.Rectangle
 		up    int
+		frame image.Rectangle // zero: 640x360
 		want  image.Rectangle
 		wantU int
 		ok    bool
 	}{
-		{"nothing moved (a due or crop scan)", [2]image.Rectangle{}, 0, image.Rectangle{}, 0, false},
-		{"a 320x180 view in a 640x360 frame", [2]image.Rectangle{r(416, 276), r(368, 228)}, 0, r(416, 276), 1, true},
-		{"a small region: twice", [2]image.Rectangle{r(160, 120), r(120, 100)}, 0, r(120, 100), 2, true},
-		{"a small frame upsampled already: once more", [2]image.Rectangle{r(160, 120), r(120, 100)}, 1, r(160, 120), 2, true},
-		{"dlib's two levels are the most", [2]image.Rectangle{r(40, 40), r(30, 30)}, 2, image.Rectangle{}, 0, false},
-		{"too large even once", [2]image.Rectangle{r(600, 300), r(560, 280)}, 0, image.Rectangle{}, 0, false},
+		{"nothing moved (a due or crop scan)", [2]image.Rectangle{}, 0, image.Rectangle{}, image.Rectangle{}, 0, false},
+		{"a 320x180 view in a 640x360 frame", [2]image.Rectangle{r(416, 276), r(368, 228)}, 0, image.Rectangle{}, r(416, 276), 1, true},
+		{"a small region: twice", [2]image.Rectangle{r(160, 120), r(120, 100)}, 0, image.Rectangle{}, r(120, 100), 2, true},
+		{"a small frame upsampled already: once more", [2]image.Rectangle{r(160, 120), r(120, 100)}, 1, image.Rectangle{}, r(160, 120), 2, true},
+		{"dlib's two levels are the most", [2]image.Rectangle{r(40, 40), r(30, 30)}, 2, image.Rectangle{}, image.Rectangle{}, 0, false},
+		{"too large even once", [2]image.Rectangle{r(600, 300), r(560, 280)}, 0, image.Rectangle{}, image.Rectangle{}, 0, false},
+		// The bound grows with the frame: at most what a scan of the
+		// whole frame at its own size costs.
+		{"a 320x180 view in a 1280x720 frame (416x288 moved)", [2]image.Rectangle{r(416, 288), r(368, 232)}, 0, r(1280, 720), r(416, 288), 1, true},
+		{"the same in a 640x360 frame: over twice its size", [2]image.Rectangle{r(416, 288), r(368, 232)}, 0, image.Rectangle{}, image.Rectangle{}, 0, false},
+		{"half of a 1280x720 frame: too large", [2]image.Rectangle{r(640, 720), r(600, 700)}, 0, r(1280, 720), image.Rectangle{}, 0, false},
 	} {
-		got, u, ok := movedUpsample(c.moved, c.up)
+		frame := c.frame
+		if frame.Empty() {
+			frame = r(640, 360)
+		}
+		got, u, ok := movedUpsample(c.moved, c.up, frame)
 		if ok != c.ok || got != c.want || u != c.wantU {
 			t.Errorf("%s: %v at %d (%v), want %v at %d (%v)", c.what, got, u, ok, c.want, c.wantU, c.ok)
 		}

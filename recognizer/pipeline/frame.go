@@ -381,7 +381,7 @@ func (p *Pipeline) runScan(fe face.FrameEngine, px face.Pixels, sc scan) ([]imag
 		return func(r image.Rectangle) int { return cropUpsample(r, trs, up) }
 	}
 	regions, level := sc.regions, around(sc.around)
-	if r, u, ok := movedUpsample(sc.moved, up); ok { // what moved, upsampled instead
+	if r, u, ok := movedUpsample(sc.moved, up, frame); ok { // what moved, upsampled instead
 		regions, level = []image.Rectangle{r}, func(image.Rectangle) int { return u }
 	}
 	if err := detect(regions, sc.det, level); err != nil {
@@ -445,24 +445,28 @@ func cropUpsample(region image.Rectangle, around []*Track, up int) int {
 }
 
 // movedUpsampledPx bounds the upsampled size of a wide scan of what moved
-// (movedUpsample): twice a 640x360 frame's worth of HOG.
+// (movedUpsample): twice a 640x360 frame's worth of HOG, or the frame's own
+// pixels when that is more (a scan of the whole frame at its own size
+// costs as much).
 const movedUpsampledPx = 2 * maxUpsampledPx
 
 // movedUpsample chooses how a wide scan of the part of the frame that
 // moved is upsampled: the most levels over the frame's own rule (up), at
 // most dlib's 2 in all, whose region (moved[levels-1], margins shrunk
-// alike) stays within movedUpsampledPx once upsampled. A distant face (a
-// person in a corner of a wide view, 40-70 px) is below HOG's 80 px window,
-// so no track would start on it; once tracked, the crops around it are
-// upsampled (cropUpsample). Whole-frame scans are not: on a 640x360 frame
-// that costs about 50 % more CPU per frame.
-func movedUpsample(moved [2]image.Rectangle, up int) (image.Rectangle, int, bool) {
+// alike) stays within movedUpsampledPx, or the frame's own size, once
+// upsampled. A distant face (a person in a corner of a wide view, 40-70
+// px) is below HOG's 80 px window, so no track would start on it; once
+// tracked, the crops around it are upsampled (cropUpsample). Whole-frame
+// scans are not: on a 640x360 frame that costs about 50 % more CPU per
+// frame.
+func movedUpsample(moved [2]image.Rectangle, up int, frame image.Rectangle) (image.Rectangle, int, bool) {
+	limit := max(movedUpsampledPx, frame.Dx()*frame.Dy())
 	for k := 2; k >= 1; k-- {
 		r, u := moved[k-1], up+k
 		if u > 2 || r.Empty() {
 			continue
 		}
-		if r.Dx()*r.Dy()<<(2*u) <= movedUpsampledPx {
+		if r.Dx()*r.Dy()<<(2*u) <= limit {
 			return r, u, true
 		}
 	}
