@@ -29,7 +29,7 @@ import (
 //     drops; a frame the broker or the network lost);
 //   - mqtt_in: the recognizer's subscription queue was full
 //     (facemon_mqtt_dropped_total{direction="in"} of the recognizer);
-//   - mailbox: replaced in its camera's one-slot mailbox by a newer frame
+//   - mailbox: dropped from its camera's full mailbox by a newer frame
 //     before a worker took it (facemon_recognizer_frames_dropped_total,
 //     "newest wins");
 //   - the rest: received and processed but its identities never reached

@@ -70,6 +70,7 @@ func Serve(ctx context.Context, env Env, args []string) error {
 	metricsTokenFile := fs.String("metrics-token-file", "", "file holding a bearer token that lets non-loopback clients read /metrics and /healthz (default: both answer loopback clients only)")
 	fs.IntVar(&cfg.MaxCameras, "max-cameras", pipeline.DefaultMaxCameras, "most cameras with state (mailbox, tracks, Home Assistant entities); frames of further new cameras are dropped and counted until one has been idle for --camera-idle")
 	fs.DurationVar(&cfg.CameraIdle, "camera-idle", pipeline.DefaultCameraIdle, "at the --max-cameras bound, a camera silent this long gives its slot (and its Home Assistant entities) to a new one")
+	fs.IntVar(&cfg.MailboxDepth, "mailbox-depth", pipeline.DefaultMailboxDepth, "frames a camera may have waiting for an engine (1..10); a frame arriving at a full mailbox drops the oldest waiting one (counted in facemon_recognizer_frames_dropped_total); 1 keeps only the newest")
 	cameras := fs.String("cameras", "auto", "which cameras are processed: auto (those whose facemon edge announces itself online on facemon/status/edge/<id>), any (every id on cam/+/frames, up to --max-cameras), or camera ids separated by commas (for publishers that are not facemon edges; may include auto)")
 	var tf trackFlags
 	tf.register(fs)

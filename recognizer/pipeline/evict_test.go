@@ -203,12 +203,12 @@ func TestEvictUnderConcurrentFrames(t *testing.T) {
 // waiting frame; of a busy one, frees in Done before the camera's next
 // frame (Put after Evict) can be taken.
 func TestMailboxEvict(t *testing.T) {
-	m := NewMailboxes()
+	m := NewMailboxes(1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	m.Put(&Frame{Camera: "a"})
 	freed := 0
-	if !m.Evict("a", func() { freed++ }) || freed != 1 {
+	if m.Evict("a", func() { freed++ }) != 1 || freed != 1 {
 		t.Fatalf("idle camera: dropped frame not reported or not freed at once (freed %d)", freed)
 	}
 	m.Put(&Frame{Camera: "b", JPEG: []byte{1}})
@@ -216,7 +216,7 @@ func TestMailboxEvict(t *testing.T) {
 	if err != nil || f.Camera != "b" {
 		t.Fatalf("Take = %v, %v; want b's frame (a's was dropped)", f, err)
 	}
-	if m.Evict("b", func() { freed++ }) || freed != 1 {
+	if m.Evict("b", func() { freed++ }) != 0 || freed != 1 {
 		t.Fatal("busy camera freed while its frame is being processed")
 	}
 	m.Put(&Frame{Camera: "b", JPEG: []byte{2}}) // b admitted again

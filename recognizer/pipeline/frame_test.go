@@ -204,7 +204,7 @@ func TestDecodeOnceGateTrackBudget(t *testing.T) {
 }
 
 func TestMailboxOneCameraInOrder(t *testing.T) {
-	m := NewMailboxes()
+	m := NewMailboxes(1)
 	m.Put(&Frame{Camera: "a", JPEG: []byte{1}})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

@@ -17,7 +17,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		received:  prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_received_total", Help: "Frames accepted into a mailbox."}),
-		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_dropped_total", Help: "Frames replaced by a newer one before processing."}),
+		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_dropped_total", Help: "Frames dropped before processing: a newer frame arrived at a full mailbox (--mailbox-depth), or the camera's state was dropped."}),
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Name: "facemon_recognizer_frames_processed_total", Help: "Frames recognized."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "facemon_recognizer_frames_rejected_total",
 			Help: "Frames of cameras refused before any state was kept: reason unregistered (not in --cameras, no online edge status), bound (--max-cameras active cameras)."}, []string{"reason"}),

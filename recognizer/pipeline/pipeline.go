@@ -65,6 +65,9 @@ type Config struct {
 	// camera may take its slot at the bound (default 10 min); see cameras.
 	MaxCameras int
 	CameraIdle time.Duration
+	// MailboxDepth is how many frames a camera may have waiting for an
+	// engine (0: DefaultMailboxDepth; 1: the newest frame only).
+	MailboxDepth int
 	// Cameras says which camera ids are admitted at all (zero value: any).
 	Cameras CameraPolicy
 	// Switches for the benchmark (measuring what each technique buys).
@@ -135,7 +138,10 @@ func New(cfg Config, pool *face.Pool, pub Publisher, ann Annotator, reg promethe
 	if cfg.MaxAnnotatedBytes <= 0 {
 		cfg.MaxAnnotatedBytes = msg.MaxFrameBytes - 4096
 	}
-	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{},
+	if cfg.MailboxDepth <= 0 {
+		cfg.MailboxDepth = DefaultMailboxDepth
+	}
+	p := &Pipeline{cfg: cfg, pool: pool, pub: pub, ann: ann, log: log.With("component", "pipeline"), mb: NewMailboxes(cfg.MailboxDepth), m: newMetrics(reg), trk: NewTracker(cfg.Track), cams: map[string]*camState{},
 		reg: newCameras(cfg.MaxCameras, cfg.CameraIdle, cfg.Cameras)}
 	p.views = newViewers(p.reg.maxOnline)
 	p.SetGallery(gallery.New())
@@ -253,13 +259,13 @@ func (p *Pipeline) OnCameraGone(f func(camera string)) {
 }
 
 // forget drops an idle camera's state (it has sent nothing for
-// CameraIdle): its waiting frame, if any, at once; its tracks and output
+// CameraIdle): its waiting frames, if any, at once; its tracks and output
 // stage through Mailboxes.Evict, so only once no worker is processing a
 // frame of it (a frame that waited that long for an engine, during a
 // training run say, still finishes and is published).
 func (p *Pipeline) forget(camera string) {
-	if p.mb.Evict(camera, func() { p.free(camera) }) {
-		p.m.dropped.Inc()
+	if n := p.mb.Evict(camera, func() { p.free(camera) }); n > 0 {
+		p.m.dropped.Add(float64(n))
 	}
 	p.log.Info("camera idle and over the --max-cameras bound; its state is dropped", "camera", camera)
 }

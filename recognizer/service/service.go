@@ -65,6 +65,9 @@ type Config struct {
 	// pipeline.Config).
 	MaxCameras int
 	CameraIdle time.Duration
+	// MailboxDepth is how many frames a camera may have waiting (0:
+	// pipeline.DefaultMailboxDepth).
+	MailboxDepth int
 	// Cameras says which camera ids get state at all (zero value: any;
 	// serve's --cameras defaults to auto: edges announced online).
 	Cameras pipeline.CameraPolicy
@@ -169,6 +172,9 @@ func (c *Config) Validate() error {
 	if c.CameraIdle < 0 {
 		return fmt.Errorf("--camera-idle %v: must be positive", c.CameraIdle)
 	}
+	if c.MailboxDepth < 0 || c.MailboxDepth > 10 {
+		return fmt.Errorf("--mailbox-depth %d: want 1..10", c.MailboxDepth)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -260,7 +266,7 @@ func New(cfg Config, pool *face.Pool, ann pipeline.Annotator, log *slog.Logger) 
 		Help: "MQTT messages dropped by a full client queue: direction in (a handler fell behind) or out (the broker did not keep up, or a newer frame replaced a queued one), by topic kind."}, []string{"direction", "topic_kind"})
 	s.reg.MustRegister(s.mqttDropped)
 	s.Pipeline = pipeline.New(pipeline.Config{Instance: cfg.Instance, Space: s.space, Analyzer: cfg.Analyzer, Rule: cfg.Rule, Track: cfg.Track, Codec: cfg.Codec, Motion: cfg.Motion,
-		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, Cameras: cfg.Cameras, OnDemand: !cfg.AnnotateAlways, ImageEvery: cfg.haImageEvery()}, pool, publisher{s}, ann, s.reg, log)
+		MaxCameras: cfg.MaxCameras, CameraIdle: cfg.CameraIdle, MailboxDepth: cfg.MailboxDepth, Cameras: cfg.Cameras, OnDemand: !cfg.AnnotateAlways, ImageEvery: cfg.haImageEvery()}, pool, publisher{s}, ann, s.reg, log)
 	if cfg.Assign == AssignOwner {
 		s.assign = newAssigner(s)
 	}
