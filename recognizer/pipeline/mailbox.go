@@ -21,9 +21,9 @@ type Frame struct {
 // Mailboxes hold the latest unprocessed frames of each camera, at most
 // depth of them, oldest first: a frame arriving at a full mailbox drops the
 // oldest waiting one. Put never blocks; Take hands cameras out round-robin
-// so a busy camera cannot starve another. A camera is busy from the Take of its frame to Done: no other
-// frame of it is handed out meanwhile, and Evict frees its state only
-// while it is not busy.
+// so a busy camera cannot starve another. A camera is busy from the Take
+// of its frame to Done: no other frame of it is handed out meanwhile, and
+// Evict frees its state only while it is not busy.
 type Mailboxes struct {
 	mu      sync.Mutex
 	depth   int
