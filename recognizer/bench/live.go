@@ -310,8 +310,9 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		captured time.Time
 	}
 	var mu sync.Mutex
-	got := map[string]arrival{} // cam/seq
-	warmSeq := uint64(f.fps)    // the warm-up second's frames are not measured
+	seen := map[string][]seqCapture{} // with edges: every answered frame, by camera
+	got := map[string]arrival{}       // cam/seq
+	warmSeq := uint64(f.fps)          // the warm-up second's frames are not measured
 	measuring := false
 	obs.Subscribe(space.AllCameras(topic.Identities), 1, func(_ string, p []byte) {
 		now := time.Now()
@@ -324,6 +325,9 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 			named = named || fc.Name != msg.Unknown
 		}
 		mu.Lock()
+		if f.edge != "" { // every answer, for the frames each edge published in the window (windowPublished)
+			seen[ids.Camera] = append(seen[ids.Camera], seqCapture{ids.Seq, ids.Captured})
+		}
 		if measuring && (f.edge != "" || ids.Seq > warmSeq) {
 			got[fmt.Sprintf("%s/%d", ids.Camera, ids.Seq)] = arrival{lat: now.Sub(ids.Captured), named: named, captured: ids.Captured}
 		}
@@ -402,17 +406,31 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		}
 		edgeT = time.Now()
 		elapsed = edgeT.Sub(window0)
-		published = edges.published() - p0
+		counted := edges.published() - p0
 		edgeCPU = edges.cpu() - e0
 		edge1 = edges.sums()
+		notPub := map[string]int{}
 		for i := range edge1 {
 			if i < len(edge0) && edge0[i] != nil && edge1[i] != nil {
-				pubByCam[fmt.Sprintf("live%d", i)] = int(edge1[i]["facemon_edge_frames_published_total"] - edge0[i]["facemon_edge_frames_published_total"])
+				notPub[fmt.Sprintf("live%d", i)] = int(edge1[i]["facemon_edge_frames_dropped_total"] - edge0[i]["facemon_edge_frames_dropped_total"])
 			}
 		}
 		time.Sleep(2 * time.Second) // frames in flight
 		mu.Lock()
 		measuring = false
+		// Published in the window: by the frames' numbers and capture
+		// times, as the answers are counted (not by the edges' counters,
+		// which also count frames captured while they were scraped).
+		pubByCam = windowPublished(seen, window0, edgeT, f.fps, notPub)
+		for i := range f.cameras {
+			cam := fmt.Sprintf("live%d", i)
+			if _, ok := pubByCam[cam]; !ok && i < len(edge1) && i < len(edge0) && edge1[i] != nil && edge0[i] != nil {
+				// nothing answered: all it published is unanswered
+				pubByCam[cam] = int(edge1[i]["facemon_edge_frames_published_total"] - edge0[i]["facemon_edge_frames_published_total"])
+			}
+			published += pubByCam[cam]
+		}
+		fmt.Fprintf(stderr, "bench: live: edges published %d frames captured in the window (their counters, scraped around it: %d)\n", published, counted)
 		for k, a := range got { // only frames captured in the window
 			if a.captured.Before(window0) || !a.captured.Before(edgeT) {
 				delete(got, k)

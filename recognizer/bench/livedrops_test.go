@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,5 +62,49 @@ func TestFillDrops(t *testing.T) {
 	fillDrops(r2, nil, map[string]int{"live0": 1}, nil, rec1, nil, nil, 0)
 	if r2.Drops.Mailbox != -1 || r2.Drops.Unanswered != 1 {
 		t.Errorf("unread counters: %+v", r2.Drops)
+	}
+}
+
+// The frames an edge published in the window are counted by their
+// numbers and capture times, as the answers are: frames captured before
+// or after the window are not, unanswered ones inside it are, wherever
+// they fall (middle, either end, a dead tail), and frames the edge never
+// handed to MQTT are taken off.
+func TestWindowPublished(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(seq int) time.Time { return t0.Add(time.Duration(seq) * 100 * time.Millisecond) }
+	// the window holds the frames numbered 10..39 (captured at 1.0 s .. 3.9 s)
+	w0, w1 := at(10), at(40)
+	answered := func(skip ...int) []seqCapture {
+		var l []seqCapture
+		for s := 1; s <= 50; s++ {
+			if !slices.Contains(skip, s) {
+				l = append(l, seqCapture{uint64(s), at(s)})
+			}
+		}
+		return l
+	}
+	var tail []seqCapture // the recognizer stopped answering after frame 30
+	for s := 1; s <= 30; s++ {
+		tail = append(tail, seqCapture{uint64(s), at(s)})
+	}
+	seen := map[string][]seqCapture{
+		"all":     answered(),
+		"middle":  answered(20, 21, 22),
+		"ends":    answered(9, 10, 11, 39, 40), // 10, 11 and 39 are in the window
+		"tail":    tail,
+		"edge":    answered(25, 26), // never handed to MQTT by the edge
+		"outside": {{1, at(1)}, {60, at(60)}},
+		"twice":   append(answered(), seqCapture{15, at(15)}),
+	}
+	got := windowPublished(seen, w0, w1, 10, map[string]int{"edge": 2})
+	want := map[string]int{"all": 30, "middle": 30, "ends": 30, "tail": 30, "edge": 28, "twice": 30}
+	for cam, n := range want {
+		if got[cam] != n {
+			t.Errorf("%s: %d published in the window, want %d", cam, got[cam], n)
+		}
+	}
+	if _, ok := got["outside"]; ok {
+		t.Errorf("a camera with no answer in the window: %d", got["outside"])
 	}
 }
