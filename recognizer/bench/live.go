@@ -409,10 +409,12 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		counted := edges.published() - p0
 		edgeCPU = edges.cpu() - e0
 		edge1 = edges.sums()
-		notPub := map[string]int{}
+		notPub, counter := map[string]int{}, map[string]int{} // per camera: never handed to MQTT; its published counter
 		for i := range edge1 {
 			if i < len(edge0) && edge0[i] != nil && edge1[i] != nil {
-				notPub[fmt.Sprintf("live%d", i)] = int(edge1[i]["facemon_edge_frames_dropped_total"] - edge0[i]["facemon_edge_frames_dropped_total"])
+				cam := fmt.Sprintf("live%d", i)
+				notPub[cam] = int(edge1[i]["facemon_edge_frames_dropped_total"] - edge0[i]["facemon_edge_frames_dropped_total"])
+				counter[cam] = int(edge1[i]["facemon_edge_frames_published_total"] - edge0[i]["facemon_edge_frames_published_total"])
 			}
 		}
 		time.Sleep(2 * time.Second) // frames in flight
@@ -422,13 +424,13 @@ func liveOnce(ctx context.Context, f flags, viewer bool, stderr io.Writer) (*Liv
 		// times, as the answers are counted (not by the edges' counters,
 		// which also count frames captured while they were scraped).
 		pubByCam = windowPublished(seen, window0, edgeT, f.fps, notPub)
-		for i := range f.cameras {
-			cam := fmt.Sprintf("live%d", i)
-			if _, ok := pubByCam[cam]; !ok && i < len(edge1) && i < len(edge0) && edge1[i] != nil && edge0[i] != nil {
-				// nothing answered: all it published is unanswered
-				pubByCam[cam] = int(edge1[i]["facemon_edge_frames_published_total"] - edge0[i]["facemon_edge_frames_published_total"])
+		for cam, n := range counter {
+			if _, ok := pubByCam[cam]; !ok {
+				pubByCam[cam] = n // nothing answered: all it published is unanswered
 			}
-			published += pubByCam[cam]
+		}
+		for _, n := range pubByCam {
+			published += n
 		}
 		fmt.Fprintf(stderr, "bench: live: edges published %d frames captured in the window (their counters, scraped around it: %d)\n", published, counted)
 		for k, a := range got { // only frames captured in the window
